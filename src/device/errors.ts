@@ -1,0 +1,37 @@
+/**
+ * The one error type users see. Codes are the kernel's errno names so a failure reads the same
+ * as the driver it models (`-EINVAL` from a validator becomes `code: 'EINVAL'`).
+ */
+export type EpdmaErrorCode =
+  | 'EINVAL'
+  | 'ENODEV'
+  | 'EOPNOTSUPP'
+  | 'ETIMEDOUT'
+  | 'EBUSY'
+  | 'EPERM'
+  | 'EAGAIN'
+  | 'ENOMEM'
+  | 'EIO'
+  | 'ESHUTDOWN';
+
+export class EpdmaError extends Error {
+  readonly code: EpdmaErrorCode;
+  /** Whatever made the call fail, for programs that want more than the message. */
+  readonly detail?: unknown;
+
+  constructor(code: EpdmaErrorCode, message: string, detail?: unknown) {
+    super(`${code}: ${message}`);
+    this.name = 'EpdmaError';
+    this.code = code;
+    if (detail !== undefined) this.detail = detail;
+  }
+}
+
+/** Formats a value the way kernel messages do: hex for addresses and registers. */
+export function hex(value: number | bigint): string {
+  return `0x${value.toString(16)}`;
+}
+
+export function isEpdmaError(err: unknown, code?: EpdmaErrorCode): err is EpdmaError {
+  return err instanceof EpdmaError && (code === undefined || err.code === code);
+}
