@@ -1,0 +1,133 @@
+import { Worker } from 'node:worker_threads';
+import { EpdmaError } from '../device/errors.js';
+import { ChannelControlBlock } from '../workers/channel-control-block.js';
+import type { ChannelWorkerControl, ChannelWorkerData } from '../workers/channel-worker-data.js';
+import { CompletionRing } from '../workers/rings/completion-ring.js';
+import { KickWord } from '../workers/rings/kick-word.js';
+import { SubmissionRing } from '../workers/rings/submission-ring.js';
+import { createControlClient, type ControlClient } from './control-plane.js';
+
+const WORKER_URL = new URL('../workers/channel-worker.js', import.meta.url);
+
+export type ChannelActorState = 'starting' | 'running' | 'crashed' | 'stopped' | 'closed';
+
+export interface ChannelActorOptions {
+  /** Worker description without the per-actor buffers, which the actor allocates. */
+  readonly spec: Omit<ChannelWorkerData, 'submissions' | 'completions' | 'kick' | 'control' | 'generation'>;
+  readonly submissionCapacity?: number;
+  readonly controlTimeoutMs?: number;
+  /** Called when the worker died without being asked to (the supervisor's hook). */
+  readonly onCrash: (actor: ChannelActor, reason: string) => void;
+}
+
+/**
+ * The main-thread side of one channel actor: the rings and control words it shares with its
+ * worker, the worker itself, and the control-plane client. The buffers outlive the worker,
+ * so a restarted worker continues on the same queue.
+ */
+export class ChannelActor {
+  readonly name: string;
+  readonly submissions: SubmissionRing;
+  readonly completions: CompletionRing;
+  readonly kick: KickWord;
+  readonly control: ChannelControlBlock;
+  private readonly options: ChannelActorOptions;
+  private worker: Worker | undefined;
+  private client: ControlClient<ChannelWorkerControl> | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private intentionalExit = false;
+  generation = 0;
+  state: ChannelActorState = 'starting';
+
+  constructor(options: ChannelActorOptions) {
+    this.options = options;
+    this.name = options.spec.name;
+    this.submissions = SubmissionRing.create(options.submissionCapacity);
+    // One completion per descriptor: twice the submission entries leaves room for a full queue
+    // plus what the main thread has not drained yet.
+    this.completions = CompletionRing.create(this.submissions.capacity * 2);
+    this.kick = KickWord.create();
+    this.control = ChannelControlBlock.create();
+  }
+
+  /** Starts (or restarts) the worker and resolves once it answers on the control plane. */
+  async start(): Promise<void> {
+    const data: ChannelWorkerData = {
+      ...this.options.spec,
+      submissions: this.submissions.buffer,
+      completions: this.completions.buffer,
+      kick: this.kick.buffer,
+      control: this.control.buffer,
+      generation: this.generation,
+    };
+    this.control.setGeneration(this.generation);
+    this.intentionalExit = false;
+    const worker = new Worker(WORKER_URL, { workerData: data, name: `epdma ${this.name}` });
+    this.worker = worker;
+    this.client = createControlClient<ChannelWorkerControl>(worker, {
+      name: this.name,
+      timeoutMs: this.options.controlTimeoutMs ?? 5000,
+      wake: () => this.kick.kick(),
+    });
+    this.exited = new Promise((resolve) => {
+      let reason = '';
+      worker.once('error', (err) => {
+        reason = err instanceof Error ? err.message : String(err);
+      });
+      worker.once('exit', (code) => {
+        this.client?.dispose();
+        if (this.worker === worker) this.worker = undefined;
+        if (!this.intentionalExit && this.state !== 'closed') {
+          this.state = 'crashed';
+          this.options.onCrash(this, reason !== '' ? reason : `worker exited with code ${code}`);
+        }
+        resolve();
+      });
+    });
+    this.state = 'starting';
+    await this.call('stats');
+    if (this.state === 'starting') this.state = 'running';
+  }
+
+  get alive(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** A control-plane call: rejects ESHUTDOWN if the worker is gone, ETIMEDOUT past the deadline. */
+  call<K extends keyof ChannelWorkerControl>(method: K, ...args: Parameters<ChannelWorkerControl[K]>): Promise<Awaited<ReturnType<ChannelWorkerControl[K]>>> {
+    const client = this.client;
+    if (client === undefined || this.worker === undefined) {
+      return Promise.reject(new EpdmaError('ESHUTDOWN', `${this.name}: channel worker is not running (${this.state}) for ${method}`));
+    }
+    this.control.bumpControl();
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return (client.call as any)(method, ...args);
+  }
+
+  /** Tells the worker to take new submissions: once per issuePending, only if it sleeps. */
+  kickWorker(): void {
+    this.kick.kick();
+  }
+
+  /** Kills the worker abruptly, as a crash would (for faults.crashChannel). */
+  async kill(): Promise<void> {
+    const w = this.worker;
+    if (w === undefined) throw new EpdmaError('ESHUTDOWN', `${this.name}: no worker to crash (${this.state})`);
+    await w.terminate();
+    await this.exited;
+  }
+
+  /** Stops the worker on purpose (close, or restart intensity exceeded) and joins it. */
+  async stop(final: 'closed' | 'stopped'): Promise<void> {
+    this.state = final;
+    this.intentionalExit = true;
+    const w = this.worker;
+    if (w !== undefined) {
+      this.control.requestExit();
+      this.kick.kick();
+      await w.terminate();
+    }
+    await this.exited;
+    this.client?.dispose();
+  }
+}

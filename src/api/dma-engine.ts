@@ -1,0 +1,143 @@
+import { Observable, Subject } from 'rxjs';
+import { EpdmaError } from '../device/errors.js';
+import { ChannelActor } from '../actors/channel-actor.js';
+import { Supervisor, type SupervisorEventType } from '../actors/supervisor.js';
+import type { ChannelWorkerData } from '../workers/channel-worker-data.js';
+import { CompletionDoorbell, CompletionPump } from '../workers/rings/completion-doorbell.js';
+import { ChannelHandle } from './dma-channel.js';
+import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine } from './types.js';
+
+export type ChannelSpec = Omit<ChannelWorkerData, 'submissions' | 'completions' | 'kick' | 'control' | 'generation' | 'doorbell'>;
+
+export interface SideEngineOptions {
+  readonly side: 'endpoint' | 'host';
+  readonly contains: (addr: number, length: number) => boolean;
+  readonly supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
+  readonly onEvent: (type: SupervisorEventType, name: string, reason?: string) => void;
+  /** Wait bound for the pump when another process publishes (its notify cannot reach us). */
+  readonly pumpWaitTimeoutMs?: number;
+}
+
+/**
+ * One side's DMAengine: its channel actors under a one-for-one supervisor, one completion
+ * doorbell and pump for all of them, and the streams. Completions are drained in batches;
+ * per-item subscribers get them one by one from the batch, batch subscribers get the array.
+ */
+export class SideEngine implements DmaEngine {
+  readonly side: 'endpoint' | 'host';
+  readonly doorbell = CompletionDoorbell.create();
+  private readonly pump: CompletionPump;
+  private readonly supervisor: Supervisor;
+  private readonly handles: ChannelHandle[] = [];
+  private readonly contains: SideEngineOptions['contains'];
+  private readonly itemSubject = new Subject<Completion>();
+  private readonly batchSubject = new Subject<readonly Completion[]>();
+  readonly completions$: Observable<Completion> = this.itemSubject.asObservable();
+  readonly completionBatches$: Observable<readonly Completion[]> = this.batchSubject.asObservable();
+  /** Extra sinks (the testbed's merged stream). */
+  private readonly sinks: ((c: Completion) => void)[] = [];
+  private batch: Completion[] = [];
+  private flushQueued = false;
+  private closed = false;
+
+  constructor(options: SideEngineOptions) {
+    this.side = options.side;
+    this.contains = options.contains;
+    this.supervisor = new Supervisor({ ...options.supervision, onEvent: options.onEvent });
+    this.pump = new CompletionPump(this.doorbell, options.pumpWaitTimeoutMs !== undefined ? { waitTimeoutMs: options.pumpWaitTimeoutMs } : {});
+  }
+
+  get channels(): readonly ChannelInfo[] {
+    return this.handles.map((h) => h.info);
+  }
+
+  /** Starts a channel actor and registers its handle (testbed assembly). */
+  async addChannel(info: ChannelInfo, spec: ChannelSpec): Promise<ChannelHandle> {
+    let handle: ChannelHandle | undefined;
+    const actor = new ChannelActor({
+      spec: { ...spec, doorbell: this.doorbell.buffer },
+      onCrash: (a, reason) => this.supervisor.crashed(a, reason),
+    });
+    handle = new ChannelHandle(info, actor, {
+      sideName: this.side,
+      contains: this.contains,
+      emit: (c) => this.emit(c),
+      onRelease: () => undefined,
+      drainNow: () => this.pump.drainAll(),
+    });
+    const h = handle;
+    this.handles.push(h);
+    this.pump.add(actor.completions, h.visit);
+    this.pump.start();
+    await this.supervisor.startChild(actor, {
+      onCrash: () => h.onWorkerCrash(),
+      onStopped: (reason) => h.onStopped(reason),
+    });
+    return h;
+  }
+
+  handle(name: string): ChannelHandle | undefined {
+    return this.handles.find((h) => h.info.name === name);
+  }
+
+  async requestChannel(filter: ChannelFilter = {}): Promise<DmaChannel> {
+    if (this.closed) throw new EpdmaError('ESHUTDOWN', `${this.side}: requestChannel after close`);
+    const match = (h: ChannelHandle): boolean =>
+      (filter.direction === undefined || h.info.direction === filter.direction) &&
+      (filter.kind === undefined || h.info.kind === filter.kind) &&
+      (filter.hwChannel === undefined || h.info.hwChannel === filter.hwChannel) &&
+      (filter.name === undefined || h.info.name === filter.name);
+    const candidates = this.handles.filter(match);
+    const free = candidates.find((h) => !h.requested && h.actor.state !== 'stopped');
+    if (free === undefined) {
+      throw new EpdmaError('EBUSY', `${this.side}: no free channel matches ${JSON.stringify(filter)} (${candidates.length} match, all in use or stopped)`);
+    }
+    free.requested = true;
+    return free;
+  }
+
+  private emit(c: Completion): void {
+    this.itemSubject.next(c);
+    for (const s of this.sinks) s(c);
+    this.batch.push(c);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushBatch);
+    }
+  }
+
+  private readonly flushBatch = (): void => {
+    this.flushQueued = false;
+    const b = this.batch;
+    this.batch = [];
+    if (b.length > 0) this.batchSubject.next(b);
+  };
+
+  addSink(sink: (c: Completion) => void): void {
+    this.sinks.push(sink);
+  }
+
+  async crash(name: string): Promise<void> {
+    const h = this.handle(name);
+    if (h === undefined) throw new EpdmaError('EINVAL', `${this.side}: no channel named '${name}'`);
+    await h.actor.kill();
+  }
+
+  async settled(name: string): Promise<void> {
+    await this.supervisor.settled(name);
+  }
+
+  /** Stops traffic, joins every worker, completes the streams. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.supervisor.close();
+    this.pump.drainAll();
+    await this.pump.stop();
+    for (const h of this.handles) h.onStopped('testbed closed');
+    this.flushBatch();
+    for (const h of this.handles) h.completeStreams();
+    this.itemSubject.complete();
+    this.batchSubject.complete();
+  }
+}

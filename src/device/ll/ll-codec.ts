@@ -1,0 +1,66 @@
+import { EDMA_V0_CONTROL1 } from '../regs/edma-v0-regs.js';
+
+/**
+ * Linked-list element formats shared by eDMA v0 and HDMA (reference 6.3), little-endian:
+ *   data element (dw_edma_v0_lli, 24 bytes): control, transfer_size, sar lo/hi, dar lo/hi
+ *   link element (dw_edma_v0_llp, 16 bytes): control (LLP | TCB [| CB]), reserved, llp lo/hi
+ *
+ * The codec works on an Int32Array over the LL memory with word indices, so the driver can
+ * write a chunk and the engine can fetch it without allocating anything per element.
+ */
+export const LL_DATA_BYTES = 24;
+export const LL_LINK_BYTES = 16;
+
+export const LL_CONTROL = {
+  CB: EDMA_V0_CONTROL1.CB,
+  TCB: EDMA_V0_CONTROL1.TCB,
+  LLP: EDMA_V0_CONTROL1.LLP,
+  LIE: EDMA_V0_CONTROL1.LIE,
+  RIE: EDMA_V0_CONTROL1.RIE,
+} as const;
+
+/** Data elements a region holds: one slot is kept for the link element (`ll_max`). */
+export function llMax(regionBytes: number): number {
+  return Math.max(0, Math.floor(regionBytes / LL_DATA_BYTES) - 1);
+}
+
+const TWO32 = 0x1_0000_0000;
+
+export function writeDataElement(words: Int32Array, wordIndex: number, control: number, size: number, sar: number, dar: number): void {
+  words[wordIndex] = control;
+  words[wordIndex + 1] = size;
+  words[wordIndex + 2] = sar % TWO32;
+  words[wordIndex + 3] = Math.floor(sar / TWO32);
+  words[wordIndex + 4] = dar % TWO32;
+  words[wordIndex + 5] = Math.floor(dar / TWO32);
+}
+
+export function writeLinkElement(words: Int32Array, wordIndex: number, control: number, llp: number): void {
+  words[wordIndex] = control;
+  words[wordIndex + 1] = 0;
+  words[wordIndex + 2] = llp % TWO32;
+  words[wordIndex + 3] = Math.floor(llp / TWO32);
+}
+
+/** Reads a little-endian u64 made of two words as a number (exact below 2^53). */
+export function readU64(words: Int32Array, wordIndex: number): number {
+  return (words[wordIndex + 1]! >>> 0) * TWO32 + (words[wordIndex]! >>> 0);
+}
+
+export interface DecodedElement {
+  readonly type: 'data' | 'link';
+  readonly control: number;
+  readonly size: number;
+  readonly sar: number;
+  readonly dar: number;
+  readonly llp: number;
+}
+
+/** Decodes the element at a word index (for tests, dumps and debugging, not the hot path). */
+export function decodeElement(words: Int32Array, wordIndex: number): DecodedElement {
+  const control = words[wordIndex]! >>> 0;
+  if ((control & LL_CONTROL.LLP) !== 0) {
+    return { type: 'link', control, size: 0, sar: 0, dar: 0, llp: readU64(words, wordIndex + 2) };
+  }
+  return { type: 'data', control, size: words[wordIndex + 1]! >>> 0, sar: readU64(words, wordIndex + 2), dar: readU64(words, wordIndex + 4), llp: 0 };
+}

@@ -1,0 +1,78 @@
+import type { RegionDescription } from '../device/bus/address-space.js';
+import type { ChannelKind } from '../device/regs/channel-registers.js';
+import type { MapFormat } from '../device/regs/map-format.js';
+import type { LlRegion } from '../device/dma-chip.js';
+import type { IdlePolicy } from './rings/kick-word.js';
+import type { Direction } from './driver/channel-core.js';
+
+/** An address space as plain data (AddressSpace.describe()). */
+export interface AddressSpaceDescription {
+  readonly name: string;
+  readonly regions: readonly RegionDescription[];
+}
+
+/**
+ * Everything a channel worker is started with. Only SharedArrayBuffers and plain data: the
+ * same description starts the worker again after a crash, on the same memory.
+ */
+export interface ChannelWorkerData {
+  readonly name: string;
+  readonly kind: ChannelKind;
+  readonly hwChannel: number;
+  readonly direction: Direction;
+  readonly mapFormat: MapFormat;
+  readonly funcNo: number;
+  /** Remote-routed (the host's partial instance): RIE set, EP-local interrupt masked. */
+  readonly remote: boolean;
+  readonly registers: SharedArrayBuffer;
+  readonly ll: LlRegion;
+  readonly submissions: SharedArrayBuffer;
+  readonly completions: SharedArrayBuffer;
+  readonly kick: SharedArrayBuffer;
+  readonly control: SharedArrayBuffer;
+  /** The side's completion doorbell (one per side, shared by its channels). */
+  readonly doorbell: SharedArrayBuffer;
+  /** Run only while (view[index] & mask) != 0, e.g. the metadata READY bit. */
+  readonly gate: { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly index: number; readonly mask: number } | null;
+  /** In-process mode: the worker also steps this channel's engine. */
+  readonly engine: {
+    readonly local: AddressSpaceDescription;
+    readonly remote: AddressSpaceDescription;
+    readonly llRegion: { readonly base: number; readonly size: number };
+    readonly linkBytesPerSec?: number;
+  } | null;
+  readonly idle: { readonly policy: IdlePolicy; readonly spinIterations?: number; readonly sleepMs?: number; readonly maxSleepMs?: number };
+  /** Restart count: non-zero means the previous worker of this channel died. */
+  readonly generation: number;
+}
+
+/** The control plane a channel worker exposes (through comlink). */
+export interface ChannelWorkerControl {
+  pause(): 'ok' | 'EPERM';
+  /** Resolves once the pause took effect at a chunk boundary (or the channel went idle). */
+  waitPaused(): Promise<boolean>;
+  resume(): 'ok' | 'EPERM';
+  /** Resolves when the channel is idle and every unfinished descriptor was reported terminated. */
+  terminate(): Promise<void>;
+  /** Masks, clears and turns off the channel (reclaim/quiesce). */
+  quiesce(ownsDirection: boolean): void;
+  stats(): ChannelWorkerStats;
+  registerDump(): Record<string, number>;
+  configure(idle: { policy: IdlePolicy }): void;
+  /** Throws inside the worker's loop: for crash tests of the supervisor. */
+  crash(message: string): void;
+}
+
+export interface ChannelWorkerStats {
+  readonly name: string;
+  readonly generation: number;
+  readonly descriptors: number;
+  readonly aborted: number;
+  readonly terminated: number;
+  readonly chunks: number;
+  readonly bytes: number;
+  readonly gateWaits: number;
+  readonly idleWakeups: number;
+  readonly idleTimeouts: number;
+  readonly engine: { chunks: number; elements: number; bytes: number; aborts: number; localInterrupts: number; remoteInterrupts: number } | null;
+}

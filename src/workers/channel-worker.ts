@@ -1,0 +1,148 @@
+/**
+ * Entry point of one channel actor's worker thread: the channel's driver half (dw-edma core
+ * + per-layout ops) and, in-process, its engine, in one polling loop.
+ *
+ * The loop runs in slices: it polls rings, engine and status registers without returning to
+ * the event loop while there is work, and yields (setImmediate) when the main thread posted
+ * a control request, after a slice of ~2 ms, or after an idle sleep, so comlink requests are
+ * served without a message per transfer on the data path.
+ */
+import { workerData } from 'node:worker_threads';
+import { AddressSpace } from '../device/bus/address-space.js';
+import { ChannelEngine } from '../device/engine/channel-engine.js';
+import { channelRegisters } from '../device/regs/channel-registers.js';
+import { MmioRegisterFile } from '../device/regs/register-file.js';
+import { EpdmaError } from '../device/errors.js';
+import { exposeControl } from '../actors/control-plane.js';
+import { ChannelControlBlock } from './channel-control-block.js';
+import type { ChannelWorkerControl, ChannelWorkerData, ChannelWorkerStats } from './channel-worker-data.js';
+import { ChannelCore } from './driver/channel-core.js';
+import { ChannelOps, STATUS_ABORT, STATUS_DONE } from './driver/channel-ops.js';
+import { CompletionDoorbell } from './rings/completion-doorbell.js';
+import { CompletionRing } from './rings/completion-ring.js';
+import { IDLE_TIMED_OUT, IDLE_WOKEN, IdleBackoff, KickWord } from './rings/kick-word.js';
+import { SubmissionRing } from './rings/submission-ring.js';
+
+const data = workerData as ChannelWorkerData;
+const SLICE_MS = 2;
+const PUBLISH_BATCH = 64;
+
+const file = new MmioRegisterFile(data.registers, data.mapFormat);
+const regs = channelRegisters(data.mapFormat, data.kind, data.hwChannel);
+const ops = new ChannelOps(file, regs, data.ll, { remote: data.remote, funcNo: data.funcNo });
+const control = new ChannelControlBlock(data.control);
+const kick = new KickWord(data.kick);
+const doorbell = new CompletionDoorbell(data.doorbell);
+const submissions = new SubmissionRing(data.submissions);
+const completions = new CompletionRing(data.completions);
+let idle = new IdleBackoff(data.idle);
+
+const engine = data.engine === null ? null : new ChannelEngine({
+  registers: file,
+  kind: data.kind,
+  ch: data.hwChannel,
+  local: AddressSpace.fromDescription(data.engine.local),
+  remote: AddressSpace.fromDescription(data.engine.remote),
+  llRegion: data.engine.llRegion,
+  ...(data.engine.linkBytesPerSec !== undefined ? { linkBytesPerSec: data.engine.linkBytesPerSec } : {}),
+});
+
+if (data.generation > 0) {
+  // A previous worker of this channel died mid-transfer: drop what it left on the hardware.
+  // Its in-flight cookie was completed 'aborted' by the supervisor; the queue is intact.
+  file.takeDoorbell(data.kind, data.hwChannel);
+  file.takeStop(data.kind, data.hwChannel);
+  ops.clear(STATUS_DONE);
+  ops.clear(STATUS_ABORT);
+}
+
+const core = new ChannelCore({
+  ops,
+  direction: data.direction,
+  submissions,
+  completions,
+  control,
+  gate: data.gate === null ? null : { view: new Int32Array(data.gate.buffer, data.gate.byteOffset), index: data.gate.index, mask: data.gate.mask },
+  lastFault: () => file.lastFault(data.kind, data.hwChannel),
+  onPublish: () => doorbell.ring(),
+});
+
+let seenControl = control.controlSeq();
+let crashRequest: string | null = null;
+const recheck = (): boolean => core.hasWork() || control.controlSeq() !== seenControl || (engine !== null && engine.wantsStep) || control.exitRequested();
+
+function loop(): void {
+  seenControl = control.controlSeq();
+  const deadline = performance.now() + SLICE_MS;
+  let n = 0;
+  for (;;) {
+    if (crashRequest !== null) throw new Error(crashRequest);
+    if (control.exitRequested()) {
+      core.flush();
+      return;
+    }
+    let did = false;
+    if (engine !== null && engine.wantsStep) {
+      engine.step();
+      did = true;
+    }
+    if (core.poll()) did = true;
+    if (core.unpublished() >= PUBLISH_BATCH || (!did && core.unpublished() > 0)) core.flush();
+    if (did) {
+      idle.onWork();
+    } else if (!core.waitingForHardware) {
+      const r = idle.onIdle(kick, recheck);
+      if (r === IDLE_WOKEN || r === IDLE_TIMED_OUT) break;
+    }
+    if (control.controlSeq() !== seenControl) break;
+    if ((++n & 63) === 0 && performance.now() > deadline) break;
+  }
+  core.flush();
+  setImmediate(loop);
+}
+
+/** Resolves when `done()` holds, checking between loop slices. */
+function until(done: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (done() || control.exitRequested()) resolve();
+      else setImmediate(check);
+    };
+    check();
+  });
+}
+
+const api: ChannelWorkerControl = {
+  pause: () => core.pause(),
+  waitPaused: async () => {
+    await until(() => core.paused || !core.busy);
+    return core.paused;
+  },
+  resume: () => core.resume(),
+  terminate: async () => {
+    if (!core.terminate()) await until(() => !core.busy);
+    core.flush();
+  },
+  quiesce: (ownsDirection) => ops.quiesce(ownsDirection),
+  stats: (): ChannelWorkerStats => ({
+    name: data.name,
+    generation: data.generation,
+    ...core.counters,
+    idleWakeups: idle.wakeups,
+    idleTimeouts: idle.timeouts,
+    engine: engine === null ? null : { ...engine.counters },
+  }),
+  registerDump: () => ops.dump(),
+  configure: (cfg) => {
+    if (cfg.policy !== 'adaptive' && cfg.policy !== 'spin' && cfg.policy !== 'sleep') {
+      throw new EpdmaError('EINVAL', `idle policy '${String(cfg.policy)}' is not adaptive, spin or sleep`);
+    }
+    idle = new IdleBackoff({ ...data.idle, policy: cfg.policy });
+  },
+  crash: (message) => {
+    crashRequest = message;
+  },
+};
+
+exposeControl(api);
+setImmediate(loop);

@@ -1,0 +1,246 @@
+import { EpdmaError } from '../../device/errors.js';
+import { isPowerOfTwo } from './submission-ring.js';
+
+/**
+ * The completion ring: completion records travel from a channel worker (producer) to the main
+ * thread (consumer) through one SharedArrayBuffer, single producer and single consumer.
+ *
+ * Layout of the SharedArrayBuffer:
+ *   [0, 192)   control block (Int32Array): head at word 0, tail at word 16, capacity at word 32
+ *              (separate cache lines, as in the submission ring).
+ *   [192, ...) capacity records of 48 bytes:
+ *              u32[0] cookie, u32[1] result (bits 0-7) | reason (bits 16-31),
+ *              f64[1] faultAddr, f64[2] residue, f64[3] bytes, i64[4] completedNs, 8 bytes spare.
+ *
+ * The worker writes any number of records with push() and makes them visible with one
+ * publish() (one Atomics.store of head), so a batch of completions costs one release and one
+ * doorbell ring. The main thread drains with a visitor that reads fields by slot: no object is
+ * allocated per record, and tail advances once per batch.
+ *
+ * Sizing: push() returns false when the ring is full; the worker then keeps the record, waits
+ * (polling tail from its idle loop) and pushes again, it never drops a completion. Every record
+ * answers exactly one submitted descriptor, so the ring cannot fill while the descriptors
+ * outstanding on the channel (submitted, completion not yet drained) number at most `capacity`.
+ * The submission ring alone does not bound that (the worker frees submission entries before the
+ * main thread drains the completions), so the channel keeps that count and holds back
+ * submissions beyond it; with the default sizes (4096 records, 4096 submission entries, i.e. at
+ * most 2048 one-segment descriptors queued) the cap is rarely reached.
+ */
+
+export const COMPLETION_RECORD_BYTES = 48;
+export const DEFAULT_COMPLETION_CAPACITY = 4096;
+
+/** Result codes, indexed into COMPLETION_RESULTS (the strings of the public Completion.result). */
+export const RESULT_OK = 0;
+export const RESULT_READ_FAILED = 1;
+export const RESULT_WRITE_FAILED = 2;
+export const RESULT_ABORTED = 3;
+export const COMPLETION_RESULTS = Object.freeze(['ok', 'read-failed', 'write-failed', 'aborted'] as const);
+export type CompletionResultName = (typeof COMPLETION_RESULTS)[number];
+
+/**
+ * Why a record is not 'ok'. The ring carries the index; the table is shared by both threads and,
+ * in two-process mode, both processes, so entries are only ever appended.
+ */
+export const COMPLETION_REASONS = Object.freeze([
+  '',
+  'engine abort: source address not mapped',
+  'engine abort: destination address not mapped',
+  'engine abort: linked-list element outside the LL region',
+  'engine abort: DMA engine or channel disabled',
+  'channel worker crashed',
+  'terminated',
+  'link down: READY clear',
+  'paused transfer terminated',
+  'engine abort: address outside the windows the channel may reach',
+  'channel released',
+] as const);
+
+/** Named indices into COMPLETION_REASONS. */
+export const Reason = Object.freeze({
+  NONE: 0,
+  SOURCE_NOT_MAPPED: 1,
+  DESTINATION_NOT_MAPPED: 2,
+  LL_ELEMENT_OUTSIDE_REGION: 3,
+  ENGINE_DISABLED: 4,
+  WORKER_CRASHED: 5,
+  TERMINATED: 6,
+  LINK_DOWN: 7,
+  PAUSED_TERMINATED: 8,
+  OUTSIDE_CHANNEL_WINDOWS: 9,
+  CHANNEL_RELEASED: 10,
+});
+
+const CONTROL_BYTES = 192;
+const HEAD = 0;
+const TAIL = 16;
+const CAPACITY = 32;
+const U32_PER_RECORD = COMPLETION_RECORD_BYTES / 4;
+const F64_PER_RECORD = COMPLETION_RECORD_BYTES / 8;
+const MAX_CAPACITY = 1 << 24;
+
+export type CompletionVisitor = (ring: CompletionRing, slot: number) => void;
+
+export class CompletionRing {
+  readonly buffer: SharedArrayBuffer;
+  readonly capacity: number;
+
+  private readonly ctl: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly f64: Float64Array;
+  private readonly i64: BigInt64Array;
+  private readonly mask: number;
+
+  // Producer side: records written but not yet published start at the published head.
+  private localHead: number;
+  private cachedTail: number;
+
+  static create(capacity: number = DEFAULT_COMPLETION_CAPACITY): CompletionRing {
+    if (!isPowerOfTwo(capacity) || capacity > MAX_CAPACITY) {
+      throw new EpdmaError(
+        'EINVAL',
+        `completion ring: capacity ${capacity} is not a power of two in [1, ${MAX_CAPACITY}]`,
+      );
+    }
+    const sab = new SharedArrayBuffer(CONTROL_BYTES + capacity * COMPLETION_RECORD_BYTES);
+    new Int32Array(sab, 0, CONTROL_BYTES / 4)[CAPACITY] = capacity;
+    return new CompletionRing(sab);
+  }
+
+  /** Attaches to a ring made by `create` on either thread. */
+  constructor(sab: SharedArrayBuffer) {
+    if (sab.byteLength < CONTROL_BYTES) {
+      throw new EpdmaError('EINVAL', `completion ring: buffer of ${sab.byteLength} bytes has no control block`);
+    }
+    this.ctl = new Int32Array(sab, 0, CONTROL_BYTES / 4);
+    const capacity = Atomics.load(this.ctl, CAPACITY);
+    if (!isPowerOfTwo(capacity) || CONTROL_BYTES + capacity * COMPLETION_RECORD_BYTES !== sab.byteLength) {
+      throw new EpdmaError(
+        'EINVAL',
+        `completion ring: capacity ${capacity} does not match a buffer of ${sab.byteLength} bytes`,
+      );
+    }
+    this.buffer = sab;
+    this.capacity = capacity;
+    this.mask = capacity - 1;
+    this.u32 = new Uint32Array(sab, CONTROL_BYTES, capacity * U32_PER_RECORD);
+    this.f64 = new Float64Array(sab, CONTROL_BYTES, capacity * F64_PER_RECORD);
+    this.i64 = new BigInt64Array(sab, CONTROL_BYTES, capacity * F64_PER_RECORD);
+    this.localHead = Atomics.load(this.ctl, HEAD);
+    this.cachedTail = Atomics.load(this.ctl, TAIL);
+  }
+
+  head(): number {
+    return Atomics.load(this.ctl, HEAD) >>> 0;
+  }
+
+  tail(): number {
+    return Atomics.load(this.ctl, TAIL) >>> 0;
+  }
+
+  // ---- producer (channel worker) ----
+
+  /**
+   * Writes one record after the ones already pushed; it stays invisible to the main thread until
+   * publish(). False if the ring is full (nothing is written).
+   */
+  push(
+    cookie: number,
+    result: number,
+    reason: number,
+    faultAddr: number,
+    residue: number,
+    bytes: number,
+    completedNs: bigint,
+  ): boolean {
+    if (((this.localHead - this.cachedTail) >>> 0) >= this.capacity) {
+      this.cachedTail = Atomics.load(this.ctl, TAIL);
+      if (((this.localHead - this.cachedTail) >>> 0) >= this.capacity) return false;
+    }
+    const i = this.localHead & this.mask;
+    const w = i * U32_PER_RECORD;
+    const d = i * F64_PER_RECORD;
+    this.u32[w] = cookie;
+    this.u32[w + 1] = (result & 0xff) | ((reason & 0xffff) << 16);
+    this.f64[d + 1] = faultAddr;
+    this.f64[d + 2] = residue;
+    this.f64[d + 3] = bytes;
+    this.i64[d + 4] = completedNs;
+    this.localHead = (this.localHead + 1) >>> 0;
+    return true;
+  }
+
+  /** Records pushed but not yet published. */
+  unpublished(): number {
+    return (this.localHead - Atomics.load(this.ctl, HEAD)) >>> 0;
+  }
+
+  /** Makes every pushed record visible to the consumer (the release store of head). */
+  publish(): void {
+    Atomics.store(this.ctl, HEAD, this.localHead | 0);
+  }
+
+  // ---- consumer (main thread) ----
+
+  /** Published records not yet drained. */
+  available(): number {
+    return (Atomics.load(this.ctl, HEAD) - Atomics.load(this.ctl, TAIL)) >>> 0;
+  }
+
+  /**
+   * Calls `visit(this, slot)` for every published record, oldest first, then frees them with one
+   * store of tail. Pass a visitor allocated once (not an arrow per call). If the visitor throws,
+   * the records before it and the one it threw on count as drained and the error propagates.
+   */
+  drain(visit: CompletionVisitor): number {
+    const head = Atomics.load(this.ctl, HEAD);
+    let seq = Atomics.load(this.ctl, TAIL);
+    const start = seq;
+    try {
+      while (seq !== head) {
+        const slot = seq & this.mask;
+        seq = (seq + 1) | 0;
+        visit(this, slot);
+      }
+    } finally {
+      if (seq !== start) Atomics.store(this.ctl, TAIL, seq);
+    }
+    return (seq - start) >>> 0;
+  }
+
+  cookieAt(slot: number): number {
+    return this.u32[slot * U32_PER_RECORD]!;
+  }
+
+  /** RESULT_OK .. RESULT_ABORTED; COMPLETION_RESULTS[resultAt(slot)] is the public name. */
+  resultAt(slot: number): number {
+    return this.u32[slot * U32_PER_RECORD + 1]! & 0xff;
+  }
+
+  /** Index into COMPLETION_REASONS (0 = none). */
+  reasonAt(slot: number): number {
+    return this.u32[slot * U32_PER_RECORD + 1]! >>> 16;
+  }
+
+  /** The reason as text, or undefined for none (the shape of Completion.reason). */
+  reasonTextAt(slot: number): string | undefined {
+    const reason = this.reasonAt(slot);
+    return reason === 0 ? undefined : (COMPLETION_REASONS[reason] ?? `unknown reason ${reason}`);
+  }
+
+  faultAddrAt(slot: number): number {
+    return this.f64[slot * F64_PER_RECORD + 1]!;
+  }
+
+  residueAt(slot: number): number {
+    return this.f64[slot * F64_PER_RECORD + 2]!;
+  }
+
+  bytesAt(slot: number): number {
+    return this.f64[slot * F64_PER_RECORD + 3]!;
+  }
+
+  completedNsAt(slot: number): bigint {
+    return this.i64[slot * F64_PER_RECORD + 4]!;
+  }
+}

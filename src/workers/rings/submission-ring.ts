@@ -1,0 +1,282 @@
+import { EpdmaError } from '../../device/errors.js';
+
+/**
+ * The submission ring: descriptors travel from the main thread (producer) to a channel worker
+ * (consumer) through one SharedArrayBuffer, single producer and single consumer, with no
+ * postMessage and no object per descriptor.
+ *
+ * Layout of the SharedArrayBuffer:
+ *   [0, 192)   control block (Int32Array): head at word 0, tail at word 16, capacity at word 32;
+ *              head and tail sit on separate 64-byte cache lines so the two threads do not
+ *              false-share the line each of them writes.
+ *   [192, ...) capacity entries of 32 bytes, seen as Float64Array (4 per entry) and Uint32Array
+ *              (8 per entry) over the same memory.
+ *
+ * A descriptor is one header entry followed by nseg segment entries, contiguous modulo
+ * capacity (a descriptor may wrap the end of the ring):
+ *   header:  u32[0] cookie, u32[1] nseg, u32[2] flags (bit0 interrupt), f64[2] deviceAddr
+ *   segment: f64[0] addr, u32[2] length
+ *
+ * head and tail are u32 sequence numbers that only grow (wrapping at 2^32); the slot of a
+ * sequence number is `seq & (capacity - 1)`. The producer writes the entries with plain
+ * stores and then publishes them with one Atomics.store of head; the consumer reads head with
+ * Atomics.load before reading entries. Atomics are sequentially consistent, so that pair orders
+ * the plain entry writes before the consumer's reads (release/acquire). The consumer frees
+ * entries the same way through tail.
+ *
+ * Values are stored as they are: cookie, flags and lengths as u32 (the channel layer splits
+ * transfers above 4 GiB and validates user input before it reaches the ring).
+ */
+
+export const SUBMISSION_ENTRY_BYTES = 32;
+export const DEFAULT_SUBMISSION_CAPACITY = 4096;
+/** Header flag: raise the completion interrupt (LIE/RIE) for this descriptor. */
+export const SUBMISSION_FLAG_INTERRUPT = 1;
+
+const CONTROL_BYTES = 192;
+const HEAD = 0;
+const TAIL = 16;
+const CAPACITY = 32;
+const F64_PER_ENTRY = SUBMISSION_ENTRY_BYTES / 8;
+const U32_PER_ENTRY = SUBMISSION_ENTRY_BYTES / 4;
+// The largest ring whose sequence distance (head - tail) still fits the i32 comparisons below.
+const MAX_CAPACITY = 1 << 30;
+
+export function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+export class SubmissionRing {
+  readonly buffer: SharedArrayBuffer;
+  readonly capacity: number;
+  /** The most segments one descriptor may carry; half the ring so one SG list cannot starve it. */
+  readonly maxSegments: number;
+
+  private readonly ctl: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly u32: Uint32Array;
+  private readonly mask: number;
+
+  // Producer-side copies: only the producer writes head, so its own copy is authoritative;
+  // tail is re-read only when the cached value says the ring is full.
+  private localHead: number;
+  private cachedTail: number;
+
+  // Consumer-side state of the descriptor found by peekHeader().
+  private curSeq = 0;
+  private curIndex = 0;
+  private curNseg = 0;
+  private hasCurrent = false;
+
+  static create(capacity: number = DEFAULT_SUBMISSION_CAPACITY): SubmissionRing {
+    if (!isPowerOfTwo(capacity) || capacity < 2 || capacity > MAX_CAPACITY) {
+      throw new EpdmaError(
+        'EINVAL',
+        `submission ring: capacity ${capacity} is not a power of two in [2, ${MAX_CAPACITY}]`,
+      );
+    }
+    const sab = new SharedArrayBuffer(CONTROL_BYTES + capacity * SUBMISSION_ENTRY_BYTES);
+    new Int32Array(sab, 0, CONTROL_BYTES / 4)[CAPACITY] = capacity;
+    return new SubmissionRing(sab);
+  }
+
+  /** Attaches to a ring made by `create` on either thread (the worker side gets the SAB via workerData). */
+  constructor(sab: SharedArrayBuffer) {
+    if (sab.byteLength < CONTROL_BYTES) {
+      throw new EpdmaError('EINVAL', `submission ring: buffer of ${sab.byteLength} bytes has no control block`);
+    }
+    this.ctl = new Int32Array(sab, 0, CONTROL_BYTES / 4);
+    const capacity = Atomics.load(this.ctl, CAPACITY);
+    if (!isPowerOfTwo(capacity) || CONTROL_BYTES + capacity * SUBMISSION_ENTRY_BYTES !== sab.byteLength) {
+      throw new EpdmaError(
+        'EINVAL',
+        `submission ring: capacity ${capacity} does not match a buffer of ${sab.byteLength} bytes`,
+      );
+    }
+    this.buffer = sab;
+    this.capacity = capacity;
+    this.mask = capacity - 1;
+    this.maxSegments = capacity >>> 1;
+    this.f64 = new Float64Array(sab, CONTROL_BYTES, capacity * F64_PER_ENTRY);
+    this.u32 = new Uint32Array(sab, CONTROL_BYTES, capacity * U32_PER_ENTRY);
+    this.localHead = Atomics.load(this.ctl, HEAD);
+    this.cachedTail = Atomics.load(this.ctl, TAIL);
+  }
+
+  /** Sequence number of the next entry the producer will write (u32). */
+  head(): number {
+    return Atomics.load(this.ctl, HEAD) >>> 0;
+  }
+
+  /** Sequence number of the next entry the consumer will read (u32). */
+  tail(): number {
+    return Atomics.load(this.ctl, TAIL) >>> 0;
+  }
+
+  /**
+   * Whether the worker has taken the descriptor with sequence number `seq` (seq < tail, in
+   * wrapping u32 arithmetic). After a worker crash those are in flight and lost with it; the
+   * others are still queued and a restarted worker consumes them.
+   */
+  isTaken(seq: number): boolean {
+    return ((seq - Atomics.load(this.ctl, TAIL)) | 0) < 0;
+  }
+
+  // ---- producer (main thread) ----
+
+  /** Entries the producer can write now. */
+  freeEntries(): number {
+    this.cachedTail = Atomics.load(this.ctl, TAIL);
+    return this.capacity - ((this.localHead - this.cachedTail) >>> 0);
+  }
+
+  /** Queues a one-segment descriptor; returns its sequence number, or -1 if the ring is full. */
+  pushSingle(cookie: number, flags: number, deviceAddr: number, addr: number, length: number): number {
+    if (!this.reserve(2)) return -1;
+    const seq = this.localHead;
+    this.writeHeader(seq, cookie, 1, flags, deviceAddr);
+    this.writeSegment(seq + 1, addr, length);
+    return this.publish(seq, 2);
+  }
+
+  /**
+   * Queues a scatter-gather descriptor of `count` segments taken from `addrs`/`lengths` (plain
+   * arrays or typed arrays, so the caller can reuse its own buffers); -1 if the ring is full.
+   */
+  pushSg(
+    cookie: number,
+    flags: number,
+    deviceAddr: number,
+    addrs: ArrayLike<number>,
+    lengths: ArrayLike<number>,
+    count: number,
+  ): number {
+    if (!Number.isInteger(count) || count < 0 || count > this.maxSegments) {
+      throw new EpdmaError('EINVAL', `submission ring: nseg ${count} outside [0, ${this.maxSegments}]`);
+    }
+    if (addrs.length < count || lengths.length < count) {
+      throw new EpdmaError(
+        'EINVAL',
+        `submission ring: nseg ${count} but ${addrs.length} addrs and ${lengths.length} lengths`,
+      );
+    }
+    if (!this.reserve(1 + count)) return -1;
+    const seq = this.localHead;
+    this.writeHeader(seq, cookie, count, flags, deviceAddr);
+    for (let k = 0; k < count; k++) this.writeSegment(seq + 1 + k, addrs[k]!, lengths[k]!);
+    return this.publish(seq, 1 + count);
+  }
+
+  private reserve(entries: number): boolean {
+    if (this.capacity - ((this.localHead - this.cachedTail) >>> 0) >= entries) return true;
+    this.cachedTail = Atomics.load(this.ctl, TAIL);
+    return this.capacity - ((this.localHead - this.cachedTail) >>> 0) >= entries;
+  }
+
+  private writeHeader(seq: number, cookie: number, nseg: number, flags: number, deviceAddr: number): void {
+    const i = seq & this.mask;
+    const w = i * U32_PER_ENTRY;
+    this.u32[w] = cookie;
+    this.u32[w + 1] = nseg;
+    this.u32[w + 2] = flags;
+    this.u32[w + 3] = 0;
+    this.f64[i * F64_PER_ENTRY + 2] = deviceAddr;
+  }
+
+  private writeSegment(seq: number, addr: number, length: number): void {
+    const i = seq & this.mask;
+    this.f64[i * F64_PER_ENTRY] = addr;
+    this.u32[i * U32_PER_ENTRY + 2] = length;
+  }
+
+  private publish(seq: number, entries: number): number {
+    this.localHead = (seq + entries) >>> 0;
+    // The release: every entry write above happens-before a consumer that loads this head.
+    Atomics.store(this.ctl, HEAD, this.localHead | 0);
+    return seq >>> 0;
+  }
+
+  // ---- consumer (channel worker) ----
+
+  /** Published entries not yet consumed. */
+  available(): number {
+    return (Atomics.load(this.ctl, HEAD) - Atomics.load(this.ctl, TAIL)) >>> 0;
+  }
+
+  /**
+   * Makes the descriptor at tail current, so the accessors below read it; false if the ring is
+   * empty. Calling it again without consume() returns the same descriptor.
+   */
+  peekHeader(): boolean {
+    const tail = Atomics.load(this.ctl, TAIL);
+    const available = (Atomics.load(this.ctl, HEAD) - tail) >>> 0;
+    if (available === 0) {
+      this.hasCurrent = false;
+      return false;
+    }
+    const i = tail & this.mask;
+    const nseg = this.u32[i * U32_PER_ENTRY + 1]!;
+    // The producer publishes a whole descriptor with one store, so a header without its
+    // segments means the memory was written by something else: stop loudly rather than stall.
+    if (nseg > this.maxSegments || nseg + 1 > available) {
+      throw new EpdmaError(
+        'EIO',
+        `submission ring: corrupt descriptor at seq ${tail >>> 0}: nseg ${nseg} with ${available} entries published`,
+      );
+    }
+    this.curSeq = tail >>> 0;
+    this.curIndex = i;
+    this.curNseg = nseg;
+    this.hasCurrent = true;
+    return true;
+  }
+
+  seq(): number {
+    return this.curSeq;
+  }
+
+  cookie(): number {
+    return this.u32[this.curIndex * U32_PER_ENTRY]!;
+  }
+
+  nseg(): number {
+    return this.curNseg;
+  }
+
+  flags(): number {
+    return this.u32[this.curIndex * U32_PER_ENTRY + 2]!;
+  }
+
+  deviceAddr(): number {
+    return this.f64[this.curIndex * F64_PER_ENTRY + 2]!;
+  }
+
+  segAddr(k: number): number {
+    return this.f64[((this.curSeq + 1 + k) & this.mask) * F64_PER_ENTRY]!;
+  }
+
+  segLength(k: number): number {
+    return this.u32[((this.curSeq + 1 + k) & this.mask) * U32_PER_ENTRY + 2]!;
+  }
+
+  /** Frees the current descriptor's entries for the producer. */
+  consume(): void {
+    if (!this.hasCurrent) {
+      throw new EpdmaError('EINVAL', 'submission ring: consume() without a descriptor from peekHeader()');
+    }
+    this.hasCurrent = false;
+    Atomics.store(this.ctl, TAIL, (this.curSeq + 1 + this.curNseg) | 0);
+  }
+
+  /**
+   * Drops every queued descriptor (terminate): tail jumps to head. Returns how many entries were
+   * dropped. Only the consumer may call it, like consume().
+   */
+  discardAll(): number {
+    this.hasCurrent = false;
+    const head = Atomics.load(this.ctl, HEAD);
+    const dropped = (head - Atomics.load(this.ctl, TAIL)) >>> 0;
+    Atomics.store(this.ctl, TAIL, head);
+    return dropped;
+  }
+}

@@ -1,0 +1,162 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInspect } from '../../dist/cli/inspect.js';
+import { encodeMetadata } from '../../dist/device/metadata/metadata-encoder.js';
+import type { MetadataLayout } from '../../dist/device/metadata/metadata-layout.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'epdma-inspect-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function sample(overrides: Partial<MetadataLayout> = {}): MetadataLayout {
+  return {
+    revision: 1,
+    length: 0xcc,
+    regBar: 0,
+    regOffset: 0x1000,
+    regSize: 0x2000,
+    layout: 'dw-edma',
+    mapFormat: 'hdma-compat',
+    hostRequest: true,
+    ready: false,
+    entrySize: 0x2c,
+    write: [
+      { hwChannel: 0, desc: { bar: 2, offset: 0x3000, size: 0x800, addr: 0x1_2345_0000 } },
+      {
+        hwChannel: 1,
+        desc: { bar: 2, offset: 0x3800, size: 0x800, addr: 0x1_2345_0800 },
+        aux: { bar: 3, offset: 0x40, size: 0x100, addr: 0xabc0_0000 },
+      },
+    ],
+    read: [
+      { hwChannel: 0, desc: { bar: 2, offset: 0x4000, size: 0x800, addr: 0xfe00_0000 } },
+      { hwChannel: 1, desc: { bar: 2, offset: 0x4800, size: 0x800, addr: 0xfe00_0800 } },
+    ],
+    headerLayout: 'v4',
+    ...overrides,
+  };
+}
+
+/** A BAR image: the blob at offset 0, zero padding up to the BAR size. */
+async function barFile(name: string, blob: Uint8Array, barSize = 0x1000): Promise<string> {
+  const image = new Uint8Array(Math.max(barSize, blob.byteLength));
+  image.set(blob);
+  const file = join(dir, name);
+  await writeFile(file, image);
+  return file;
+}
+
+async function run(args: string[]): Promise<{ code: number; lines: string[] }> {
+  const lines: string[] = [];
+  const code = await runInspect(args, (line) => lines.push(line));
+  return { code, lines };
+}
+
+describe('epdma inspect', () => {
+  it('prints header, handshake bits and one row per channel', async () => {
+    // the descriptors live in the metadata BAR itself, up to 0x5000
+    const file = await barFile('bar2.bin', encodeMetadata(sample()), 0x8000);
+    const { code, lines } = await run([file, '--bar', '2']);
+    expect(code).toBe(0);
+    const text = lines.join('\n');
+    expect(lines[0]).toBe(`${file} (BAR2, 0x8000 bytes)`);
+    expect(text).toContain('magic         0x4d444550 (PEDM)');
+    expect(text).toContain('revision      1');
+    expect(text).toContain('length        0xcc (204 bytes)');
+    expect(text).toContain('header layout v4 (header 0x1c bytes)');
+    expect(text).toContain('registers     BAR0 offset 0x1000 size 0x2000');
+    expect(text).toContain('map format hdma-compat (0x5)');
+    expect(text).toContain('entry size    0x2c');
+    expect(text).toContain('H host request 1');
+    expect(text).toContain('R ready        0');
+    expect(text).toContain('channels: 2 write, 2 read');
+    const rows = lines.filter((l) => /^\s+(wr|rd)\s/.test(l)).map((l) => l.trim().split(/\s+/));
+    expect(rows.length).toBe(4);
+    expect(rows[0]).toEqual(['wr', '0', '2', '0x3000', '0x800', '0x123450000', '-']);
+    expect(rows[1]!.slice(0, 6)).toEqual(['wr', '1', '2', '0x3800', '0x800', '0x123450800']);
+    expect(rows[1]!.slice(6).join(' ')).toBe('BAR3 offset 0x40 size 0x100 addr 0xabc00000');
+    expect(rows[2]).toEqual(['rd', '0', '2', '0x4000', '0x800', '0xfe000000', '-']);
+    expect(rows[3]).toEqual(['rd', '1', '2', '0x4800', '0x800', '0xfe000800', '-']);
+  });
+
+  it('--json prints the MetadataLayout', async () => {
+    const layout = sample();
+    const file = await barFile('json.bin', encodeMetadata(layout));
+    const { code, lines } = await run(['--json', file]);
+    expect(code).toBe(0);
+    expect(JSON.parse(lines.join('\n'))).toEqual(layout);
+  });
+
+  it('--layout host-ctrl decodes the later header layout', async () => {
+    const layout = sample({ headerLayout: 'host-ctrl', length: 0xd0, hostRequest: false, ready: true });
+    const file = await barFile('hostctrl.bin', encodeMetadata(layout));
+    const { code, lines } = await run([file, '--layout=host-ctrl']);
+    expect(code).toBe(0);
+    expect(lines).toContain('  header layout host-ctrl (header 0x20 bytes)');
+    expect(lines).toContain('  H host request 0');
+    expect(lines).toContain('  R ready        1');
+    // the same file read with the v4 header layout is not valid metadata
+    const v4 = await run([file]);
+    expect(v4.code).toBe(1);
+    expect(v4.lines[0]).toMatch(/^epdma inspect: (EINVAL|EOPNOTSUPP): metadata: /);
+  });
+
+  it('garbage prints the kernel error kind and exits 1', async () => {
+    const garbage = new Uint8Array(0x100).map((_, i) => (i * 37 + 11) & 0xff);
+    const file = await barFile('garbage.bin', garbage, 0x100);
+    const { code, lines } = await run([file, '--bar', '1']);
+    expect(code).toBe(1);
+    expect(lines).toEqual([`epdma inspect: ENODEV: BAR1 metadata: magic 0x${new DataView(garbage.buffer).getUint32(0, true).toString(16)} is not 0x4d444550: not this BAR`]);
+  });
+
+  it('a bad field names it with its value', async () => {
+    const blob = encodeMetadata(sample());
+    new DataView(blob.buffer).setUint32(4, 0x00cc0003, true);
+    const file = await barFile('rev3.bin', blob);
+    const { code, lines } = await run([file, '--bar', '2']);
+    expect(code).toBe(1);
+    expect(lines).toEqual(['epdma inspect: EINVAL: BAR2 metadata: revision 0x3 is not 0x1']);
+  });
+
+  it('reads only the first 64 KiB but checks windows against the whole file as the BAR', async () => {
+    // descriptors of write channel 0 sit in the metadata BAR itself, past 64 KiB
+    const inside = sample();
+    inside.write[0]!.desc = { bar: 2, offset: 0x1f000, size: 0x1000, addr: 0x8000 };
+    const big = await barFile('big.bin', encodeMetadata(inside), 0x20000);
+    expect((await run([big, '--bar', '2'])).code).toBe(0);
+    const outside = sample();
+    outside.write[0]!.desc = { bar: 2, offset: 0x1f800, size: 0x1000, addr: 0x8000 };
+    const over = await barFile('over.bin', encodeMetadata(outside), 0x20000);
+    const { code, lines } = await run([over, '--bar', '2']);
+    expect(code).toBe(1);
+    expect(lines[0]).toBe(
+      'epdma inspect: EINVAL: BAR2 metadata: write entry 0 desc window 0x1f800+0x1000 outside BAR2 size 0x20000',
+    );
+    // without --bar the BAR index (and so its size) is unknown: no in-BAR check
+    expect((await run([over])).code).toBe(0);
+  });
+
+  it('a missing file exits 2 with a clear message', async () => {
+    const missing = join(dir, 'does-not-exist.bin');
+    const { code, lines } = await run([missing]);
+    expect(code).toBe(2);
+    expect(lines).toEqual([`epdma inspect: cannot read ${missing}: no such file`]);
+  });
+
+  it('usage errors exit 2', async () => {
+    for (const args of [[], ['a', 'b'], ['f', '--bar', '6'], ['f', '--bar'], ['f', '--layout', 'v5'], ['f', '--frob']]) {
+      const { code, lines } = await run(args);
+      expect(code).toBe(2);
+      expect(lines[0]).toMatch(/^epdma inspect: /);
+      expect(lines.at(-1)).toMatch(/^usage: epdma inspect FILE/);
+    }
+    expect((await run(['--help'])).code).toBe(0);
+  });
+});

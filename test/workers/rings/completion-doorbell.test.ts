@@ -1,0 +1,209 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { CompletionRing } from '../../../dist/workers/rings/completion-ring.js';
+import { CompletionDoorbell, CompletionPump } from '../../../dist/workers/rings/completion-doorbell.js';
+
+const FIXTURE = new URL('../../fixtures/ring-completion-producer.mjs', import.meta.url);
+const STALL_DEADLINE_MS = 10_000;
+
+function publish(ring: CompletionRing, doorbell: CompletionDoorbell, cookies: number[]): void {
+  for (const c of cookies) expect(ring.push(c, 0, 0, 0, 0, c, 0n)).toBe(true);
+  ring.publish();
+  doorbell.ring();
+}
+
+/** A visitor that records cookies, and a promise for the moment it has seen `count` of them. */
+function collector(count: number) {
+  const cookies: number[] = [];
+  let done!: () => void;
+  const reached = new Promise<void>((resolve) => (done = resolve));
+  const visit = (ring: CompletionRing, slot: number): void => {
+    cookies.push(ring.cookieAt(slot));
+    if (cookies.length === count) done();
+  };
+  return { cookies, reached, visit };
+}
+
+const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('CompletionDoorbell', () => {
+  it('counts rings and lives inside a larger block at an aligned offset', () => {
+    const sab = new SharedArrayBuffer(128);
+    const a = new CompletionDoorbell(sab, 64);
+    a.ring();
+    a.ring();
+    expect(new CompletionDoorbell(sab, 64).sample()).toBe(2);
+    expect(new CompletionDoorbell(sab, 0).sample()).toBe(0);
+    expect(() => new CompletionDoorbell(sab, 6)).toThrow(/EINVAL: completion doorbell: byteOffset 6/);
+  });
+});
+
+describe('CompletionPump', () => {
+  const pumps: CompletionPump[] = [];
+  const workers: Worker[] = [];
+
+  afterEach(async () => {
+    await Promise.all(pumps.splice(0).map((p) => p.stop()));
+    await Promise.all(workers.splice(0).map((w) => w.terminate()));
+  });
+
+  function newPump(doorbell = CompletionDoorbell.create(), onError?: (e: unknown, r: CompletionRing) => void) {
+    const pump = new CompletionPump(doorbell, onError ? { onError } : {});
+    pumps.push(pump);
+    return pump;
+  }
+
+  it('delivers batches from several rings and stops promptly while parked in its wait', async () => {
+    const pump = newPump();
+    const a = CompletionRing.create(8);
+    const b = CompletionRing.create(8);
+    const ca = collector(5);
+    const cb = collector(2);
+    pump.add(a, ca.visit);
+    pump.add(b, cb.visit);
+    pump.start();
+    await macrotask();
+    publish(a, pump.doorbell, [1, 2, 3]);
+    publish(b, pump.doorbell, [10, 11]);
+    await macrotask();
+    publish(a, pump.doorbell, [4, 5]);
+    await Promise.all([ca.reached, cb.reached]);
+    expect(ca.cookies).toEqual([1, 2, 3, 4, 5]);
+    expect(cb.cookies).toEqual([10, 11]);
+    expect(pump.drained).toBe(7);
+    // Parked with nothing to do: stop() must end the loop, not leave it waiting.
+    await macrotask();
+    expect(pump.running).toBe(true);
+    await pump.stop();
+    expect(pump.running).toBe(false);
+    publish(a, pump.doorbell, [6]);
+    await macrotask();
+    expect(ca.cookies).toEqual([1, 2, 3, 4, 5]);
+    expect(a.available()).toBe(1);
+  });
+
+  it('drains a ring added after its completions were announced', async () => {
+    const pump = newPump();
+    pump.start();
+    await macrotask();
+    const late = CompletionRing.create(8);
+    publish(late, pump.doorbell, [7, 8, 9]);
+    await macrotask();
+    await macrotask();
+    expect(late.available()).toBe(3);
+    const c = collector(3);
+    pump.add(late, c.visit);
+    await c.reached;
+    expect(c.cookies).toEqual([7, 8, 9]);
+    expect(() => pump.add(late, c.visit)).toThrow(/EINVAL: completion pump: ring is already registered/);
+  });
+
+  it('stops draining a ring removed in the middle of a pass', () => {
+    const pump = newPump();
+    const a = CompletionRing.create(8);
+    const b = CompletionRing.create(8);
+    const seenB: number[] = [];
+    pump.add(a, () => pump.remove(b));
+    pump.add(b, (ring, slot) => seenB.push(ring.cookieAt(slot)));
+    publish(a, pump.doorbell, [1]);
+    publish(b, pump.doorbell, [2]);
+    expect(pump.drainAll()).toBe(1);
+    expect(seenB).toEqual([]);
+    expect(pump.size).toBe(1);
+    expect(pump.remove(b)).toBe(false);
+    expect(b.available()).toBe(1);
+  });
+
+  it('reports a throwing visitor and still delivers the rest of the batch', () => {
+    const errors: [unknown, CompletionRing][] = [];
+    const pump = newPump(undefined, (e, r) => errors.push([e, r]));
+    const ring = CompletionRing.create(8);
+    const seen: number[] = [];
+    pump.add(ring, (r, slot) => {
+      seen.push(r.cookieAt(slot));
+      if (r.cookieAt(slot) === 2) throw new Error('bad subscriber');
+    });
+    publish(ring, pump.doorbell, [1, 2, 3, 4]);
+    expect(pump.drainAll()).toBe(4);
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(errors).toHaveLength(1);
+    expect((errors[0]![0] as Error).message).toBe('bad subscriber');
+    expect(errors[0]![1]).toBe(ring);
+  });
+
+  /**
+   * Runs producer workers against one pump and fails if no completion arrives for
+   * STALL_DEADLINE_MS while some are still missing (the workers wait for each batch to be
+   * drained, so a lost wakeup stops everything).
+   */
+  async function pumpWorkers(producers: number, bursts: number) {
+    const doorbell = CompletionDoorbell.create();
+    const pump = newPump(doorbell);
+    const perRing = Array.from({ length: bursts }, (_, b) => 1 + (b % 7)).reduce((s, n) => s + n, 0);
+    const total = perRing * producers;
+    let delivered = 0;
+    let errors = 0;
+    let finish!: () => void;
+    const allDelivered = new Promise<void>((resolve) => (finish = resolve));
+    const rings = Array.from({ length: producers }, (_, i) => {
+      const ring = CompletionRing.create(16);
+      let next = i + 1;
+      pump.add(ring, (r, slot) => {
+        const c = next;
+        const ok =
+          r.cookieAt(slot) === c &&
+          r.resultAt(slot) === c % 4 &&
+          r.reasonAt(slot) === c % 9 &&
+          r.faultAddrAt(slot) === c * 8 &&
+          r.residueAt(slot) === c % 4096 &&
+          r.bytesAt(slot) === c * 64 &&
+          r.completedNsAt(slot) === BigInt(c) * 1000n;
+        if (!ok) errors++;
+        next = r.cookieAt(slot) + producers;
+        if (++delivered === total) finish();
+      });
+      return ring;
+    });
+    pump.start();
+    for (let i = 0; i < producers; i++) {
+      workers.push(
+        new Worker(FIXTURE, {
+          workerData: { ring: rings[i]!.buffer, doorbell: doorbell.buffer, bursts, firstCookie: i + 1, cookieStep: producers },
+        }),
+      );
+    }
+    let lastSeen = -1;
+    let watchdog: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      watchdog = setInterval(() => {
+        if (delivered === lastSeen) {
+          reject(new Error(`pump stalled: ${delivered} of ${total} completions delivered`));
+        }
+        lastSeen = delivered;
+      }, STALL_DEADLINE_MS);
+    });
+    try {
+      await Promise.race([allDelivered, stalled]);
+    } finally {
+      clearInterval(watchdog);
+    }
+    await pump.stop();
+    return { delivered, total, errors, waits: pump.waits, available: rings.map((r) => r.available()) };
+  }
+
+  it('never loses a wakeup: one worker publishing batches right as the pump goes back to waiting', async () => {
+    const r = await pumpWorkers(1, 6000);
+    expect(r.errors).toBe(0);
+    expect(r.delivered).toBe(r.total);
+    expect(r.available).toEqual([0]);
+    // The pump really parked in waitAsync between batches.
+    expect(r.waits).toBeGreaterThan(0);
+  });
+
+  it('serves several workers through one doorbell, in order per ring', async () => {
+    const r = await pumpWorkers(3, 1500);
+    expect(r.errors).toBe(0);
+    expect(r.delivered).toBe(r.total);
+    expect(r.available).toEqual([0, 0, 0]);
+  });
+});
