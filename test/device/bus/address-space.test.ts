@@ -8,7 +8,17 @@ import {
 import { mmioRegion, ramRegion } from '../../../dist/device/bus/memory-region.js';
 import { MmioRegisterFile } from '../../../dist/device/regs/register-file.js';
 import { EpdmaError } from '../../../dist/device/errors.js';
+import type { BusFault, BusHit } from '../../../dist/device/bus/address-space.js';
+import type { MemoryRegion } from '../../../dist/device/bus/memory-region.js';
 import { createWorld, DMA_REGS_BASE, EP_RAM_BASE, HOST_RAM_BASE, LL_BASE } from '../../support/device-fixtures.js';
+
+/** Compares a hit by region identity: matching a 1 MiB view structurally is far too slow. */
+function expectHit(t: BusHit | BusFault, region: MemoryRegion, offset?: number): void {
+  expect(t.ok, JSON.stringify(t.ok ? { offset: t.offset } : t)).toBe(true);
+  if (!t.ok) return;
+  expect(t.region === region, `region ${t.region.name}, expected ${region.name}`).toBe(true);
+  if (offset !== undefined) expect(t.offset).toBe(offset);
+}
 
 describe('regions', () => {
   it('rejects overlapping regions and accepts adjacent ones', () => {
@@ -45,14 +55,14 @@ describe('translation', () => {
   const s = world.local;
 
   it('hits land in the right region at the right offset', () => {
-    expect(s.translate(EP_RAM_BASE, 1)).toMatchObject({ ok: true, region: world.epRam, offset: 0 });
-    expect(s.translate(EP_RAM_BASE + 0x1234, 0x100)).toMatchObject({ ok: true, region: world.epRam, offset: 0x1234 });
-    expect(s.translate(LL_BASE + 0x2000, 24)).toMatchObject({ ok: true, region: world.llMem, offset: 0x2000 });
+    expectHit(s.translate(EP_RAM_BASE, 1), world.epRam, 0);
+    expectHit(s.translate(EP_RAM_BASE + 0x1234, 0x100), world.epRam, 0x1234);
+    expectHit(s.translate(LL_BASE + 0x2000, 24), world.llMem, 0x2000);
     // the whole region, exactly
     expect(s.translate(EP_RAM_BASE, world.epRam.size)).toMatchObject({ ok: true, offset: 0 });
     expect(s.translate(EP_RAM_BASE + world.epRam.size - 1, 1)).toMatchObject({ ok: true, offset: world.epRam.size - 1 });
     // host side, above 2^32
-    expect(world.host.translate(HOST_RAM_BASE + 0x10, 8)).toMatchObject({ ok: true, region: world.hostRam, offset: 0x10 });
+    expectHit(world.host.translate(HOST_RAM_BASE + 0x10, 8), world.hostRam, 0x10);
   });
 
   it('unmapped addresses: below, between and above regions, and nonsense', () => {
@@ -85,7 +95,7 @@ describe('translation', () => {
   });
 
   it('MMIO translates unless memoryOnly is asked', () => {
-    expect(s.translate(DMA_REGS_BASE + 0x58, 4)).toMatchObject({ ok: true, region: world.regsRegion, offset: 0x58 });
+    expectHit(s.translate(DMA_REGS_BASE + 0x58, 4), world.regsRegion, 0x58);
     expect(s.translate(DMA_REGS_BASE + 0x58, 4, true)).toEqual({ ok: false, fault: 'not-memory', addr: DMA_REGS_BASE + 0x58, length: 4 });
     expect(s.translate(EP_RAM_BASE, 4, true)).toMatchObject({ ok: true });
     expect(world.regsRegion.kind).toBe('mmio');
@@ -103,10 +113,10 @@ describe('translation', () => {
   it('the last-hit cache never returns a stale region', () => {
     // alternate between regions so the cached index is always the wrong one
     for (let i = 0; i < 4; i++) {
-      expect(s.translate(LL_BASE + 4 * i, 4)).toMatchObject({ ok: true, region: world.llMem });
-      expect(s.translate(EP_RAM_BASE + 4 * i, 4)).toMatchObject({ ok: true, region: world.epRam });
+      expectHit(s.translate(LL_BASE + 4 * i, 4), world.llMem);
+      expectHit(s.translate(EP_RAM_BASE + 4 * i, 4), world.epRam);
       expect(s.translate(EP_RAM_BASE - 4, 4)).toMatchObject({ ok: false });
-      expect(s.translate(DMA_REGS_BASE, 4)).toMatchObject({ ok: true, region: world.regsRegion });
+      expectHit(s.translate(DMA_REGS_BASE, 4), world.regsRegion);
     }
   });
 });

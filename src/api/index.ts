@@ -1,0 +1,29 @@
+/**
+ * The package entry: everything public comes from here; internals stay behind it.
+ */
+export { EpdmaError, type EpdmaErrorCode } from '../device/errors.js';
+export { encodeMetadata, metadataLength } from '../device/metadata/metadata-encoder.js';
+export { parseMetadata } from '../device/metadata/metadata-parser.js';
+export type { MetadataLayout, ChannelEntry } from '../device/metadata/metadata-layout.js';
+export { createTestbed } from './testbed.js';
+export type {
+  BarInfo,
+  ChannelFilter,
+  ChannelInfo,
+  Completion,
+  Direction,
+  DmaBuffer,
+  DmaChannel,
+  DmaEngine,
+  DmaMemory,
+  EndpointSide,
+  HostSide,
+  PrepOptions,
+  RuntimeEvent,
+  Segment,
+  Side,
+  Testbed,
+  TestbedOptions,
+  TransferRequest,
+  TxDescriptor,
+} from './types.js';
