@@ -51,6 +51,7 @@ export class EndpointFunction implements EpcFunctionDriver {
   private programmed = false;
   private exposed = false;
   private timer: NodeJS.Timeout | undefined;
+  private polls = 0;
   private readonly failures: EpdmaError[] = [];
   private readonly subject = new Subject<EpfEvent>();
   readonly events$: Observable<EpfEvent> = this.subject.asObservable();
@@ -128,6 +129,10 @@ export class EndpointFunction implements EpcFunctionDriver {
   }
   get mapWorkPending(): boolean {
     return this.timer !== undefined;
+  }
+  /** How many times map work has run (each H poll counts). */
+  get mapWorkRuns(): number {
+    return this.polls;
   }
 
   // ---- bind / unbind ----
@@ -253,6 +258,7 @@ export class EndpointFunction implements EpcFunctionDriver {
   private mapWork(): void {
     const epc = this.epc;
     if (epc === undefined || this.view === undefined || this.built === undefined) return;
+    this.polls++;
     if (!epc.initComplete || !this.initDone || !readHostRequest(this.view, this.attrs.headerLayout)) {
       this.schedule(this.hostRequestPollMs);
       return;

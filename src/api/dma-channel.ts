@@ -154,7 +154,10 @@ export class ChannelHandle implements DmaChannel {
       this.failQueued(this.submitted.splice(0), this.stoppedReason);
       return;
     }
-    if (this.submitted.length === 0 && this.overflow.length === 0) return;
+    // Issued descriptors still in the ring count too: after an ABORT the worker is IDLE and
+    // only a new issue_pending restarts them (vchan_issue_pending is true for a non-empty
+    // issued list, even with nothing newly submitted).
+    if (this.submitted.length === 0 && this.overflow.length === 0 && this.inRing.size === 0) return;
     for (const d of this.submitted) this.overflow.push(d);
     this.submitted.length = 0;
     this.fillRing();
@@ -254,11 +257,18 @@ export class ChannelHandle implements DmaChannel {
     if (err !== undefined) return { status: 'error', residue: err };
     const d = this.inRing.get(cookie) ?? this.overflow.find((x) => x.cookie === cookie) ?? this.submitted.find((x) => x.cookie === cookie);
     if (d === undefined) return { status: 'complete', residue: 0 };
+    // Tail first, then the current cookie (the worker sets current before it consumes): not
+    // taken -> queued, nothing started; taken and current -> alloc_sz - xfer_sz; taken and no
+    // longer current -> the worker finished it and its record is on the way: every chunk was
+    // started, residue 0 (not the full size again until the pump drains the record).
+    if (!this.inRing.has(cookie) || ((this.actor.submissions.tail() - d.seq) | 0) <= 0) {
+      return { status: 'in-progress', residue: d.bytes };
+    }
     const ctl = this.actor.control;
     if (ctl.currentCookie() === cookie) {
       return { status: ctl.status() === CHANNEL_PAUSED ? 'paused' : 'in-progress', residue: ctl.currentResidue() };
     }
-    return { status: 'in-progress', residue: d.bytes };
+    return { status: 'in-progress', residue: 0 };
   }
 
   async pause(): Promise<void> {

@@ -6,6 +6,8 @@ export { encodeMetadata, metadataLength } from '../device/metadata/metadata-enco
 export { parseMetadata } from '../device/metadata/metadata-parser.js';
 export type { MetadataLayout, ChannelEntry } from '../device/metadata/metadata-layout.js';
 export { createTestbed } from './testbed.js';
+export { loadTest, type LoadTestOptions } from './loadtest/loadtest.js';
+export type { LoadProgress, LoadStats } from './loadtest/load-stats.js';
 export type {
   BarInfo,
   ChannelFilter,

@@ -31,7 +31,7 @@ export async function runDemo(args: string[]): Promise<number> {
   out('epdma demo: creating the testbed (pci-epf-dma bound, dw-edma-pcie probed over the metadata BAR)...\n');
   await using bed = await createTestbed();
   const md = bed.host.device.metadata;
-  out(`host sees ${hex(bed.host.device.vendorId)}:${hex(bed.host.device.deviceId)} class ${hex(bed.host.device.classCode)}, ` +
+  out(`host sees ${hex(bed.host.device.vendorId)}:${hex(bed.host.device.deviceId)} class ${bed.host.device.classCode.toString(16).padStart(6, '0')}, ` +
     `metadata rev ${md.revision}, ${md.mapFormat}, ${md.write.length} wr + ${md.read.length} rd channels delegated, READY=${md.ready ? 1 : 0}\n`);
 
   const rows = new Map<string, Row>();

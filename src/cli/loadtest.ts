@@ -45,13 +45,9 @@ export async function runLoadtest(argv: string[]): Promise<number> {
     ...(flags.iterations !== undefined ? { iterations: parseCount(flags.iterations, '--iterations') } : { durationMs: parseDuration(flags.duration ?? '5s') }),
   };
 
-  let bed: (Testbed & AsyncDisposable) | undefined;
-  if (flags.attach !== undefined) {
-    const { attachTestbed } = await import('../api/two-process/attach.js');
-    bed = await attachTestbed({ shm: flags.attach });
-  } else {
-    bed = await createTestbed({ endpoint: { mapFormat: flags['map-format'] as 'unroll' } });
-  }
+  const bed: Testbed = flags.attach !== undefined
+    ? await (await import('../api/two-process/attach.js')).attachTestbed({ shm: flags.attach })
+    : await createTestbed({ endpoint: { mapFormat: flags['map-format'] as 'unroll' } });
   const tty = process.stderr.isTTY === true && !flags.json;
   let run: LoadTestRun | undefined;
   let final: LoadProgress | undefined;

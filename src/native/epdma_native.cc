@@ -83,7 +83,7 @@ v8::Local<v8::Value> ToV8(napi_value value) {
                              const std::string& detail = "") {
   // On Unix libuv error codes are the negated errno values, and uv_err_name gives their names.
   std::string code = uv_err_name(-errnum);
-  std::string message = code + ": " + (detail.empty() ? std::strerror(errnum) : detail) + ", " +
+  std::string message = code + ": " + (detail.empty() ? std::string(uv_strerror(-errnum)) : detail) + ", " +
                         syscall + " '" + path + "'";
   Napi::Error err = Napi::Error::New(env, message);
   err.Set("code", Napi::String::New(env, code));
@@ -163,9 +163,13 @@ void UnmapDeleter(void* data, size_t length, void* /*deleter_data*/) {
   munmap(data, length);
 }
 
-struct Fd {
+// Closes the descriptor and drops its flock on every exit path. The unlock must be explicit: an
+// flock belongs to the open file description, which the mapping keeps alive after close().
+struct LockedFd {
   int fd = -1;
-  ~Fd() {
+  bool locked = false;
+  ~LockedFd() {
+    if (locked) flock(fd, LOCK_UN);
     if (fd >= 0) close(fd);
   }
 };
@@ -185,7 +189,7 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   }
   const size_t bytes = static_cast<size_t>(bytesD);
 
-  Fd file;
+  LockedFd file;
   file.fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (file.fd < 0) ThrowErrno(env, errno, "open", path);
 
@@ -193,6 +197,7 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   // exception. The lock makes stat+truncate atomic against another mapShared of the same file,
   // so a smaller concurrent request can never shrink what a larger one already mapped.
   if (flock(file.fd, LOCK_EX) != 0) ThrowErrno(env, errno, "flock", path);
+  file.locked = true;
   struct stat st;
   if (fstat(file.fd, &st) != 0) ThrowErrno(env, errno, "fstat", path);
   if (static_cast<uint64_t>(st.st_size) < bytes) {
@@ -200,7 +205,7 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   }
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd, 0);
   if (mem == MAP_FAILED) ThrowErrno(env, errno, "mmap", path);
-  // The mapping keeps the file referenced; the descriptor (and with it the lock) can go now.
+  // The mapping keeps the file referenced; the descriptor and the lock go when `file` does.
 
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   std::unique_ptr<v8::BackingStore> store =

@@ -11,6 +11,14 @@ export interface AddressSpaceDescription {
   readonly regions: readonly RegionDescription[];
 }
 
+/** A word that says whether the channel may run: Int32Array(buffer, byteOffset)[index] & mask. */
+export interface LinkGate {
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+  readonly index: number;
+  readonly mask: number;
+}
+
 /**
  * Everything a channel worker is started with. Only SharedArrayBuffers and plain data: the
  * same description starts the worker again after a crash, on the same memory.
@@ -33,7 +41,7 @@ export interface ChannelWorkerData {
   /** The side's completion doorbell (one per side, shared by its channels). */
   readonly doorbell: SharedArrayBuffer;
   /** Run only while (view[index] & mask) != 0, e.g. the metadata READY bit. */
-  readonly gate: { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly index: number; readonly mask: number } | null;
+  readonly gate: LinkGate | null;
   /** In-process mode: the worker also steps this channel's engine. */
   readonly engine: {
     readonly local: AddressSpaceDescription;

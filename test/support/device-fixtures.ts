@@ -44,6 +44,11 @@ export interface WorldOptions {
   readonly hostRamBytes?: number;
   readonly writeChannels?: number;
   readonly readChannels?: number;
+  /**
+   * Carve host RAM out of the same arena as EP RAM and LL memory, so the engine copies with
+   * `copyWithin` on one view (its same-buffer path) instead of `set` across buffers.
+   */
+  readonly sharedArena?: boolean;
 }
 
 export function createWorld(format: MapFormat, options: WorldOptions = {}): DeviceWorld {
@@ -51,12 +56,16 @@ export function createWorld(format: MapFormat, options: WorldOptions = {}): Devi
     writeChannels: options.writeChannels ?? 8,
     readChannels: options.readChannels ?? 8,
   });
-  const [llMem, epRam] = ramArena([
+  const specs = [
     { name: 'll', base: LL_BASE, size: LL_SLOTS * LL_SLOT_BYTES },
     { name: 'ep-ram', base: EP_RAM_BASE, size: options.epRamBytes ?? 0x10_0000 },
-  ]) as [MemoryRegion, MemoryRegion];
+  ];
+  const hostSpec = { name: 'host-ram', base: HOST_RAM_BASE, size: options.hostRamBytes ?? 0x10_0000 };
+  const arena = ramArena(options.sharedArena === true ? [...specs, hostSpec] : specs);
+  const llMem = arena[0]!;
+  const epRam = arena[1]!;
+  const hostRam = arena[2] ?? ramRegion(hostSpec.name, hostSpec.base, hostSpec.size);
   const regsRegion = mmioRegion('dma-regs', DMA_REGS_BASE, regs);
-  const hostRam = ramRegion('host-ram', HOST_RAM_BASE, options.hostRamBytes ?? 0x10_0000);
   return {
     format,
     regs,
@@ -259,25 +268,41 @@ export interface ChunkObservation {
   readonly steps: number;
 }
 
-/** Deterministic bytes (mulberry32), so a failing case reproduces. */
+/**
+ * Deterministic bytes (mulberry32, four bytes per draw), so a failing case reproduces. Each
+ * byte is `(random & andMask) | orMask`.
+ */
 export function fillRandom(bytes: Uint8Array, seed: number, orMask = 0, andMask = 0xff): void {
+  const and = Math.imul(andMask & 0xff, 0x01010101);
+  const or = Math.imul(orMask & 0xff, 0x01010101);
+  const whole = bytes.length >>> 2;
+  const aligned = (bytes.byteOffset & 3) === 0;
+  const words = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, whole) : undefined;
   let s = seed >>> 0;
-  for (let i = 0; i < bytes.length; i++) {
+  const next = (): number => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    bytes[i] = ((((t ^ (t >>> 14)) >>> 0) & andMask) | orMask) & 0xff;
+    return ((t ^ (t >>> 14)) & and) | or;
+  };
+  let i = 0;
+  if (words !== undefined) {
+    for (; i < whole; i++) words[i] = next();
+    i *= 4;
   }
+  for (; i < bytes.length; i++) bytes[i] = next() & 0xff;
 }
 
 /**
- * dmatest-style fill: source bytes have bit 7 set, destination bytes bit 7 clear, so a copy
- * in the wrong place or a byte left behind is visible.
+ * dmatest-style fill: source bytes (host RAM for a read channel, EP RAM for a write channel)
+ * have bit 7 set, destination bytes bit 7 clear, so a copy in the wrong place or a byte left
+ * behind is visible.
  */
-export function fillDmatest(world: DeviceWorld, seed: number): void {
-  fillRandom(world.hostRam.bytes, seed, 0x80, 0xff);
-  fillRandom(world.epRam.bytes, seed ^ 0x5a5a5a5a, 0x00, 0x7f);
+export function fillDmatest(world: DeviceWorld, seed: number, kind: ChannelKind = 'read'): void {
+  const { src, dst } = sides(world, kind);
+  fillRandom(src.bytes, seed, 0x80, 0xff);
+  fillRandom(dst.bytes, seed ^ 0x5a5a5a5a, 0x00, 0x7f);
 }
 
 /** Copies of every memory the engine can touch. */
@@ -310,6 +335,8 @@ export function applyBursts(world: DeviceWorld, before: MemorySnapshot, kind: Ch
 /** Index of the first differing byte, or -1 (a readable failure instead of a 1 MiB diff). */
 export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return Math.min(a.length, b.length);
+  // memcmp first; the byte loop only runs to locate a difference
+  if (Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))) return -1;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
 }

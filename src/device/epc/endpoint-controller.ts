@@ -1,7 +1,7 @@
 import { EpdmaError, hex } from '../errors.js';
 import type { AddressSpace } from '../bus/address-space.js';
 import type { MemoryRegion } from '../bus/memory-region.js';
-import { BarAperture, type InboundWindow } from '../bus/bar-aperture.js';
+import type { BarAperture, InboundWindow } from '../bus/bar-aperture.js';
 import type { DwEdmaChannelRegion, DwEdmaChip, LlRegion } from '../dma-chip.js';
 import { channelRegisters, type ChannelKind } from '../regs/channel-registers.js';
 import { EDMA_V0_MAX_NR_CH } from '../regs/edma-v0-regs.js';
@@ -13,6 +13,9 @@ import { EP_DEFAULT_MEMORY_BYTES, EP_DMA_REGS_BASE, EpLocalBus, LL_REGION_BYTES 
 import { alignUp, checkBarIndex, isPowerOfTwo, NO_BAR, PCI_STD_NUM_BARS, roundUpPowerOfTwo, validateFeatures, type BarFeature, type EpcFeatures } from './epc-features.js';
 import type { EpfHeader, MsixConfig } from './epf-header.js';
 import type { ScratchBlock } from './scratch-memory.js';
+import { FunctionSlots, type EpcFunctionDriver } from './function-slots.js';
+
+export type { EpcFunctionDriver } from './function-slots.js';
 
 export interface EndpointControllerOptions {
   mapFormat?: MapFormat;                 // default 'unroll'
@@ -42,16 +45,10 @@ export interface EndpointControllerOptions {
   doorbell?: boolean;                    // default true
   /** Passed on to the engines' LinkBudget; stored only. */
   linkBytesPerSec?: number;
+  /** Regions allocated in the EP arena but not on the EP bus (the testbed's host RAM). */
+  companionRegions?: readonly { name: string; base: number; size: number }[];
   /** Fault injection: rewrite what get_aux_resources reports (a buggy backend). */
   auxResourceFilter?: (resources: AuxResource[]) => AuxResource[];
-}
-
-/** The callbacks an EPC makes into a bound function (`struct pci_epc_event_ops`). */
-export interface EpcFunctionDriver {
-  epcInit(): void;
-  epcDeinit(): void;
-  linkUp(): void;
-  linkDown(): void;
 }
 
 /** `struct pci_epc_dma_chan`: the opaque handle of a delegated channel. */
@@ -67,14 +64,6 @@ export interface BarSpace {
   readonly bar: number;
   readonly barSize: number;
   readonly block: ScratchBlock;
-}
-
-interface FunctionSlot {
-  driver: EpcFunctionDriver;
-  header: EpfHeader | undefined;
-  bars: (BarAperture | undefined)[];
-  msi: number;
-  msix: MsixConfig | undefined;
 }
 
 class ChanHandle implements DelegatedDmaChan {
@@ -99,7 +88,7 @@ export class EndpointController {
   readonly linkBytesPerSec: number;
   private readonly bus: EpLocalBus;
   private readonly ownership: ChannelOwnership;
-  private readonly slots: (FunctionSlot | undefined)[];
+  private readonly slots: FunctionSlots;
   private readonly registerBar: { bar: number; offset: number; size: number } | undefined;
   private readonly opts: EndpointControllerOptions;
   private initDone = false;
@@ -144,6 +133,7 @@ export class EndpointController {
       readChannels: this.readChannels,
       memoryBytes: options.memoryBytes ?? EP_DEFAULT_MEMORY_BYTES,
       align,
+      ...(options.companionRegions !== undefined ? { companions: options.companionRegions } : {}),
     });
     if (this.registerBar !== undefined) {
       const { offset, size } = this.registerBar;
@@ -152,7 +142,12 @@ export class EndpointController {
       }
     }
     this.ownership = new ChannelOwnership(this.bus.registers, this.writeChannels, this.readChannels);
-    this.slots = new Array<FunctionSlot | undefined>(this.maxFunctions).fill(undefined);
+    const reserved = this.registerBar === undefined ? undefined : {
+      bar: this.registerBar.bar,
+      size: this.registerBar.size,
+      windows: [{ barOffset: this.registerBar.offset, size: this.bus.registers.windowBytes, localAddr: EP_DMA_REGS_BASE }],
+    };
+    this.slots = new FunctionSlots(this.maxFunctions, this.features, this.bus.space, reserved);
   }
 
   // ---- the EP-local side ----
@@ -162,6 +157,10 @@ export class EndpointController {
   }
   get memory(): MemoryRegion {
     return this.bus.ram;
+  }
+  /** A companion region by name (see EndpointControllerOptions.companionRegions). */
+  companion(name: string): MemoryRegion | undefined {
+    return this.bus.companions.find((r) => r.name === name);
   }
   get llMemory(): MemoryRegion {
     return this.bus.llMemory;
@@ -227,74 +226,60 @@ export class EndpointController {
     };
   }
 
-  // ---- functions ----
+  // ---- functions (configuration space and BARs live in FunctionSlots) ----
 
   /** pci_epc_add_epf(): the function gets the lowest free function number. */
   attach(driver: EpcFunctionDriver): number {
-    const funcNo = this.slots.findIndex((s) => s === undefined);
-    if (funcNo < 0) throw new EpdmaError('EBUSY', `EPC: all ${this.maxFunctions} function slots are in use`);
-    const bars = new Array<BarAperture | undefined>(PCI_STD_NUM_BARS).fill(undefined);
-    if (this.registerBar !== undefined) {
-      // The platform maps the reserved BAR itself; functions never set it.
-      const { bar, offset, size } = this.registerBar;
-      const ap = new BarAperture(bar, size, this.bus.space);
-      ap.program([{ barOffset: offset, size: this.bus.registers.windowBytes, localAddr: EP_DMA_REGS_BASE }]);
-      bars[bar] = ap;
-    }
-    this.slots[funcNo] = { driver, header: undefined, bars, msi: 0, msix: undefined };
-    return funcNo;
+    return this.slots.attach(driver);
   }
-
   /** pci_epc_remove_epf(): drops every BAR of the function. */
   detach(funcNo: number): void {
-    const slot = this.slots[funcNo];
-    if (slot === undefined) return;
-    for (const ap of slot.bars) ap?.unprogram();
-    this.slots[funcNo] = undefined;
+    this.slots.detach(funcNo);
   }
-
-  private slot(funcNo: number, what: string): FunctionSlot {
-    const s = Number.isInteger(funcNo) ? this.slots[funcNo] : undefined;
-    if (s === undefined) throw new EpdmaError('EINVAL', `${what}: function ${funcNo} is not attached (max functions ${this.maxFunctions})`);
-    return s;
-  }
-
   attachedFunctions(): number[] {
-    return this.slots.flatMap((s, i) => (s === undefined ? [] : [i]));
+    return this.slots.attached();
   }
-
   writeHeader(funcNo: number, header: EpfHeader): void {
-    this.slot(funcNo, 'write_header').header = { ...header };
+    this.slots.writeHeader(funcNo, header);
   }
   header(funcNo: number): EpfHeader | undefined {
-    return this.slots[funcNo]?.header;
+    return this.slots.header(funcNo);
   }
-
   setMsi(funcNo: number, count: number): void {
-    const s = this.slot(funcNo, 'set_msi');
-    if (!this.features.msiCapable) throw new EpdmaError('EOPNOTSUPP', 'set_msi: the EPC is not MSI capable');
-    if (!Number.isInteger(count) || count < 1 || count > 32) throw new EpdmaError('EINVAL', `set_msi: ${count} vectors, must be 1..32`);
-    s.msi = count;
+    this.slots.setMsi(funcNo, count);
   }
   setMsix(funcNo: number, config: MsixConfig): void {
-    const s = this.slot(funcNo, 'set_msix');
-    if (!this.features.msixCapable) throw new EpdmaError('EOPNOTSUPP', 'set_msix: the EPC is not MSI-X capable');
-    if (!Number.isInteger(config.count) || config.count < 1 || config.count > 2048) throw new EpdmaError('EINVAL', `set_msix: ${config.count} vectors, must be 1..2048`);
-    checkBarIndex(config.bir, 'set_msix');
-    s.msix = { ...config };
+    this.slots.setMsix(funcNo, config);
   }
   msiCount(funcNo: number): number {
-    return this.slots[funcNo]?.msi ?? 0;
+    return this.slots.msiCount(funcNo);
   }
   msixConfig(funcNo: number): MsixConfig | undefined {
-    return this.slots[funcNo]?.msix;
+    return this.slots.msixConfig(funcNo);
   }
   /** Undo set_msi/set_msix (epc_deinit). */
   clearInterrupts(funcNo: number): void {
-    const s = this.slots[funcNo];
-    if (s === undefined) return;
-    s.msi = 0;
-    s.msix = undefined;
+    this.slots.clearInterrupts(funcNo);
+  }
+  /** pci_epc_set_bar() with plain backing: one inbound window over the whole BAR. */
+  setBar(funcNo: number, bar: number, backing: { phys: number; size: number }): BarAperture {
+    return this.slots.setBar(funcNo, bar, backing);
+  }
+  /** pci_epc_set_bar() with subrange mappings: needs the host-assigned BAR address. */
+  setBarSubmaps(funcNo: number, bar: number, windows: readonly InboundWindow[]): void {
+    this.slots.setBarSubmaps(funcNo, bar, windows);
+  }
+  /** Drops a BAR's inbound windows without clearing it (link down lost the iATU state). */
+  dropInboundWindows(funcNo: number, bar: number): void {
+    this.slots.dropInboundWindows(funcNo, bar);
+  }
+  /** pci_epc_clear_bar(). */
+  clearBar(funcNo: number, bar: number): void {
+    this.slots.clearBar(funcNo, bar);
+  }
+  /** The function's BARs as the host would find them at enumeration. */
+  functionBars(funcNo: number): readonly (BarAperture | undefined)[] {
+    return this.slots.bars(funcNo);
   }
 
   // ---- BARs ----
@@ -330,76 +315,11 @@ export class EndpointController {
     this.bus.scratch.free(space.block);
   }
 
-  private usableBar(funcNo: number, bar: number, what: string): FunctionSlot {
-    const s = this.slot(funcNo, what);
-    checkBarIndex(bar, what);
-    const type = this.features.bars[bar]!.type;
-    if (type !== 'usable') throw new EpdmaError('EINVAL', `${what}: BAR${bar} is ${type}`);
-    return s;
-  }
-
-  /** pci_epc_set_bar() with plain backing: one inbound window over the whole BAR. */
-  setBar(funcNo: number, bar: number, backing: { phys: number; size: number }): BarAperture {
-    const s = this.usableBar(funcNo, bar, 'set_bar');
-    const fixed = this.features.bars[bar]!.fixedSize;
-    if (!isPowerOfTwo(backing.size)) throw new EpdmaError('EINVAL', `set_bar: BAR${bar} size ${hex(backing.size)} is not a power of two`);
-    if (fixed !== undefined && backing.size !== fixed) throw new EpdmaError('EINVAL', `set_bar: BAR${bar} size ${hex(backing.size)} differs from its fixed size ${hex(fixed)}`);
-    if (backing.phys % this.features.align !== 0) throw new EpdmaError('EINVAL', `set_bar: BAR${bar} backing ${hex(backing.phys)} is not aligned to ${hex(this.features.align)}`);
-    let ap = s.bars[bar];
-    // Re-setting a BAR of the same size keeps the aperture, so the host's address stays valid.
-    if (ap === undefined || ap.size !== backing.size) {
-      ap?.unprogram();
-      ap = new BarAperture(bar, backing.size, this.bus.space);
-      s.bars[bar] = ap;
-    }
-    ap.program([{ barOffset: 0, size: backing.size, localAddr: backing.phys }]);
-    return ap;
-  }
-
-  /**
-   * pci_epc_set_bar() with subrange mappings on an already published BAR: dynamic inbound
-   * remapping, which needs the address the host assigned to the BAR (hence pci-epf-dma waits
-   * for H). The windows must tile the BAR.
-   */
-  setBarSubmaps(funcNo: number, bar: number, windows: readonly InboundWindow[]): void {
-    const s = this.usableBar(funcNo, bar, 'set_bar(submaps)');
-    if (!this.features.subrangeMapping || !this.features.dynamicInboundMapping) {
-      throw new EpdmaError('EOPNOTSUPP', `set_bar: BAR${bar} subrange mapping needs subrangeMapping and dynamicInboundMapping`);
-    }
-    const ap = s.bars[bar];
-    if (ap === undefined) throw new EpdmaError('EINVAL', `set_bar: BAR${bar} of function ${funcNo} was never set`);
-    if (ap.busAddr === undefined) throw new EpdmaError('EINVAL', `set_bar: BAR${bar} has no host-assigned address yet; dynamic inbound mapping needs it`);
-    for (const w of windows) {
-      if (w.barOffset % this.features.align !== 0 || w.localAddr % this.features.align !== 0) {
-        throw new EpdmaError('EINVAL', `set_bar: BAR${bar} window ${hex(w.barOffset)} -> ${hex(w.localAddr)} is not aligned to ${hex(this.features.align)}`);
-      }
-    }
-    ap.program(windows, { contiguous: true });
-  }
-
-  /** Drops a BAR's inbound windows without clearing it (link down lost the iATU state). */
-  dropInboundWindows(funcNo: number, bar: number): void {
-    this.slots[funcNo]?.bars[bar]?.unprogram();
-  }
-
-  /** pci_epc_clear_bar(). */
-  clearBar(funcNo: number, bar: number): void {
-    const s = this.slots[funcNo];
-    if (s === undefined || this.features.bars[bar]?.type !== 'usable') return;
-    s.bars[bar]?.unprogram();
-    s.bars[bar] = undefined;
-  }
-
-  /** The function's BARs as the host would find them at enumeration. */
-  functionBars(funcNo: number): readonly (BarAperture | undefined)[] {
-    return this.slots[funcNo]?.bars ?? [];
-  }
-
   // ---- auxiliary DMA resources and delegation ----
 
   /** pci_epc_get_aux_resources() in the DesignWare order (reference 2.3). */
   getAuxResources(funcNo: number, vfuncNo = 0): AuxResource[] {
-    this.slot(funcNo, 'get_aux_resources');
+    this.slots.get(funcNo, 'get_aux_resources');
     if (vfuncNo !== 0) throw new EpdmaError('EOPNOTSUPP', `get_aux_resources: virtual function ${vfuncNo}: DMA registers are PF-only`);
     const out: AuxResource[] = [];
     if (this.opts.dmaProvider !== false) {
@@ -430,7 +350,7 @@ export class EndpointController {
 
   /** pci_epc_delegate_dma_chan(): function first, then direction, ops, channel, provider, state. */
   delegateDmaChan(funcNo: number, dir: AuxDmaDirection, hwChannel: number, vfuncNo = 0): DelegatedDmaChan {
-    this.slot(funcNo, 'delegate_dma_chan');
+    this.slots.get(funcNo, 'delegate_dma_chan');
     if (dir !== 'ep-to-rc' && dir !== 'rc-to-ep') throw new EpdmaError('EINVAL', `delegate_dma_chan: direction ${String(dir)} unknown`);
     if (this.opts.delegationOps === false) throw new EpdmaError('EOPNOTSUPP', 'delegate_dma_chan: the EPC has no delegate/reclaim ops');
     if (vfuncNo !== 0) throw new EpdmaError('EOPNOTSUPP', `delegate_dma_chan: virtual function ${vfuncNo}`);
@@ -457,23 +377,23 @@ export class EndpointController {
   coreInit(): void {
     if (this.initDone) return;
     this.initDone = true;
-    for (const s of [...this.slots]) s?.driver.epcInit();
+    for (const d of this.slots.drivers()) d.epcInit();
   }
   coreDeinit(): void {
     if (!this.initDone) return;
     if (this.linkIsUp) this.linkDown();
     this.initDone = false;
-    for (const s of [...this.slots]) s?.driver.epcDeinit();
+    for (const d of this.slots.drivers()) d.epcDeinit();
   }
   linkUp(): void {
     if (this.linkIsUp) return;
     this.linkIsUp = true;
-    for (const s of [...this.slots]) s?.driver.linkUp();
+    for (const d of this.slots.drivers()) d.linkUp();
   }
   linkDown(): void {
     if (!this.linkIsUp) return;
     this.linkIsUp = false;
-    for (const s of [...this.slots]) s?.driver.linkDown();
+    for (const d of this.slots.drivers()) d.linkDown();
   }
   /** `echo 1 > start`: core init, then the link comes up. */
   start(): void {

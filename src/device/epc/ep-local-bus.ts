@@ -25,6 +25,11 @@ export interface EpLocalBusOptions {
   readonly memoryBytes: number;
   /** LL memory is padded to this so an aligned window over it stays inside the region. */
   readonly align: number;
+  /**
+   * Regions that are not on the EP's bus but share its arena, e.g. the testbed's host RAM:
+   * then an engine copies between host and EP memory with one copyWithin, no view per element.
+   */
+  readonly companions?: readonly { name: string; base: number; size: number }[];
 }
 
 /**
@@ -40,6 +45,7 @@ export class EpLocalBus {
   readonly registers: MmioRegisterFile;
   readonly registerRegion: MemoryRegion;
   readonly scratch: ScratchMemory;
+  readonly companions: readonly MemoryRegion[];
   private readonly writeChannels: number;
   private readonly readChannels: number;
 
@@ -51,10 +57,12 @@ export class EpLocalBus {
     this.writeChannels = o.writeChannels;
     this.readChannels = o.readChannels;
     const llBytes = alignUp(Math.max(1, o.writeChannels + o.readChannels) * LL_REGION_BYTES, o.align);
-    const [ram, ll] = ramArena([
+    const [ram, ll, ...companions] = ramArena([
       { name: 'ep-ram', base: EP_RAM_BASE, size: o.memoryBytes },
       { name: 'ep-ll', base: EP_LL_BASE, size: llBytes },
+      ...(o.companions ?? []),
     ]);
+    this.companions = companions;
     this.ram = ram!;
     this.llMemory = ll!;
     this.registerRegion = mmioRegion('ep-dma-regs', EP_DMA_REGS_BASE, this.registers);

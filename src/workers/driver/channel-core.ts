@@ -198,6 +198,9 @@ export class ChannelCore {
       this.segLen[k] = len;
       alloc += len;
     }
+    // Current before consumed: a main thread that sees the descriptor taken (tail past it)
+    // and then a different current cookie knows it has finished (txStatus relies on this).
+    this.ctl.setCurrent(this.cookie, alloc, 0);
     sub.consume();
     this.alloc = alloc;
     this.xfer = 0;
@@ -205,7 +208,6 @@ export class ChannelCore {
     this.nextSeg = 0;
     this.chunksAlloc = 0;
     this.deviceCursor = this.deviceAddr;
-    this.ctl.setCurrent(this.cookie, alloc, 0);
     this.setStatus(CHANNEL_BUSY);
     this.startChunk(true);
     return true;

@@ -1,0 +1,253 @@
+import { Observable, Subject } from 'rxjs';
+import { EpdmaError } from '../device/errors.js';
+import { AddressSpace } from '../device/bus/address-space.js';
+import { ramRegion } from '../device/bus/memory-region.js';
+import { EndpointController } from '../device/epc/endpoint-controller.js';
+import { PciEnumerator } from '../device/pci/pci-enumerator.js';
+import type { DwEdmaChannelRegion, DwEdmaChip } from '../device/dma-chip.js';
+import type { ChannelKind } from '../device/regs/channel-registers.js';
+import { EndpointFunction } from '../actors/endpoint-function.js';
+import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../actors/host-driver.js';
+import { loadNativeAddon } from '../native/native-addon.js';
+import type { SupervisorEventType } from '../actors/supervisor.js';
+import type { LinkGate } from '../workers/channel-worker-data.js';
+import { SideEngine } from './dma-engine.js';
+import { RegionMemory } from './dma-memory.js';
+import { resolveTestbedOptions, HOST_RAM_BASE, type ResolvedTestbedOptions } from './testbed-options.js';
+import type { ChannelInfo, Completion, EndpointSide, HostSide, RuntimeEvent, Testbed, TestbedOptions } from './types.js';
+
+/**
+ * Builds the whole in-process world (API.md "Topology"): an endpoint controller with its
+ * engine, memory and register block; pci-epf-dma bound and configured, delegating channels;
+ * the host with its memory, which enumerates the function (class 0x0801), binds dw-edma-pcie
+ * by driver override and probes it (metadata, H, READY); then one channel actor per channel
+ * on each side under that side's supervisor. Resolves once the host has registered the
+ * delegated channels.
+ */
+export async function createTestbed(options: TestbedOptions = {}): Promise<Testbed & AsyncDisposable> {
+  const o = resolveTestbedOptions(options);
+  // The addon (if built) must be loaded by the main thread before any worker can touch it.
+  loadNativeAddon();
+  const bed = new InProcessTestbed(o);
+  try {
+    await bed.start();
+  } catch (err) {
+    await bed.close();
+    throw err;
+  }
+  return bed;
+}
+
+class InProcessTestbed implements Testbed {
+  readonly epc: EndpointController;
+  readonly epf: EndpointFunction;
+  private readonly o: ResolvedTestbedOptions;
+  private readonly hostRam;
+  private readonly hostSpace: AddressSpace;
+  private readonly eventSubject = new Subject<RuntimeEvent>();
+  private readonly completionSubject = new Subject<Completion>();
+  /** The EP's side of the link for its own channels: 1 while the link is up. */
+  private readonly epLink = new Int32Array(new SharedArrayBuffer(4));
+  private driver: HostDriver | undefined;
+  private epEngine: SideEngine | undefined;
+  private hostEngine: SideEngine | undefined;
+  private endpointSide: EndpointSide | undefined;
+  private hostSide: HostSide | undefined;
+  private closing: Promise<void> | undefined;
+  private readyEvent: RuntimeEvent | undefined;
+
+  readonly completions$: Observable<Completion> = this.completionSubject.asObservable();
+  readonly events$: Observable<RuntimeEvent> = new Observable<RuntimeEvent>((subscriber) => {
+    // A late subscriber learns the current state first: the testbed is ready.
+    if (this.readyEvent !== undefined && this.closing === undefined) subscriber.next(this.readyEvent);
+    return this.eventSubject.subscribe(subscriber);
+  });
+  readonly faults = {
+    crashChannel: async (name: string): Promise<void> => {
+      const engine = name.startsWith('host/') ? this.hostEngine : name.startsWith('endpoint/') ? this.epEngine : undefined;
+      if (engine === undefined) throw new EpdmaError('EINVAL', `crashChannel: '${name}' names no channel (expected host/... or endpoint/...)`);
+      await engine.crash(name);
+    },
+  };
+
+  constructor(o: ResolvedTestbedOptions) {
+    this.o = o;
+    this.epc = new EndpointController({
+      mapFormat: o.mapFormat,
+      writeChannels: o.writeChannels,
+      readChannels: o.readChannels,
+      memoryBytes: o.epMemoryBytes,
+      linkBytesPerSec: o.linkBytesPerSec,
+      companionRegions: [{ name: 'host-ram', base: HOST_RAM_BASE, size: o.hostMemoryBytes }],
+    });
+    // Host RAM shares the EP arena's buffer, so engine copies between them are one copyWithin.
+    this.hostRam = this.epc.companion('host-ram') ?? ramRegion('host-ram', HOST_RAM_BASE, o.hostMemoryBytes);
+    this.hostSpace = new AddressSpace('host-bus', [this.hostRam]);
+    this.epf = new EndpointFunction({
+      vendorId: o.vendorId,
+      deviceId: o.deviceId,
+      metadataBar: o.metadataBar,
+      dmaWindowBar: o.dmaWindowBar,
+      wrChans: o.wrChans,
+      rdChans: o.rdChans,
+      msiInterrupts: o.msiInterrupts,
+      hostRequestPollMs: o.hostRequestPollMs,
+    });
+  }
+
+  get endpoint(): EndpointSide {
+    if (this.endpointSide === undefined) throw new EpdmaError('ESHUTDOWN', 'testbed: endpoint side is not up');
+    return this.endpointSide;
+  }
+  get host(): HostSide {
+    if (this.hostSide === undefined) throw new EpdmaError('ESHUTDOWN', 'testbed: host side is not up');
+    return this.hostSide;
+  }
+
+  async start(): Promise<void> {
+    this.epf.bind(this.epc);
+    this.epc.start(); // core init (BARs published, H/R cleared), then link up
+    Atomics.store(this.epLink, 0, 1);
+    this.epf.events$.subscribe((e) => {
+      if (e.type === 'map-failed' || e.type === 'init-failed') this.emit('link-down', undefined, e.reason ?? e.error?.message);
+    });
+
+    const fns = new PciEnumerator().enumerate(this.epc);
+    const fn = fns[0];
+    if (fn === undefined) throw new EpdmaError('ENODEV', 'testbed: the host enumerated no function');
+    fn.driverOverride = DW_EDMA_PCIE_DRIVER;
+    this.driver = await HostDriver.probe(fn, { readyPollMs: this.o.readyPollMs, readyTimeoutMs: this.o.readyTimeoutMs });
+    this.driver.events$.subscribe((e) => this.emit(e.type));
+
+    const epMemory = new RegionMemory(this.epc.memory);
+    const hostMemory = new RegionMemory(this.hostRam);
+    const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
+    this.epEngine = new SideEngine({ side: 'endpoint', contains: (a, l) => epMemory.contains(a, l), supervision: this.o.supervision, onEvent });
+    this.hostEngine = new SideEngine({ side: 'host', contains: (a, l) => hostMemory.contains(a, l), supervision: this.o.supervision, onEvent });
+    for (const e of [this.epEngine, this.hostEngine]) e.addSink((c) => this.completionSubject.next(c));
+
+    const md = this.driver.metadata;
+    const metaBar = fn.bars[this.driver.metadataBar]!.aperture.iomap(0, 16);
+    // Host channels run only while READY (metadata CTRL bit 31) is set: never on stale windows.
+    const hostGate: LinkGate = { buffer: metaBar.region.buffer, byteOffset: metaBar.region.bufferOffset + metaBar.offset, index: 2, mask: 0x8000_0000 | 0 };
+    const epGate: LinkGate = { buffer: this.epLink.buffer as SharedArrayBuffer, byteOffset: 0, index: 0, mask: 1 };
+
+    const epChip = this.epc.localChip();
+    const hostChip = this.driver.chip;
+    const starts: Promise<unknown>[] = [];
+    for (const kind of ['write', 'read'] as const) {
+      for (const region of kind === 'write' ? epChip.write : epChip.read) {
+        this.epc.requestLocalChannel(kind, region.hwChannel);
+        starts.push(this.addChannel(this.epEngine, 'endpoint', kind, region, epChip, epGate));
+      }
+      for (const region of kind === 'write' ? hostChip.write : hostChip.read) {
+        starts.push(this.addChannel(this.hostEngine, 'host', kind, region, hostChip, hostGate));
+      }
+    }
+    await Promise.all(starts);
+
+    this.endpointSide = {
+      memory: epMemory,
+      dma: this.epEngine,
+      metadata: this.epf.metadata!,
+      delegated: this.epf.delegated.map((d) => channelInfo('host', d.kind, d.hwChannel)),
+    };
+    this.hostSide = {
+      memory: hostMemory,
+      dma: this.hostEngine,
+      device: {
+        vendorId: fn.config.vendorId,
+        deviceId: fn.config.deviceId,
+        classCode: fn.config.classCode,
+        bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr }])),
+        metadata: md,
+      },
+    };
+    this.readyEvent = { type: 'ready', atNs: process.hrtime.bigint() };
+    this.eventSubject.next(this.readyEvent);
+  }
+
+  private addChannel(engine: SideEngine, side: 'endpoint' | 'host', kind: ChannelKind, region: DwEdmaChannelRegion, chip: DwEdmaChip, gate: LinkGate): Promise<unknown> {
+    const info = channelInfo(side, kind, region.hwChannel);
+    return engine.addChannel(info, {
+      name: info.name,
+      kind,
+      hwChannel: region.hwChannel,
+      direction: info.direction,
+      mapFormat: chip.mapFormat,
+      funcNo: chip.funcNo,
+      remote: !chip.local,
+      registers: chip.registers.buffer,
+      ll: region.ll,
+      gate,
+      engine: {
+        local: this.epc.localSpace.describe(),
+        remote: this.hostSpace.describe(),
+        llRegion: { base: this.epc.llAddress(kind, region.hwChannel), size: region.ll.size },
+        ...(this.o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: this.o.linkBytesPerSec } : {}),
+      },
+      idle: { policy: this.o.idle },
+    });
+  }
+
+  private emit(type: RuntimeEvent['type'], name?: string, reason?: string): void {
+    const e: RuntimeEvent = { type, atNs: process.hrtime.bigint(), ...(name !== undefined ? { name } : {}), ...(reason !== undefined ? { reason } : {}) };
+    this.eventSubject.next(e);
+  }
+
+  async linkDown(): Promise<void> {
+    this.checkOpen('linkDown');
+    Atomics.store(this.epLink, 0, 0);
+    this.epc.linkDown(); // pci-epf-dma clears R and loses the window mappings
+    await this.waitHostReady(false);
+  }
+
+  async linkUp(): Promise<void> {
+    this.checkOpen('linkUp');
+    this.epc.linkUp(); // map work reprograms the windows, then sets R (H was kept)
+    await this.waitHostReady(true);
+    Atomics.store(this.epLink, 0, 1);
+  }
+
+  /** Resolves once the host driver has observed READY in the wanted state. */
+  private waitHostReady(ready: boolean): Promise<void> {
+    const driver = this.driver!;
+    if (ready) return driver.whenReady();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!driver.isReady() || driver.removed) resolve();
+        else setTimeout(check, 1).unref();
+      };
+      check();
+    });
+  }
+
+  private checkOpen(what: string): void {
+    if (this.closing !== undefined) throw new EpdmaError('ESHUTDOWN', `testbed: ${what} after close`);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all([this.epEngine?.close(), this.hostEngine?.close()]);
+      this.driver?.remove();
+      this.epf.unbind();
+      this.epc.stop();
+      this.completionSubject.complete();
+      this.eventSubject.complete();
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function channelInfo(side: 'endpoint' | 'host', kind: ChannelKind, hwChannel: number): ChannelInfo {
+  // Reference 6.6: EP-local write = mem-to-dev, read = dev-to-mem; the host's remote
+  // instance sees the reverse (its memory is the source of a read channel).
+  const direction = side === 'endpoint' ? (kind === 'write' ? 'mem-to-dev' : 'dev-to-mem') : kind === 'write' ? 'dev-to-mem' : 'mem-to-dev';
+  return { side, kind, hwChannel, direction, name: `${side}/${kind === 'write' ? 'wr' : 'rd'}${hwChannel}` };
+}
+
+export type { ChannelInfo };

@@ -1,0 +1,112 @@
+/**
+ * `epdma bench` (and `npm run bench`): epdma against its peers in one process run, medians over
+ * repetitions, written to bench/results/latest.json and printed as a table.
+ *
+ *   --quick          2 repetitions of 250 ms: the whole run, epdma included, stays under 90 s
+ *   --reps N         repetitions per measurement (default 5, quick 2)
+ *   --only A,B       only these scenarios (copy-bandwidth, small-ops, latency, ntb, idle)
+ *   --out FILE       where the JSON goes (default bench/results/latest.json)
+ *   --json           print the JSON report instead of the table
+ *   --smoke          every duration about 100 ms, for tests (also EPDMA_BENCH_SMOKE=1)
+ *
+ * epdma's measurements come from dist/bench/epdma-hooks.js, loaded on demand: when it is missing
+ * or fails to load, every entry keeps its peers and records epdma as null with a note.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { EpdmaError } from '../device/errors.js';
+import { formatTable, machineInfo, type BenchReport } from '../bench/harness.js';
+import {
+  FULL_SETTINGS,
+  QUICK_SETTINGS,
+  SCENARIO_NAMES,
+  SMOKE_SETTINGS,
+  runScenarios,
+  type BenchSettings,
+  type EpdmaBenchHooks,
+  type ScenarioName,
+} from '../bench/scenarios.js';
+import { parseArgs, parseCount } from './args.js';
+
+export const DEFAULT_BENCH_OUT = 'bench/results/latest.json';
+
+const HOOKS_URL = new URL('../bench/epdma-hooks.js', import.meta.url);
+
+const SPEC = {
+  quick: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  smoke: { type: 'boolean', default: false },
+  out: { type: 'string', default: DEFAULT_BENCH_OUT },
+  only: { type: 'string' },
+  reps: { type: 'string' },
+} as const;
+
+function parseOnly(text: string | undefined): ScenarioName[] {
+  if (text === undefined) return [...SCENARIO_NAMES];
+  const names = text.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  for (const name of names) {
+    if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
+      throw new EpdmaError('EINVAL', `--only: unknown scenario ${JSON.stringify(name)} (one of ${SCENARIO_NAMES.join(', ')})`);
+    }
+  }
+  if (names.length === 0) throw new EpdmaError('EINVAL', `--only: ${JSON.stringify(text)} names no scenario`);
+  return names as ScenarioName[];
+}
+
+/** Loads epdma's hooks, or says in one line why there are none. */
+export async function loadEpdmaHooks(url: URL = HOOKS_URL): Promise<{ hooks: EpdmaBenchHooks | null; note?: string }> {
+  let mod: { createEpdmaBenchHooks?: unknown };
+  try {
+    mod = (await import(url.href)) as { createEpdmaBenchHooks?: unknown };
+  } catch (err) {
+    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(url.pathname);
+    return { hooks: null, note: missing ? 'no hooks (src/bench/epdma-hooks.ts is not built)' : `hooks failed to load: ${(err as Error).message}` };
+  }
+  if (typeof mod.createEpdmaBenchHooks !== 'function') {
+    return { hooks: null, note: 'epdma-hooks.js does not export createEpdmaBenchHooks()' };
+  }
+  try {
+    return { hooks: (await (mod.createEpdmaBenchHooks as () => EpdmaBenchHooks | Promise<EpdmaBenchHooks>)()) };
+  } catch (err) {
+    return { hooks: null, note: `createEpdmaBenchHooks() failed: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+export async function runBench(args: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(args, SPEC);
+  if (positionals.length > 0) throw new EpdmaError('EINVAL', `bench: unexpected argument ${JSON.stringify(positionals[0])}`);
+  const only = parseOnly(flags.only);
+  const smoke = flags.smoke || process.env['EPDMA_BENCH_SMOKE'] === '1';
+  const base = smoke ? SMOKE_SETTINGS : flags.quick ? QUICK_SETTINGS : FULL_SETTINGS;
+  const settings: BenchSettings = { ...base };
+  if (flags.reps !== undefined) {
+    settings.reps = parseCount(flags.reps, '--reps');
+    if (settings.reps < 1) throw new EpdmaError('EINVAL', '--reps: 0 repetitions measure nothing');
+  }
+
+  const log = (line: string): void => {
+    process.stderr.write(`bench: ${line}\n`);
+  };
+  const loaded = await loadEpdmaHooks();
+  if (loaded.hooks === null) log(`epdma values will be null: ${loaded.note}`);
+  const failures: string[] = [];
+  const date = new Date().toISOString();
+  let scenarios;
+  try {
+    scenarios = await runScenarios(
+      { settings, hooks: loaded.hooks, ...(loaded.note !== undefined && { hooksNote: loaded.note }), log, failures },
+      only,
+    );
+  } finally {
+    await loaded.hooks?.close?.();
+  }
+
+  const report: BenchReport = { machine: machineInfo(), node: process.version, date, scenarios };
+  const out = resolve(flags.out);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatTable(report));
+  if (!flags.json) process.stdout.write(`written to ${out}\n`);
+  for (const failure of failures) process.stderr.write(`bench: peer failed: ${failure}\n`);
+  return failures.length === 0 ? 0 : 1;
+}

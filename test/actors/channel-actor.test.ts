@@ -1,0 +1,242 @@
+/**
+ * Channel actors as whole units (worker thread + rings + control plane): the submission ring
+ * overflowing and wrapping, the kick/sleep protocol through the whole stack, the control
+ * plane (register dumps, calls after the worker is gone) and what an idle side costs.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChannelActor } from '../../dist/actors/channel-actor.js';
+import { EpdmaError } from '../../dist/device/errors.js';
+import { CHANNEL_STATUS, EDMA_V0_CONTROL1 } from '../../dist/device/regs/edma-v0-regs.js';
+import { CompletionDoorbell } from '../../dist/workers/rings/completion-doorbell.js';
+import { RESULT_OK, type CompletionRing } from '../../dist/workers/rings/completion-ring.js';
+import { SUBMISSION_FLAG_INTERRUPT } from '../../dist/workers/rings/submission-ring.js';
+import type { ChannelHandle } from '../../dist/api/dma-channel.js';
+import type { TxDescriptor } from '../../dist/api/types.js';
+import {
+  collect, createSideFixture, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, macrotask, sameBytes, sleep, view,
+  waitFor, within, type SideFixture, type SideFixtureOptions,
+} from '../support/side-fixture.js';
+
+let fx: SideFixture | undefined;
+afterEach(async () => {
+  await fx?.close();
+  fx = undefined;
+});
+
+async function open(options: SideFixtureOptions = {}): Promise<SideFixture> {
+  fx = await createSideFixture(options);
+  return fx;
+}
+
+async function rejection(p: Promise<unknown>): Promise<EpdmaError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(EpdmaError);
+  return err as EpdmaError;
+}
+
+describe('submission ring overflow and wrap-around', () => {
+  it('5000 single-segment descriptors (more than the 4096-entry ring holds) complete once each, in order', async () => {
+    const f = await open();
+    const ch = await f.request('endpoint/wr0');
+    fillPattern(f.epRam.bytes, 13);
+    const stream = collect(ch.completions$);
+    ch.configure({ deviceAddr: HOST_RAM_BASE });
+    const N = 5000;
+    const descs: TxDescriptor[] = [];
+    for (let i = 0; i < N; i++) {
+      // Every descriptor lands at its own device address (configure per descriptor).
+      ch.configure({ deviceAddr: HOST_RAM_BASE + i * 16 });
+      const d = ch.prepSlaveSingle(EP_RAM_BASE + i * 16, 16);
+      d.submit();
+      descs.push(d);
+    }
+    ch.issuePending(); // one issue for all: 2 entries each, so most wait in the overflow queue
+    const done = await within(Promise.all(descs.map((d) => d.done)), '5000 descriptors');
+    expect(done.every((c, i) => c.cookie === i + 1 && c.result === 'ok')).toBe(true);
+    await waitFor(() => stream.items.length >= N, 'the stream');
+    await macrotask();
+    expect(stream.items).toHaveLength(N);
+    expect(stream.items.every((c, i) => c.cookie === i + 1)).toBe(true);
+    expect(sameBytes(view(f.hostRam, HOST_RAM_BASE, N * 16), view(f.epRam, EP_RAM_BASE, N * 16))).toBe(true);
+    expect((await ch.actor.call('stats')).descriptors).toBe(N);
+    expect(ch.outstanding).toBe(0);
+    // Sequence numbers went round the ring more than twice.
+    expect(ch.actor.submissions.tail()).toBe(2 * N);
+  });
+
+  it('a ChannelActor with an 8-entry ring carries SG descriptors that wrap the ring end', async () => {
+    const f = await open();
+    fillPattern(f.epRam.bytes, 17);
+    const doorbell = CompletionDoorbell.create();
+    const crashes: string[] = [];
+    const actor = new ChannelActor({
+      spec: { ...f.spec('write', 1), doorbell: doorbell.buffer },
+      submissionCapacity: 8,
+      onCrash: (_a, reason) => crashes.push(reason),
+    });
+    try {
+      await actor.start();
+      expect(actor.alive).toBe(true);
+      expect(actor.submissions.maxSegments).toBe(4);
+      const got: { cookie: number; result: number; bytes: number }[] = [];
+      const visit = (ring: CompletionRing, slot: number): void => {
+        got.push({ cookie: ring.cookieAt(slot), result: ring.resultAt(slot), bytes: ring.bytesAt(slot) });
+      };
+      const N = 300;
+      let next = 0;
+      let device = HOST_RAM_BASE;
+      const expected: { segs: { addr: number; length: number }[]; len: number }[] = [];
+      const end = Date.now() + 20_000;
+      while (got.length < N) {
+        if (Date.now() > end) throw new Error(`only ${got.length} of ${N} completions`);
+        // 1..3 segments: 2..4 entries, so descriptors straddle the end of the 8-entry ring.
+        while (next < N) {
+          const nseg = 1 + (next % 3);
+          const addrs = Array.from({ length: nseg }, (_, k) => EP_RAM_BASE + next * 256 + k * 64);
+          const lens = Array.from({ length: nseg }, (_, k) => 8 + k * 8 + (next % 5));
+          const seq = actor.submissions.pushSg(next + 1, SUBMISSION_FLAG_INTERRUPT, device, addrs, lens, nseg);
+          if (seq < 0) break;
+          const len = lens.reduce((a, b) => a + b, 0);
+          expected.push({ segs: addrs.map((addr, k) => ({ addr, length: lens[k]! })), len });
+          device += len;
+          next++;
+        }
+        actor.kickWorker();
+        actor.completions.drain(visit);
+        await macrotask();
+      }
+      expect(got.map((g) => g.cookie)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+      expect(got.every((g) => g.result === RESULT_OK)).toBe(true);
+      expect(got.map((g) => g.bytes)).toEqual(expected.map((e) => e.len));
+      // The device image is the concatenation of every descriptor's segments.
+      const image: number[] = [];
+      for (const e of expected) for (const s of e.segs) image.push(...view(f.epRam, s.addr, s.length));
+      expect(sameBytes(view(f.hostRam, HOST_RAM_BASE, image.length), Uint8Array.from(image))).toBe(true);
+      expect(crashes).toEqual([]);
+    } finally {
+      await actor.stop('closed');
+    }
+    expect(actor.alive).toBe(false);
+    expect(actor.state).toBe('closed');
+    expect(crashes).toEqual([]);
+  });
+});
+
+describe('kick/sleep race through the whole stack', () => {
+  it('short bursts with gaps (the worker falls asleep in between) all complete; a lost kick would hang', async () => {
+    // Sleeping workers, and a sleep timeout of a minute: only a kick can wake them in time.
+    const f = await open({ writeChannels: 1, readChannels: 1, idle: { policy: 'sleep', sleepMs: 60_000, maxSleepMs: 60_000 } });
+    const wr = await f.request('endpoint/wr0');
+    const rd = await f.request('endpoint/rd0');
+    fillPattern(f.epRam.bytes, 1);
+    fillPattern(f.hostRam.bytes, 2);
+    const side = collect(f.side.completions$);
+    wr.configure({ deviceAddr: HOST_RAM_BASE + 0x80_0000 });
+    rd.configure({ deviceAddr: HOST_RAM_BASE });
+    const BURSTS = 150;
+    const gaps: (() => Promise<unknown>)[] = [macrotask, () => sleep(0), () => sleep(2), () => Promise.resolve()];
+    let bursts = 0;
+    let total = 0;
+    const burst = async (ch: ChannelHandle, i: number): Promise<void> => {
+      const n = 1 + (i % 4);
+      let last: TxDescriptor | undefined;
+      for (let k = 0; k < n; k++) {
+        last = ch.prepSlaveSingle(EP_RAM_BASE + 0x10_0000 + ((i * 4 + k) % 512) * 64, 64);
+        last.submit();
+      }
+      total += n;
+      ch.issuePending();
+      expect((await within(last!.done, `burst ${i} on ${ch.info.name}`)).result).toBe('ok');
+      bursts++;
+    };
+    for (let i = 0; i < BURSTS; i++) {
+      await Promise.all([burst(wr, i), burst(rd, i)]);
+      await gaps[i % gaps.length]!();
+    }
+    expect(bursts).toBe(2 * BURSTS);
+    await waitFor(() => side.items.length >= total, 'every completion on the side stream');
+    await macrotask();
+    expect(side.items).toHaveLength(total);
+    const w = await wr.actor.call('stats');
+    const r = await rd.actor.call('stats');
+    expect(w.descriptors + r.descriptors).toBe(total);
+    // The workers really slept between bursts and were woken by kicks, not by the timeout.
+    expect(w.idleWakeups).toBeGreaterThan(0);
+    expect(r.idleWakeups).toBeGreaterThan(0);
+    expect(w.idleTimeouts + r.idleTimeouts).toBe(0);
+  });
+});
+
+describe('control plane', () => {
+  it.each(['unroll', 'hdma-native'] as const)('registerDump shows the channel registers after a transfer (%s)', async (format) => {
+    const f = await open({ format });
+    const ch = await f.request('endpoint/wr0');
+    ch.configure({ deviceAddr: HOST_RAM_BASE });
+    const d = ch.prepSlaveSingle(EP_RAM_BASE, 1024);
+    d.submit();
+    ch.issuePending();
+    expect((await d.done).result).toBe('ok');
+    const dump = await ch.actor.call('registerDump');
+    const { paddr } = f.ll('write', 0);
+    // The engine stops on the region start after the link element jumped back.
+    expect(dump.llpLo).toBe(paddr % 2 ** 32);
+    expect(dump.llpHi).toBe(Math.floor(paddr / 2 ** 32));
+    if (format === 'unroll') {
+      expect((dump.control1! & EDMA_V0_CONTROL1.CS_MASK) >>> EDMA_V0_CONTROL1.CS_SHIFT).toBe(CHANNEL_STATUS.STOPPED);
+      expect(dump.enable).toBe(1);
+      expect(dump.intStatus! & 1).toBe(0); // DONE was cleared by the driver
+    } else {
+      expect(dump.chStat).toBe(CHANNEL_STATUS.STOPPED);
+      expect(dump.intStatus).toBe(0);
+    }
+  });
+
+  it('a control call after the worker is gone rejects ESHUTDOWN, and so does the channel API', async () => {
+    const f = await open();
+    const ch = await f.request('endpoint/wr0');
+    ch.configure({ deviceAddr: HOST_RAM_BASE });
+    expect((await ch.actor.call('stats')).generation).toBe(0);
+    await f.close();
+    expect(ch.actor.alive).toBe(false);
+    for (const method of ['stats', 'registerDump', 'pause'] as const) {
+      expect((await rejection(ch.actor.call(method))).code).toBe('ESHUTDOWN');
+    }
+    expect((await rejection(ch.pause())).code).toBe('ESHUTDOWN');
+    expect(() => ch.prepSlaveSingle(EP_RAM_BASE, 64)).toThrow(/ESHUTDOWN/);
+  });
+
+  it('stats counts what the worker did, and the idle policy can be changed over the control plane', async () => {
+    const f = await open();
+    const ch = await f.request('endpoint/wr0');
+    await ch.actor.call('configure', { policy: 'spin' });
+    ch.configure({ deviceAddr: HOST_RAM_BASE });
+    const d = ch.prepSlaveSingle(EP_RAM_BASE, 300);
+    d.submit();
+    ch.issuePending();
+    await d.done;
+    const s = await ch.actor.call('stats');
+    expect(s).toMatchObject({ name: 'endpoint/wr0', generation: 0, descriptors: 1, chunks: 1, bytes: 300, aborted: 0, terminated: 0 });
+    expect(s.engine).toMatchObject({ chunks: 1, elements: 1, bytes: 300, aborts: 0, localInterrupts: 1 });
+    expect((await rejection(ch.actor.call('configure', { policy: 'nap' as 'spin' }))).code).toBe('EINVAL');
+  });
+});
+
+describe('idle cost', () => {
+  // The one coarse resource bound in this suite: an idle side must not busy-poll. Eight idle
+  // channel workers back off to sleeps of up to 50 ms (~20 wakeups/s each); the whole
+  // process (main thread + 8 workers) must stay far below one core. 30 % is generous.
+  it('an idle side with 8 channels uses little CPU over ~1 s', async () => {
+    const f = await open({ writeChannels: 4, readChannels: 4 });
+    expect(f.handles).toHaveLength(8);
+    await sleep(200); // let every worker leave its spin phase
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    await sleep(1000);
+    const cpu = process.cpuUsage(cpu0);
+    const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
+    const share = (cpu.user + cpu.system) / wallUs;
+    console.log(`idle side, 8 channels: ${(share * 100).toFixed(1)} % of one core`);
+    expect(share).toBeLessThan(0.3);
+    for (const h of f.handles) expect((await h.actor.call('stats')).idleTimeouts).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { SMOKE_SETTINGS, runScenarios, type EpdmaBenchHooks, type ScenarioContext } from '../../dist/bench/scenarios.js';
+
+function context(hooks: EpdmaBenchHooks | null, hooksNote?: string): ScenarioContext & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    settings: { ...SMOKE_SETTINGS },
+    hooks,
+    ...(hooksNote !== undefined && { hooksNote }),
+    log: (line) => lines.push(line),
+    failures: [],
+    lines,
+  };
+}
+
+describe('runScenarios', () => {
+  it('puts the medians of epdma hooks next to the peers and turns a failing or missing hook into null with a note', async () => {
+    const calls: string[] = [];
+    let smallOpsRep = 0;
+    const hooks: EpdmaBenchHooks = {
+      copyBandwidth: async () => 1,
+      smallOps: async (opts) => {
+        calls.push(`smallOps depth=${opts.depth} durationMs=${opts.durationMs}`);
+        return [100, 300, 200][smallOpsRep++]!;
+      },
+      latency: async (opts) => {
+        calls.push(`latency samples=${opts.samples}`);
+        return { p50Us: 12, p99Us: 34 };
+      },
+      idle: async () => {
+        throw new Error('testbed would not start');
+      },
+    };
+    const ctx = context(hooks);
+    ctx.settings.reps = 3;
+    ctx.settings.latencySamples = 50;
+    ctx.settings.durationMs = 50;
+    const entries = await runScenarios(ctx, ['idle', 'ntb', 'small-ops', 'latency']);
+
+    // Canonical order whatever the order asked for.
+    expect(entries.map((e) => `${e.name}:${e.metric}`)).toEqual([
+      'small-ops:ops', 'latency:p50', 'latency:p99', 'ntb:throughput', 'ntb:cpu-per-gib', 'idle:cpu',
+    ]);
+    expect(calls).toEqual([
+      'smallOps depth=32 durationMs=50', 'smallOps depth=32 durationMs=50', 'smallOps depth=32 durationMs=50',
+      'latency samples=50', 'latency samples=50', 'latency samples=50',
+    ]);
+    const [small, p50, p99, throughput, cpu, idle] = entries;
+    expect(small).toMatchObject({ epdma: 200, unit: 'ops/s' });
+    expect(small!.note).toBeUndefined();
+    expect(p50).toMatchObject({ epdma: 12, unit: 'us' });
+    expect(p99).toMatchObject({ epdma: 34, unit: 'us' });
+    for (const e of [small!, p50!, p99!]) {
+      expect(Object.keys(e.peers).sort()).toEqual(['comlink', 'piscina', 'postMessage']);
+    }
+    expect(throughput).toMatchObject({ epdma: null, unit: 'bytes/s', note: 'epdma: the hooks define no ntb()' });
+    expect(cpu).toMatchObject({ epdma: null, unit: 'ms' });
+    expect(Object.keys(throughput!.peers)).toEqual(['cpu-copy']);
+    expect(cpu!.peers['cpu-copy']).toBeGreaterThan(0);
+    expect(idle).toMatchObject({ epdma: null, note: 'epdma idle: testbed would not start' });
+    expect(typeof idle!.peers['parked-workers']).toBe('number');
+    expect(ctx.failures).toEqual([]);
+  });
+
+  it('records a copy limit with bandwidth entries and the reason when there are no hooks', async () => {
+    const ctx = context(null, 'no hooks (not built)');
+    ctx.settings.durationMs = 30;
+    const entries = await runScenarios(ctx, ['copy-bandwidth']);
+    expect(entries.map((e) => e.name)).toEqual([
+      'copy-bandwidth/1ch/64KiB', 'copy-bandwidth/all-ch/64KiB', 'copy-bandwidth/1ch/1MiB', 'copy-bandwidth/all-ch/1MiB',
+    ]);
+    for (const e of entries) {
+      expect(e).toMatchObject({ metric: 'bandwidth', unit: 'bytes/s', epdma: null, note: 'epdma: no hooks (not built)' });
+      expect(Object.keys(e.peers)).toEqual(['main-thread-set', 'worker-set-1', 'worker-set-2']);
+      expect(e.limit).toBe(Math.max(...Object.values(e.peers)));
+    }
+    expect(ctx.failures).toEqual([]);
+  });
+
+  it('records epdma as null when a hook returns something that is not a finite number', async () => {
+    const hooks = { smallOps: async () => NaN } as unknown as EpdmaBenchHooks;
+    const ctx = context(hooks);
+    ctx.settings.durationMs = 30;
+    const [small] = await runScenarios(ctx, ['small-ops']);
+    expect(small).toMatchObject({ epdma: null, note: 'epdma smallOps: returned NaN' });
+  });
+});
