@@ -160,6 +160,10 @@ export class ChannelHandle implements DmaChannel {
     if (this.submitted.length === 0 && this.overflow.length === 0 && this.inRing.size === 0) return;
     for (const d of this.submitted) this.overflow.push(d);
     this.submitted.length = 0;
+    // A terminate in progress drains the whole ring when the worker runs it; what was
+    // submitted after terminateAsync() waits here until it has (DMAengine terminates only
+    // descriptors submitted before the call).
+    if (this.terminating !== undefined) return;
     this.fillRing();
     this.actor.control.bumpIssue();
     this.actor.kickWorker();
@@ -195,7 +199,7 @@ export class ChannelHandle implements DmaChannel {
     this.settle(d, COMPLETION_RESULTS[result] ?? 'aborted', ring.residueAt(slot), ring.bytesAt(slot), ring.completedNsAt(slot),
       reason === Reason.NONE ? undefined : faultAddr !== 0 ? `${COMPLETION_REASONS[reason]} at ${hex(faultAddr)}` : COMPLETION_REASONS[reason],
       reason === Reason.TERMINATED);
-    if (this.overflow.length > 0) {
+    if (this.overflow.length > 0 && this.terminating === undefined) {
       this.fillRing();
       this.actor.kickWorker();
     }
@@ -286,13 +290,14 @@ export class ChannelHandle implements DmaChannel {
   }
 
   terminateAsync(): void {
-    if (this.terminating !== undefined) return;
     this.configured = false;
-    // Never issued: they never reached the worker; no callback (DMAengine), done learns why.
+    // Never issued (or held back by a terminate in progress): they never reached the worker;
+    // no callback (DMAengine), done learns why.
     const now = process.hrtime.bigint();
     for (const d of [...this.submitted.splice(0), ...this.overflow.splice(0)]) {
       this.settle(d, 'aborted', d.bytes, 0, now, COMPLETION_REASONS[Reason.TERMINATED], true);
     }
+    if (this.terminating !== undefined) return;
     const done = this.actor.alive ? this.actor.call('terminate') : Promise.resolve();
     this.terminating = done.then(
       () => this.hooks.drainNow(),
@@ -302,6 +307,12 @@ export class ChannelHandle implements DmaChannel {
       },
     ).finally(() => {
       this.terminating = undefined;
+      // Work issued while the terminate ran goes to the worker now.
+      if (this.overflow.length > 0 && this.stoppedReason === undefined) {
+        this.fillRing();
+        this.actor.control.bumpIssue();
+        this.actor.kickWorker();
+      }
     });
   }
 

@@ -116,7 +116,8 @@ class InProcessTestbed implements Testbed {
     const fn = fns[0];
     if (fn === undefined) throw new EpdmaError('ENODEV', 'testbed: the host enumerated no function');
     fn.driverOverride = DW_EDMA_PCIE_DRIVER;
-    this.driver = await HostDriver.probe(fn, { readyPollMs: this.o.readyPollMs, readyTimeoutMs: this.o.readyTimeoutMs });
+    // The R watch (link flaps) need not poll as fast as the probe does.
+    this.driver = await HostDriver.probe(fn, { readyPollMs: this.o.readyPollMs, readyTimeoutMs: this.o.readyTimeoutMs, watchPollMs: Math.max(this.o.readyPollMs, 25) });
     this.driver.events$.subscribe((e) => this.emit(e.type));
 
     const epMemory = new RegionMemory(this.epc.memory);
@@ -186,7 +187,8 @@ class InProcessTestbed implements Testbed {
         llRegion: { base: this.epc.llAddress(kind, region.hwChannel), size: region.ll.size },
         ...(this.o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: this.o.linkBytesPerSec } : {}),
       },
-      idle: { policy: this.o.idle },
+      // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
+      idle: { policy: this.o.idle, maxSleepMs: 200 },
     });
   }
 

@@ -42,6 +42,12 @@ export interface EpdmaBenchHooks {
   ntb?(opts: NtbBenchOptions): Promise<NtbBenchResult>;
   /** CPU % of one core used by an idle testbed with `channels` channels over durationMs. */
   idle(opts: { durationMs: number; channels: number }): Promise<number>;
+  /**
+   * Called after epdma's measurements of each scenario: close the testbed (or whatever the
+   * scenario started) here, so that the next scenario's peers (and the idle floor, which
+   * measures the whole process's CPU) do not run beside epdma's channel workers.
+   */
+  afterScenario?(name: ScenarioName): Promise<void>;
   /** Called once after the last scenario. */
   close?(): Promise<void>;
 }
@@ -86,6 +92,9 @@ export interface ScenarioContext {
   failures: string[];
 }
 
+/** Base deadline of one epdma hook call (plus 10x the scenario's duration). */
+export const EPDMA_CALL_TIMEOUT_MS = 30_000;
+
 const sizeLabel = (bytes: number): string => (bytes >= 1 << 20 ? `${bytes / (1 << 20)}MiB` : `${bytes / 1024}KiB`);
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -99,8 +108,17 @@ async function epdma<T>(
   const measure = pick(ctx.hooks);
   if (measure === undefined) return { values: null, note: `epdma: the hooks define no ${what}()` };
   ctx.log(`epdma ${what}`);
+  // A hook that never settles must not hang the whole run: each call gets a generous deadline.
+  const limitMs = EPDMA_CALL_TIMEOUT_MS + 10 * Math.max(ctx.settings.durationMs, ctx.settings.idleMs);
+  const bounded = (rep: number): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`did not finish within ${limitMs} ms`)), limitMs);
+    });
+    return Promise.race([measure(rep), timeout]).finally(() => clearTimeout(timer));
+  };
   try {
-    return { values: await repeat(ctx.settings, measure) };
+    return { values: await repeat(ctx.settings, bounded) };
   } catch (err) {
     return { values: null, note: `epdma ${what}: ${errorText(err)}` };
   }
@@ -280,6 +298,11 @@ export async function runScenarios(ctx: ScenarioContext, only: readonly Scenario
     if (!only.includes(name)) continue;
     ctx.log(`scenario ${name}`);
     entries.push(...(await SCENARIOS[name](ctx)));
+    try {
+      await ctx.hooks?.afterScenario?.(name);
+    } catch (err) {
+      ctx.log(`epdma afterScenario(${name}) failed: ${errorText(err)}`);
+    }
   }
   return entries;
 }

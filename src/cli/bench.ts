@@ -12,8 +12,10 @@
  * epdma's measurements come from dist/bench/epdma-hooks.js, loaded on demand: when it is missing
  * or fails to load, every entry keeps its peers and records epdma as null with a note.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EpdmaError } from '../device/errors.js';
 import { formatTable, machineInfo, type BenchReport } from '../bench/harness.js';
 import {
@@ -55,12 +57,12 @@ function parseOnly(text: string | undefined): ScenarioName[] {
 
 /** Loads epdma's hooks, or says in one line why there are none. */
 export async function loadEpdmaHooks(url: URL = HOOKS_URL): Promise<{ hooks: EpdmaBenchHooks | null; note?: string }> {
+  if (!existsSync(fileURLToPath(url))) return { hooks: null, note: 'no hooks (src/bench/epdma-hooks.ts is not built)' };
   let mod: { createEpdmaBenchHooks?: unknown };
   try {
     mod = (await import(url.href)) as { createEpdmaBenchHooks?: unknown };
   } catch (err) {
-    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(url.pathname);
-    return { hooks: null, note: missing ? 'no hooks (src/bench/epdma-hooks.ts is not built)' : `hooks failed to load: ${(err as Error).message}` };
+    return { hooks: null, note: `hooks failed to load: ${err instanceof Error ? err.message : String(err)}` };
   }
   if (typeof mod.createEpdmaBenchHooks !== 'function') {
     return { hooks: null, note: 'epdma-hooks.js does not export createEpdmaBenchHooks()' };

@@ -235,7 +235,6 @@ describe('idle cost', () => {
     const cpu = process.cpuUsage(cpu0);
     const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
     const share = (cpu.user + cpu.system) / wallUs;
-    console.log(`idle side, 8 channels: ${(share * 100).toFixed(1)} % of one core`);
     expect(share).toBeLessThan(0.3);
     for (const h of f.handles) expect((await h.actor.call('stats')).idleTimeouts).toBeGreaterThan(0);
   });

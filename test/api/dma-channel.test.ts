@@ -267,6 +267,24 @@ describe('pause and resume (take effect at chunk boundaries)', () => {
     await expectRejects(ch.resume(), 'EPERM');
   });
 
+  it('a pause that lands on the last chunk holds the descriptor (residue 0) and the queue until resume', async () => {
+    const f = await open({ linkBytesPerSec: SLOW });
+    const ch = await f.request('endpoint/wr0');
+    ch.configure({ deviceAddr: HOST_RAM_BASE });
+    const one = ch.prepSlaveSingle(EP_RAM_BASE, 256 * 1024); // one chunk
+    const queued = ch.prepSlaveSingle(EP_RAM_BASE, 64);
+    one.submit();
+    queued.submit();
+    ch.issuePending();
+    await waitFor(() => ch.actor.control.currentCookie() === 1, 'the descriptor to start');
+    await ch.pause();
+    expect(ch.txStatus(1)).toEqual({ status: 'paused', residue: 0 });
+    expect(ch.txStatus(2)).toEqual({ status: 'in-progress', residue: 64 });
+    await ch.resume();
+    const done = await within(Promise.all([one.done, queued.done]), 'both after resume');
+    expect(done.map((c) => [c.cookie, c.result])).toEqual([[1, 'ok'], [2, 'ok']]);
+  });
+
   it('pause on an idle or unconfigured channel and resume on a running one reject EPERM', async () => {
     const f = await open({ linkBytesPerSec: SLOW });
     const ch = await f.request('endpoint/wr0');
@@ -323,6 +341,51 @@ describe('terminate', () => {
     expect(sameBytes(view(f.hostRam, HOST_RAM_BASE + 0x80_0000, 4096), view(f.epRam, EP_RAM_BASE + 0x1000, 4096))).toBe(true);
     await waitFor(() => stream.items.length === 1, 'the new completion');
     expect(stream.items[0]!.cookie).toBe(8);
+  });
+
+  it('work submitted after terminateAsync (with a new slave config) is not terminated by it', async () => {
+    const f = await open({ linkBytesPerSec: SLOW });
+    const ch = await f.request('endpoint/wr0');
+    fillPattern(f.epRam.bytes, 12);
+    ch.configure({ deviceAddr: HOST_RAM_BASE });
+    const old = ch.prepSlaveSingle(EP_RAM_BASE, 256 * 1024);
+    old.submit();
+    ch.issuePending();
+    await waitFor(() => ch.actor.control.currentCookie() === 1, 'the descriptor to start');
+    ch.terminateAsync();
+    // Allowed before synchronize (e.g. from a callback): "terminate all ... descriptors that
+    // have previously been submitted" (dmaengine.h).
+    ch.configure({ deviceAddr: HOST_RAM_BASE + 0x10_0000 });
+    const fresh = ch.prepSlaveSingle(EP_RAM_BASE + 0x1000, 4096);
+    expect(fresh.submit()).toBe(2);
+    ch.issuePending();
+    await ch.synchronize();
+    expect(await old.done).toMatchObject({ result: 'aborted', reason: 'terminated' });
+    expect(await within(fresh.done, 'the fresh descriptor')).toMatchObject({ cookie: 2, result: 'ok' });
+    expect(sameBytes(view(f.hostRam, HOST_RAM_BASE + 0x10_0000, 4096), view(f.epRam, EP_RAM_BASE + 0x1000, 4096))).toBe(true);
+  });
+
+  it('terminate on a paused channel terminates the paused descriptor and the queue; the channel is reusable', async () => {
+    const f = await open({ linkBytesPerSec: SLOW });
+    const ch = await f.request('endpoint/wr0');
+    ch.configure({ deviceAddr: HOST_RAM_BASE });
+    const big = ch.prepSlaveSg(Array.from({ length: 400 }, (_, i) => ({ addr: EP_RAM_BASE + i * 2048, length: 2048 })));
+    const queued = ch.prepSlaveSingle(EP_RAM_BASE, 64);
+    big.submit();
+    queued.submit();
+    ch.issuePending();
+    await waitFor(() => ch.actor.control.currentCookie() === 1, 'the descriptor to start');
+    await ch.pause();
+    await ch.terminateSync();
+    expect(await big.done).toMatchObject({ result: 'aborted', reason: 'terminated' });
+    expect(await queued.done).toMatchObject({ result: 'aborted', reason: 'terminated' });
+    expect(ch.actor.control.status()).toBe(CHANNEL_IDLE);
+    await expectRejects(ch.resume(), 'EPERM');
+    ch.configure({ deviceAddr: HOST_RAM_BASE });
+    const again = ch.prepSlaveSingle(EP_RAM_BASE, 4096);
+    again.submit();
+    ch.issuePending();
+    expect(await within(again.done, 'after terminate')).toMatchObject({ cookie: 3, result: 'ok' });
   });
 
   it('terminateSync on an idle channel unconfigures it', async () => {

@@ -30,6 +30,9 @@ describe('runScenarios', () => {
       idle: async () => {
         throw new Error('testbed would not start');
       },
+      afterScenario: async (name) => {
+        calls.push(`afterScenario ${name}`);
+      },
     };
     const ctx = context(hooks);
     ctx.settings.reps = 3;
@@ -41,9 +44,11 @@ describe('runScenarios', () => {
     expect(entries.map((e) => `${e.name}:${e.metric}`)).toEqual([
       'small-ops:ops', 'latency:p50', 'latency:p99', 'ntb:throughput', 'ntb:cpu-per-gib', 'idle:cpu',
     ]);
+    // Smoke settings have no warmup: 3 measured runs, then afterScenario after each scenario.
     expect(calls).toEqual([
-      'smallOps depth=32 durationMs=50', 'smallOps depth=32 durationMs=50', 'smallOps depth=32 durationMs=50',
-      'latency samples=50', 'latency samples=50', 'latency samples=50',
+      ...Array(3).fill('smallOps depth=32 durationMs=50'), 'afterScenario small-ops',
+      ...Array(3).fill('latency samples=50'), 'afterScenario latency',
+      'afterScenario ntb', 'afterScenario idle',
     ]);
     const [small, p50, p99, throughput, cpu, idle] = entries;
     expect(small).toMatchObject({ epdma: 200, unit: 'ops/s' });

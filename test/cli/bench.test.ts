@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runBench } from '../../dist/cli/bench.js';
+import { loadEpdmaHooks, runBench } from '../../dist/cli/bench.js';
 
 // A smoke run: every duration about 100 ms. It checks the report's shape, never a speed.
 let dir: string;
@@ -84,5 +85,33 @@ describe('runBench (smoke)', () => {
     await expect(runBench(['--reps', '0'])).rejects.toThrow(/--reps/);
     await expect(runBench(['--reps', 'many'])).rejects.toThrow(/--reps: "many" is not a whole number/);
     await expect(runBench(['fast'])).rejects.toThrow(/unexpected argument "fast"/);
+  });
+});
+
+describe('loadEpdmaHooks', () => {
+  async function module(name: string, text: string): Promise<URL> {
+    const file = join(dir, name);
+    await writeFile(file, text);
+    return pathToFileURL(file);
+  }
+
+  it('says why there are no hooks instead of throwing', async () => {
+    expect(await loadEpdmaHooks(pathToFileURL(join(dir, 'absent.mjs')))).toEqual({
+      hooks: null,
+      note: 'no hooks (src/bench/epdma-hooks.ts is not built)',
+    });
+    const broken = await module('broken.mjs', "import { nothing } from './absent.mjs';\n");
+    expect((await loadEpdmaHooks(broken)).note).toMatch(/^hooks failed to load: .*absent\.mjs/);
+    const noFactory = await module('no-factory.mjs', 'export const hooks = {};\n');
+    expect(await loadEpdmaHooks(noFactory)).toEqual({ hooks: null, note: 'epdma-hooks.js does not export createEpdmaBenchHooks()' });
+    const throwing = await module('throwing.mjs', "export async function createEpdmaBenchHooks() { throw new Error('no memory'); }\n");
+    expect(await loadEpdmaHooks(throwing)).toEqual({ hooks: null, note: 'createEpdmaBenchHooks() failed: no memory' });
+  });
+
+  it('returns what createEpdmaBenchHooks() resolves to', async () => {
+    const good = await module('good.mjs', 'export async function createEpdmaBenchHooks() { return { smallOps: async () => 42 }; }\n');
+    const { hooks, note } = await loadEpdmaHooks(good);
+    expect(note).toBeUndefined();
+    expect(await hooks!.smallOps({ depth: 32, durationMs: 1 })).toBe(42);
   });
 });

@@ -16,11 +16,14 @@ import {
   LOADER_URL,
   cleanupNativeTestResources,
   makeShmDir,
+  procSyscallReadable,
   runFixture,
   startPeer,
+  waitUntilBlockedInSharedFutexWait,
 } from './native-test-support.js';
 
 const addon = loadNativeAddon();
+const canSeeBlockedWaiters = procSyscallReadable();
 
 afterEach(cleanupNativeTestResources);
 
@@ -102,6 +105,10 @@ describe.skipIf(!addon)('native addon loader', () => {
     const messages: string[] = [];
     worker.on('message', (m: string) => messages.push(m));
     await new Promise((resolve) => worker.once('message', resolve));
+    // Terminate only once the worker is inside the native wait (or, without /proc, a moment after
+    // it announced it): terminating before it gets there would prove nothing.
+    if (canSeeBlockedWaiters) await waitUntilBlockedInSharedFutexWait(process.pid, true);
+    else await new Promise((resolve) => setTimeout(resolve, 200));
     let timer: NodeJS.Timeout | undefined;
     // Without slicing, terminate() would wait for the native wait (120 s) to return.
     const outcome = await Promise.race([

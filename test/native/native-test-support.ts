@@ -4,7 +4,7 @@
  * another process is blocked in the futex (so a test never races the waiter).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const PEER_FIXTURE = fileURLToPath(new URL('../fixtures/native-shm-peer.mjs', import.meta.url));
@@ -151,14 +151,14 @@ export function startPeer(addonPath: string, as?: { uid: number; gid: number }):
 // "Is that process blocked in our futex wait?" /proc/<pid>/syscall shows the system call a
 // blocked thread sits in with its arguments; the addon's wait is futex(addr, FUTEX_WAIT_BITSET=9)
 // WITHOUT the private flag, which neither V8 nor glibc use (they wait with op | 0x80), so the
-// line identifies our wait exactly. The main thread's tid is the pid.
+// line identifies our wait exactly. The main thread's tid is the pid; workers are other tids.
 
 const SYS_FUTEX: Partial<Record<string, number>> = { x64: 202, arm64: 98 };
 const FUTEX_WAIT_BITSET = 9;
 
-function readSyscall(pid: number): string | undefined {
+function readSyscall(pid: number, tid = pid): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/syscall`, 'utf8');
+    return readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8');
   } catch {
     return undefined;
   }
@@ -169,17 +169,32 @@ export function procSyscallReadable(): boolean {
   return SYS_FUTEX[process.arch] !== undefined && readSyscall(process.pid) !== undefined;
 }
 
-export function blockedInSharedFutexWait(pid: number): boolean {
-  const fields = readSyscall(pid)?.trim().split(/\s+/);
+function inSharedFutexWait(line: string | undefined): boolean {
+  const fields = line?.trim().split(/\s+/);
   if (fields === undefined || fields.length < 3) return false;
   return Number(fields[0]) === SYS_FUTEX[process.arch] && Number(fields[2]) === FUTEX_WAIT_BITSET;
 }
 
-/** Polls until `pid`'s main thread is in the addon's futex wait; throws after `attempts` polls. */
-export async function waitUntilBlockedInSharedFutexWait(pid: number, attempts = 5000): Promise<void> {
+/**
+ * Whether `pid`'s main thread (or, with anyThread, any of its threads: a worker) is blocked in
+ * the addon's futex wait.
+ */
+export function blockedInSharedFutexWait(pid: number, anyThread = false): boolean {
+  if (!anyThread) return inSharedFutexWait(readSyscall(pid));
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tids.some((tid) => inSharedFutexWait(readSyscall(pid, Number(tid))));
+}
+
+/** Polls until blockedInSharedFutexWait(pid, anyThread); throws after `attempts` polls. */
+export async function waitUntilBlockedInSharedFutexWait(pid: number, anyThread = false, attempts = 5000): Promise<void> {
   for (let i = 0; i < attempts; i++) {
-    if (blockedInSharedFutexWait(pid)) return;
+    if (blockedInSharedFutexWait(pid, anyThread)) return;
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
-  throw new Error(`process ${pid} never blocked in futex wait: ${readSyscall(pid)?.trim()}`);
+  throw new Error(`process ${pid} never blocked in the addon's futex wait: ${readSyscall(pid)?.trim()}`);
 }

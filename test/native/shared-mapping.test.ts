@@ -161,8 +161,8 @@ describe.skipIf(!addon)('mapShared: lifetime', () => {
     const report = JSON.parse(out.trim()) as Record<string, number | boolean>;
     // The control mapping shows the GC rounds the fixture runs do unmap a dropped buffer...
     expect(report.controlGcRoundsToUnmap).toBeGreaterThan(0);
-    expect(report.controlGcRoundsToUnmap).toBeLessThanOrEqual(10);
-    // ...so the worker's reference is what kept this one mapped through 10 rounds.
+    expect(report.controlGcRoundsToUnmap).toBeLessThanOrEqual(report.holdGcRounds as number);
+    // ...so the worker's reference is what kept this one mapped through as many rounds.
     expect(report.mappedAtStart).toBe(true);
     expect(report.workerSaw).toBe(42);
     expect(report.mappedWhileWorkerHolds).toBe(true);

@@ -121,7 +121,7 @@ export interface HandshakeHooks {
   queueUp(qp: number): void;
   /** A transport step did not match yet (for diagnostics). */
   retrying?(reason: string): void;
-  /** setupWindows threw: the handshake stops (the error is for the port to surface). */
+  /** setupWindows or queueUp threw: the handshake stops (the error is for the port to surface). */
   failed(error: unknown): void;
 }
 
@@ -134,6 +134,7 @@ export class ScratchpadHandshake {
   private transportUp = false;
   private readonly qpUp: boolean[];
   private running = false;
+  private disposed = false;
   /** Transport steps that did not match (retries), for tests and diagnostics. */
   retries = 0;
 
@@ -157,7 +158,7 @@ export class ScratchpadHandshake {
 
   /** NTB link event up: run the transport link work now, then every 10 ms until it matches. */
   start(): void {
-    if (this.running) return;
+    if (this.running || this.disposed) return;
     this.running = true;
     this.tick();
   }
@@ -168,6 +169,12 @@ export class ScratchpadHandshake {
     this.transportUp = false;
     this.qpUp.fill(false);
     this.own.clear();
+  }
+
+  /** For good (port closed): nothing restarts the works any more. */
+  dispose(): void {
+    this.disposed = true;
+    this.stop();
   }
 
   /** Cancels pending retries (state stays as it is). */
@@ -184,7 +191,7 @@ export class ScratchpadHandshake {
    */
   queueDown(qp: number): void {
     this.qpUp[qp] = false;
-    if (this.transportUp && !this.running) {
+    if (this.transportUp && !this.running && !this.disposed) {
       this.running = true;
       this.schedule();
     }
@@ -222,7 +229,14 @@ export class ScratchpadHandshake {
       if (this.qpUp[qp]) continue;
       if (qpLinkStep(this.own, this.peer, qp)) {
         this.qpUp[qp] = true;
-        this.hooks.queueUp(qp);
+        try {
+          this.hooks.queueUp(qp);
+        } catch (err) {
+          this.qpUp[qp] = false;
+          this.stop();
+          this.hooks.failed(err);
+          return;
+        }
         if (!this.running) return; // a hook closed or downed the port
       } else {
         pending = true;

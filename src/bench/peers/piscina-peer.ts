@@ -6,6 +6,11 @@
  * Threads: one by default, the worker count of epdma's one channel in the small-ops and latency
  * scenarios (on 2 cores a second pool thread only competes with the main thread that feeds it).
  * piscina keeps every thread alive for the whole measurement (minThreads = maxThreads).
+ *
+ * Concurrency 64 is piscina's own: concurrentTasksPerWorker = 64, so the pool posts up to 64
+ * tasks to its thread without waiting for each answer, the way epdma fills a ring. With the
+ * default of 1 a pool thread gets its next task only after the previous answer came back, which
+ * measured 2-4x slower here; the bench gives each peer its best honest setting.
  */
 import { Piscina } from 'piscina';
 import { smallCopyBuffers, type SmallCopyPeer } from './small-copy-peer.js';
@@ -17,9 +22,11 @@ export const PISCINA_CONCURRENCY = 64;
 const TASK_URL = new URL('./workers/piscina-copy-task.js', import.meta.url).href;
 
 export interface PiscinaPeerOptions {
-  /** Slots in the shared buffers (>= the concurrency used). Default 64. */
+  /** Slots in the shared buffers (>= the tasks in flight). Default 64. */
   slots?: number;
   threads?: number;
+  /** Tasks piscina hands to one thread at a time. Default PISCINA_CONCURRENCY. */
+  concurrentTasksPerWorker?: number;
 }
 
 export function createPiscinaPeer(options: PiscinaPeerOptions = {}): SmallCopyPeer {
@@ -30,6 +37,7 @@ export function createPiscinaPeer(options: PiscinaPeerOptions = {}): SmallCopyPe
     workerData: smallCopyBuffers(slots),
     minThreads: threads,
     maxThreads: threads,
+    concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? PISCINA_CONCURRENCY,
     // Never let a thread retire between repetitions: a restart would land inside a measurement.
     idleTimeout: 60_000,
     // maxQueue stays unbounded (the default): 64 tasks in flight must queue, not be rejected.

@@ -10,7 +10,7 @@ import type { MmioRegisterFile } from '../regs/register-file.js';
 import { kindOfDirection, type AuxDmaDirection, type AuxResource } from './aux-resource.js';
 import { ChannelOwnership, type QuiesceRecord, type ReclaimRecord } from './channel-ownership.js';
 import { EP_DEFAULT_MEMORY_BYTES, EP_DMA_REGS_BASE, EpLocalBus, LL_REGION_BYTES } from './ep-local-bus.js';
-import { alignUp, checkBarIndex, isPowerOfTwo, NO_BAR, PCI_STD_NUM_BARS, roundUpPowerOfTwo, validateFeatures, type BarFeature, type EpcFeatures } from './epc-features.js';
+import { alignUp, checkBarIndex, NO_BAR, PCI_STD_NUM_BARS, roundUpPowerOfTwo, validateFeatures, type BarFeature, type EpcFeatures } from './epc-features.js';
 import type { EpfHeader, MsixConfig } from './epf-header.js';
 import type { ScratchBlock } from './scratch-memory.js';
 import { FunctionSlots, type EpcFunctionDriver } from './function-slots.js';

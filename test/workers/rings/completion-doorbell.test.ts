@@ -98,6 +98,42 @@ describe('CompletionPump', () => {
     expect(() => pump.add(late, c.visit)).toThrow(/EINVAL: completion pump: ring is already registered/);
   });
 
+  it('does not lose a batch published after its ring was drained in a pass that found nothing', async () => {
+    // The doorbell must be sampled before the pass: a worker that publishes to ring A while the
+    // pump drains the rings after A (here: the probe's drain does it, deterministically) rings
+    // after the sample, so the wait returns at once and the next pass picks the batch up.
+    const pump = newPump();
+    const a = CompletionRing.create(8);
+    let armed = false;
+    class PublishWhileDraining extends CompletionRing {
+      override drain(visit: (ring: CompletionRing, slot: number) => void): number {
+        if (armed) {
+          armed = false;
+          publish(a, pump.doorbell, [42]);
+        }
+        return super.drain(visit);
+      }
+    }
+    const c = collector(1);
+    pump.add(a, c.visit);
+    pump.add(new PublishWhileDraining(CompletionRing.create(2).buffer), () => {});
+    pump.start();
+    await macrotask();
+    armed = true;
+    pump.doorbell.ring();
+    let watchdog: NodeJS.Timeout | undefined;
+    const lost = new Promise<never>((_, reject) => {
+      watchdog = setTimeout(() => reject(new Error(`batch lost: ${a.available()} record(s) left in the ring`)), STALL_DEADLINE_MS);
+    });
+    try {
+      await Promise.race([c.reached, lost]);
+    } finally {
+      clearTimeout(watchdog);
+    }
+    expect(armed).toBe(false);
+    expect(c.cookies).toEqual([42]);
+  });
+
   it('stops draining a ring removed in the middle of a pass', () => {
     const pump = newPump();
     const a = CompletionRing.create(8);

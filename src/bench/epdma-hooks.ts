@@ -1,0 +1,191 @@
+/**
+ * epdma's side of every bench scenario, through the public API only: a default testbed,
+ * channels requested like an application would, completions taken from the RxJS streams.
+ * Resubmission happens in the completion subscriber and issuePending is batched to one call
+ * per channel per microtask, as a DMAengine client issuing from its callback would do.
+ */
+import { createTestbed } from '../api/testbed.js';
+import type { Completion, DmaBuffer, DmaChannel, Testbed } from '../api/types.js';
+import { createNtbTransport } from '../api/ntb/ntb-transport.js';
+import type { EpdmaBenchHooks, NtbBenchOptions, NtbBenchResult } from './scenarios.js';
+import { threadCpuTimeNs } from './harness.js';
+
+interface Lane {
+  chan: DmaChannel;
+  src: DmaBuffer;
+  dst: DmaBuffer;
+  issueQueued: boolean;
+}
+
+export async function createEpdmaBenchHooks(): Promise<EpdmaBenchHooks> {
+  let bed: (Testbed & AsyncDisposable) | undefined;
+  const testbed = async (): Promise<Testbed> => (bed ??= await createTestbed({ host: { memoryBytes: 128 << 20 } }));
+
+  /** Channels moving host memory -> EP memory (host side) and EP -> host (endpoint side). */
+  const lanes = async (count: number | 'all', size: number, depth: number): Promise<Lane[]> => {
+    const b = await testbed();
+    const infos = [...b.host.dma.channels, ...b.endpoint.dma.channels].filter((c) => c.direction === 'mem-to-dev');
+    const picked = count === 'all' ? infos : infos.slice(0, count);
+    const out: Lane[] = [];
+    for (const info of picked) {
+      const own = info.side === 'host' ? b.host : b.endpoint;
+      const other = info.side === 'host' ? b.endpoint : b.host;
+      const chan = await own.dma.requestChannel({ name: info.name });
+      const src = own.memory.alloc(size);
+      const dst = other.memory.alloc(size * depth);
+      chan.configure({ deviceAddr: dst.addr });
+      out.push({ chan, src, dst, issueQueued: false });
+    }
+    return out;
+  };
+
+  const release = async (ls: Lane[]): Promise<void> => {
+    const b = await testbed();
+    for (const l of ls) {
+      await l.chan.release();
+      (l.chan.info.side === 'host' ? b.host : b.endpoint).memory.free(l.src);
+      (l.chan.info.side === 'host' ? b.endpoint : b.host).memory.free(l.dst);
+    }
+  };
+
+  /**
+   * Keeps `depth` transfers in flight on every lane for `durationMs`, resubmitting from the
+   * completion subscriber; returns completed transfers and bytes.
+   */
+  const saturate = async (ls: Lane[], size: number, depth: number, durationMs: number): Promise<{ ops: number; bytes: number; seconds: number }> => {
+    let ops = 0;
+    let bytes = 0;
+    let running = true;
+    let inFlight = 0;
+    let drained: () => void = () => undefined;
+    const allDone = new Promise<void>((r) => (drained = r));
+    const submit = (l: Lane, slot: number): void => {
+      l.chan.configure({ deviceAddr: l.dst.addr + slot * size });
+      l.chan.prepSlaveSingle(l.src.addr, size).submit();
+      inFlight++;
+      if (!l.issueQueued) {
+        l.issueQueued = true;
+        queueMicrotask(() => {
+          l.issueQueued = false;
+          l.chan.issuePending();
+        });
+      }
+    };
+    const subs = ls.map((l) => l.chan.completions$.subscribe((c: Completion) => {
+      inFlight--;
+      if (c.result === 'ok') {
+        ops++;
+        bytes += c.bytes;
+      }
+      if (running) submit(l, c.cookie % depth);
+      else if (inFlight === 0) drained();
+    }));
+    const t0 = performance.now();
+    for (const l of ls) for (let i = 0; i < depth; i++) submit(l, i);
+    await new Promise((r) => setTimeout(r, durationMs));
+    const seconds = (performance.now() - t0) / 1000;
+    const counted = { ops, bytes, seconds };
+    running = false;
+    if (inFlight > 0) await allDone;
+    for (const s of subs) s.unsubscribe();
+    return counted;
+  };
+
+  return {
+    async copyBandwidth({ channels, size, depth, durationMs }) {
+      const ls = await lanes(channels, size, depth);
+      try {
+        const r = await saturate(ls, size, depth, durationMs);
+        return r.bytes / r.seconds;
+      } finally {
+        await release(ls);
+      }
+    },
+
+    async smallOps({ depth, durationMs }) {
+      const ls = await lanes(1, 64, depth);
+      try {
+        const r = await saturate(ls, 64, depth, durationMs);
+        return r.ops / r.seconds;
+      } finally {
+        await release(ls);
+      }
+    },
+
+    async latency({ samples }) {
+      const [l] = await lanes(1, 64, 1);
+      const lane = l!;
+      const us: number[] = [];
+      try {
+        await new Promise<void>((resolve) => {
+          let t = 0n;
+          const sub = lane.chan.completions$.subscribe(() => {
+            us.push(Number(process.hrtime.bigint() - t) / 1000);
+            if (us.length >= samples) {
+              sub.unsubscribe();
+              resolve();
+              return;
+            }
+            t = process.hrtime.bigint();
+            lane.chan.prepSlaveSingle(lane.src.addr, 64).submit();
+            lane.chan.issuePending();
+          });
+          t = process.hrtime.bigint();
+          lane.chan.prepSlaveSingle(lane.src.addr, 64).submit();
+          lane.chan.issuePending();
+        });
+      } finally {
+        await release([lane]);
+      }
+      us.sort((a, b) => a - b);
+      const at = (p: number): number => us[Math.min(us.length - 1, Math.floor(p * us.length))]!;
+      return { p50Us: at(0.5), p99Us: at(0.99) };
+    },
+
+    async ntb(opts: NtbBenchOptions & { useDma?: boolean }): Promise<NtbBenchResult> {
+      const b = await testbed();
+      const { host, endpoint } = await createNtbTransport(b, { queues: 1, mtu: opts.payload + 64, ringEntries: Math.max(16, opts.depth * 2), useDma: opts.useDma ?? true });
+      try {
+        const tx = host.queue(0);
+        const rx = endpoint.queue(0);
+        let received = 0;
+        const sub = rx.receive$.subscribe((p) => (received += p.length));
+        const payload = tx.allocPayload(opts.payload);
+        payload.fill(0x3c);
+        const cpu0 = threadCpuTimeNs();
+        const t0 = performance.now();
+        const deadline = t0 + opts.durationMs;
+        const senders = Array.from({ length: opts.depth }, async () => {
+          while (performance.now() < deadline) await tx.send(payload);
+        });
+        await Promise.all(senders);
+        const seconds = (performance.now() - t0) / 1000;
+        const cpuMs = (threadCpuTimeNs() - cpu0) / 1e6;
+        sub.unsubscribe();
+        const gib = received / 2 ** 30;
+        return { bytesPerSec: received / seconds, mainThreadCpuMsPerGiB: gib > 0 ? cpuMs / gib : Infinity };
+      } finally {
+        await host.close();
+        await endpoint.close();
+      }
+    },
+
+    async idle({ durationMs }) {
+      // A fresh default testbed (4 + 4 engine channels, 8 channel actors), left alone.
+      await using idleBed = await createTestbed();
+      void idleBed;
+      await new Promise((r) => setTimeout(r, 200)); // let the workers fall asleep
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, durationMs));
+      const c = process.cpuUsage(c0);
+      const wallUs = (performance.now() - t0) * 1000;
+      return (100 * (c.user + c.system)) / wallUs;
+    },
+
+    async close() {
+      await bed?.close();
+      bed = undefined;
+    },
+  };
+}
