@@ -80,7 +80,8 @@ export async function createSideFixture(options: SideFixtureOptions = {}): Promi
   const format = options.format ?? 'unroll';
   const nWrite = options.writeChannels ?? 1;
   const nRead = options.readChannels ?? 0;
-  const regs = MmioRegisterFile.create(format, { writeChannels: Math.max(nWrite, 1), readChannels: Math.max(nRead, 1) });
+  // A full controller (8 + 8 channels); the side runs actors for a prefix of them.
+  const regs = MmioRegisterFile.create(format, { writeChannels: 8, readChannels: 8 });
   const [llMem, epRam] = ramArena([
     { name: 'ep-ll', base: LL_BASE, size: 16 * LL_BYTES },
     { name: 'ep-ram', base: EP_RAM_BASE, size: options.epRamBytes ?? 16 << 20 },
@@ -201,7 +202,8 @@ export function collect<T = Completion>(source: Observable<T>): { items: T[]; st
 
 /**
  * `n` EP RAM segments scattered through `base` (a gap after each, lengths varying by index so
- * a wrong device cursor shows), and the image they must leave at the device address.
+ * a wrong device cursor shows), and the image they must leave at the device address, taken
+ * from EP RAM now: fill the source before calling.
  */
 export function scatteredSegments(epRam: MemoryRegion, base: number, n: number, lengthOf: (i: number) => number = (i) => 16 + (i % 7) * 8): { segments: Segment[]; image: Uint8Array; bytes: number } {
   const segments: Segment[] = [];
