@@ -298,12 +298,20 @@ export class ChannelHandle implements DmaChannel {
       this.settle(d, 'aborted', d.bytes, 0, now, COMPLETION_REASONS[Reason.TERMINATED], true);
     }
     if (this.terminating !== undefined) return;
-    const done = this.actor.alive ? this.actor.call('terminate') : Promise.resolve();
+    const ctl = this.actor.control;
+    ctl.setTerminatePending(true);
+    const done = this.actor.alive ? this.actor.call('terminate') : Promise.reject(new EpdmaError('ESHUTDOWN', `${this.info.name}: worker not running`));
     this.terminating = done.then(
       () => this.hooks.drainNow(),
-      (err: unknown) => {
-        // The worker died meanwhile; crash reconciliation settles what it had.
+      async (err: unknown) => {
         if (!(err instanceof EpdmaError && err.code === 'ESHUTDOWN')) throw err;
+        // The worker died meanwhile: crash reconciliation settles what it had in flight, and
+        // the restarted worker finishes the terminate (the pending word survives the crash)
+        // before it runs anything. Wait for that, or for the channel to stop for good.
+        while (ctl.terminatePending() && this.stoppedReason === undefined && this.actor.state !== 'closed') {
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        this.hooks.drainNow();
       },
     ).finally(() => {
       this.terminating = undefined;

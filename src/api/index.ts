@@ -7,6 +7,8 @@ export { parseMetadata } from '../device/metadata/metadata-parser.js';
 export type { MetadataLayout, ChannelEntry } from '../device/metadata/metadata-layout.js';
 export { createTestbed } from './testbed.js';
 export { loadTest, type LoadTestOptions } from './loadtest/loadtest.js';
+export { createNtbTransport } from './ntb/ntb-transport.js';
+export type { NtbPort, QueuePair, QueueStats, NtbTransport, NtbTransportOptions } from './ntb/ntb-types.js';
 export type { LoadProgress, LoadStats } from './loadtest/load-stats.js';
 export type {
   BarInfo,

@@ -9,6 +9,7 @@ const CUR_COOKIE = 2; // worker: cookie of the descriptor in flight, 0 if none
 const CONTROL_SEQ = 3; // main: bumped before every control-plane request, so the worker yields to its event loop
 const GENERATION = 4; // main: restart count of the actor (the worker reports it in stats)
 const EXIT = 5; // main: 1 asks the worker loop to return (close)
+const TERMINATE = 6; // main sets, worker clears: a terminate is pending (survives a worker crash)
 const CUR_XFER = 3; // f64 index: bytes of the in-flight descriptor's chunks already started
 const CUR_ALLOC = 4; // f64 index: size of the in-flight descriptor
 
@@ -41,6 +42,8 @@ export class ChannelControlBlock {
   setGeneration(g: number): void { Atomics.store(this.i32, GENERATION, g); }
   exitRequested(): boolean { return Atomics.load(this.i32, EXIT) !== 0; }
   requestExit(): void { Atomics.store(this.i32, EXIT, 1); }
+  terminatePending(): boolean { return Atomics.load(this.i32, TERMINATE) !== 0; }
+  setTerminatePending(pending: boolean): void { Atomics.store(this.i32, TERMINATE, pending ? 1 : 0); }
 
   status(): number { return Atomics.load(this.i32, STATUS); }
   setStatus(s: number): void { Atomics.store(this.i32, STATUS, s); }

@@ -49,6 +49,12 @@ export interface ChannelWorkerData {
     readonly llRegion: { readonly base: number; readonly size: number };
     readonly linkBytesPerSec?: number;
   } | null;
+  /**
+   * Two-process mode: the engine runs in another process (`engine` is null). The worker
+   * then wakes that engine with the addon's futex on every doorbell, and while a chunk is on
+   * the hardware sleeps on its channel's interrupt word instead of polling the status.
+   */
+  readonly crossProcess?: boolean;
   readonly idle: { readonly policy: IdlePolicy; readonly spinIterations?: number; readonly sleepMs?: number; readonly maxSleepMs?: number };
   /** Restart count: non-zero means the previous worker of this channel died. */
   readonly generation: number;

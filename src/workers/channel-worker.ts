@@ -14,10 +14,11 @@ import { channelRegisters } from '../device/regs/channel-registers.js';
 import { MmioRegisterFile } from '../device/regs/register-file.js';
 import { EpdmaError } from '../device/errors.js';
 import { exposeControl } from '../actors/control-plane.js';
+import { crossProcessWait, crossProcessWake } from '../native/native-addon.js';
 import { ChannelControlBlock } from './channel-control-block.js';
 import type { ChannelWorkerControl, ChannelWorkerData, ChannelWorkerStats } from './channel-worker-data.js';
 import { ChannelCore } from './driver/channel-core.js';
-import { ChannelOps, STATUS_ABORT, STATUS_DONE } from './driver/channel-ops.js';
+import { ChannelOps, STATUS_ABORT, STATUS_DONE, STATUS_NONE } from './driver/channel-ops.js';
 import { CompletionDoorbell } from './rings/completion-doorbell.js';
 import { CompletionRing } from './rings/completion-ring.js';
 import { IDLE_TIMED_OUT, IDLE_WOKEN, IdleBackoff, KickWord } from './rings/kick-word.js';
@@ -27,6 +28,9 @@ import { loadNativeAddon } from '../native/native-addon.js';
 const data = workerData as ChannelWorkerData;
 const SLICE_MS = 2;
 const PUBLISH_BATCH = 64;
+/** Cross-process: status polls before sleeping on the irq word, and the bound of one sleep. */
+const HW_SPIN_POLLS = 200;
+const HW_WAIT_MS = 5;
 
 const file = new MmioRegisterFile(data.registers, data.mapFormat);
 const regs = channelRegisters(data.mapFormat, data.kind, data.hwChannel);
@@ -37,6 +41,28 @@ const doorbell = new CompletionDoorbell(data.doorbell);
 const submissions = new SubmissionRing(data.submissions);
 const completions = new CompletionRing(data.completions);
 let idle = new IdleBackoff(data.idle);
+
+const crossProcess = data.crossProcess === true && data.engine === null;
+if (crossProcess) {
+  // The main thread loaded the addon first; this thread reaches the same decision.
+  if (loadNativeAddon() === null) throw new EpdmaError('EOPNOTSUPP', `${data.name}: cross-process channel without the native addon`);
+  file.crossProcessNotify = (view, index) => {
+    crossProcessWake(view, index);
+  };
+}
+const irqIndex = MmioRegisterFile.irqIndex(data.kind, data.hwChannel);
+let hwPolls = 0;
+
+/**
+ * A chunk is on an engine in another process and the status showed nothing: poll a little,
+ * then sleep on the channel's interrupt word. The sequence is sampled BEFORE the status is
+ * read again, so a DONE raised in between makes the wait return at once.
+ */
+function waitForHardware(): void {
+  if (++hwPolls < HW_SPIN_POLLS) return;
+  const seq = Atomics.load(file.shadowWords, irqIndex);
+  if (ops.status() === STATUS_NONE) crossProcessWait(file.shadowWords, irqIndex, seq, HW_WAIT_MS);
+}
 
 /**
  * Native memcpy beats copyWithin/set on SharedArrayBuffers from 16 KiB on (measured on this
@@ -77,6 +103,10 @@ const core = new ChannelCore({
   onPublish: () => doorbell.ring(),
 });
 
+// The previous worker died with a terminate pending: finish it before running anything, or
+// the restarted worker would run descriptors the client already terminated.
+if (data.generation > 0 && control.terminatePending()) core.terminate();
+
 let seenControl = control.controlSeq();
 let crashRequest: string | null = null;
 const recheck = (): boolean => core.hasWork() || control.controlSeq() !== seenControl || (engine !== null && engine.wantsStep) || control.exitRequested();
@@ -100,9 +130,12 @@ function loop(): void {
     if (core.unpublished() >= PUBLISH_BATCH || (!did && core.unpublished() > 0)) core.flush();
     if (did) {
       idle.onWork();
+      hwPolls = 0;
     } else if (!core.waitingForHardware) {
       const r = idle.onIdle(kick, recheck);
       if (r === IDLE_WOKEN || r === IDLE_TIMED_OUT) break;
+    } else if (crossProcess) {
+      waitForHardware();
     }
     if (control.controlSeq() !== seenControl) break;
     if ((++n & 63) === 0 && performance.now() > deadline) break;

@@ -128,7 +128,7 @@ describe('crash of a channel worker during traffic', () => {
   // terminateAsync still in the submission ring and runs them: they complete 'ok' with
   // callbacks and write memory the client was told it may reuse. DMAengine: terminate_async
   // ends every descriptor previously submitted; after synchronize nothing touches their memory.
-  it.fails('descriptors terminated before a crash never run on the restarted actor', async () => {
+  it('descriptors terminated before a crash never run on the restarted actor', async () => {
     const MB = 1024 * 1024;
     const f = await open({ linkBytesPerSec: 4_000_000, supervision: { backoffMs: 1 } });
     const ch = await f.request('endpoint/wr0');

@@ -22,6 +22,11 @@ export class BarAperture {
   busAddr: number | undefined;
   private readonly local: AddressSpace;
   private list: InboundWindow[] = [];
+  /**
+   * Called after every program()/unprogram() with the windows now in force: how a process
+   * that owns the iATU publishes it to a process that only mirrors it (two-process mode).
+   */
+  onChange?: (index: number, windows: readonly InboundWindow[]) => void;
 
   constructor(index: number, size: number, local: AddressSpace) {
     if (!Number.isInteger(index) || index < 0 || index > 5) throw new EpdmaError('EINVAL', `BAR index ${index} out of range 0..5`);
@@ -33,12 +38,20 @@ export class BarAperture {
     this.local = local;
   }
 
-  get windows(): readonly InboundWindow[] {
+  /**
+   * The windows in force right now. A subclass may take them from elsewhere (a mirror of
+   * another process's iATU); everything that translates goes through here.
+   */
+  protected currentWindows(): readonly InboundWindow[] {
     return this.list;
   }
 
+  get windows(): readonly InboundWindow[] {
+    return this.currentWindows();
+  }
+
   get programmed(): boolean {
-    return this.list.length > 0;
+    return this.currentWindows().length > 0;
   }
 
   /**
@@ -60,16 +73,18 @@ export class BarAperture {
     }
     if (options.contiguous === true && next !== this.size) throw new EpdmaError('EINVAL', `BAR${this.index}: windows end at ${hex(next)}, short of the BAR size ${hex(this.size)}`);
     this.list = sorted;
+    this.onChange?.(this.index, sorted);
   }
 
   /** Drops every window (link down lost the iATU state, or the BAR was cleared). */
   unprogram(): void {
     this.list = [];
+    this.onChange?.(this.index, this.list);
   }
 
   /** EP-local address for a BAR offset range, which must sit inside one window. */
   toLocal(offset: number, length: number): number | undefined {
-    for (const w of this.list) {
+    for (const w of this.currentWindows()) {
       if (offset >= w.barOffset && offset + length <= w.barOffset + w.size) return w.localAddr + (offset - w.barOffset);
     }
     return undefined;

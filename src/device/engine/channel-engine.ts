@@ -117,7 +117,8 @@ export class ChannelEngine {
 
   /**
    * Advances the channel: takes a latched stop or doorbell, then walks elements until the
-   * channel stops, faults, or the link budget runs out. Returns true while still running.
+   * channel stops, faults, the link budget runs out, or one region's worth of elements has
+   * run (a chunk never holds more). Returns true while still running.
    */
   step(): boolean {
     if (this.file.takeStop(this.kind, this.ch) && this.running) {
@@ -174,6 +175,10 @@ export class ChannelEngine {
   private walk(): boolean {
     const words = this.llWords;
     const maxHops = (this.llEnd - this.llBase) / LL_LINK_BYTES + 2;
+    // A list that cycles through data elements of the current cycle (a link without TCB back
+    // to them) never stops, as on hardware; yield after one region's worth of elements so the
+    // host loop can still take a stop doorbell instead of spinning inside step() forever.
+    let elementsLeft = Math.floor((this.llEnd - this.llBase) / LL_DATA_BYTES) + 1;
     for (;;) {
       let wi = this.elementIndex(this.ptr, 4);
       if (wi < 0) return this.abort(EngineFault.LL_OUTSIDE_REGION, this.ptr, 0);
@@ -205,6 +210,7 @@ export class ChannelEngine {
         this.doneDue = true;
         this.rieDue = (control & LL_CONTROL.RIE) !== 0;
       }
+      if (--elementsLeft === 0) return true;
     }
   }
 

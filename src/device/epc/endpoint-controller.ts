@@ -47,6 +47,16 @@ export interface EndpointControllerOptions {
   linkBytesPerSec?: number;
   /** Regions allocated in the EP arena but not on the EP bus (the testbed's host RAM). */
   companionRegions?: readonly { name: string; base: number; size: number }[];
+  /**
+   * Memory supplied from outside instead of allocated here (two-process mode maps files and
+   * shares them with a host process); see EpLocalBusOptions.shared.
+   */
+  shared?: { arena?: SharedArrayBuffer; registers?: SharedArrayBuffer; scratch?: SharedArrayBuffer; scratchBytes?: number };
+  /**
+   * Called with a BAR's inbound windows whenever a function's BAR is set, (re)programmed or
+   * cleared (empty list): lets another process mirror the iATU (two-process mode).
+   */
+  onBarWindows?: (funcNo: number, bar: number, windows: readonly InboundWindow[]) => void;
   /** Fault injection: rewrite what get_aux_resources reports (a buggy backend). */
   auxResourceFilter?: (resources: AuxResource[]) => AuxResource[];
 }
@@ -134,6 +144,7 @@ export class EndpointController {
       memoryBytes: options.memoryBytes ?? EP_DEFAULT_MEMORY_BYTES,
       align,
       ...(options.companionRegions !== undefined ? { companions: options.companionRegions } : {}),
+      ...(options.shared !== undefined ? { shared: options.shared } : {}),
     });
     if (this.registerBar !== undefined) {
       const { offset, size } = this.registerBar;
@@ -263,7 +274,14 @@ export class EndpointController {
   }
   /** pci_epc_set_bar() with plain backing: one inbound window over the whole BAR. */
   setBar(funcNo: number, bar: number, backing: { phys: number; size: number }): BarAperture {
-    return this.slots.setBar(funcNo, bar, backing);
+    const ap = this.slots.setBar(funcNo, bar, backing);
+    const watch = this.opts.onBarWindows;
+    if (watch !== undefined && ap.onChange === undefined) {
+      // Later submaps, link-down drops and clears reach the watcher through the aperture.
+      ap.onChange = (index, windows) => watch(funcNo, index, windows);
+      watch(funcNo, bar, ap.windows);
+    }
+    return ap;
   }
   /** pci_epc_set_bar() with subrange mappings: needs the host-assigned BAR address. */
   setBarSubmaps(funcNo: number, bar: number, windows: readonly InboundWindow[]): void {

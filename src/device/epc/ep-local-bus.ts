@@ -30,6 +30,17 @@ export interface EpLocalBusOptions {
    * then an engine copies between host and EP memory with one copyWithin, no view per element.
    */
   readonly companions?: readonly { name: string; base: number; size: number }[];
+  /**
+   * Externally provided memory (two-process mode: file mappings another process shares):
+   * the arena (`arenaBytes` of the RAM, LL and companion sizes), the register block
+   * (MmioRegisterFile.bytesFor) and the scratch pool's backing with its size.
+   */
+  readonly shared?: {
+    readonly arena?: SharedArrayBuffer;
+    readonly registers?: SharedArrayBuffer;
+    readonly scratch?: SharedArrayBuffer;
+    readonly scratchBytes?: number;
+  };
 }
 
 /**
@@ -53,7 +64,7 @@ export class EpLocalBus {
     if (!Number.isSafeInteger(o.memoryBytes) || o.memoryBytes < 4096 || EP_RAM_BASE + o.memoryBytes > 2 ** 48) {
       throw new EpdmaError('EINVAL', `endpoint memoryBytes ${o.memoryBytes} must be an integer of at least 4096`);
     }
-    this.registers = MmioRegisterFile.create(o.mapFormat, { writeChannels: o.writeChannels, readChannels: o.readChannels });
+    this.registers = MmioRegisterFile.create(o.mapFormat, { writeChannels: o.writeChannels, readChannels: o.readChannels }, o.shared?.registers);
     this.writeChannels = o.writeChannels;
     this.readChannels = o.readChannels;
     const llBytes = alignUp(Math.max(1, o.writeChannels + o.readChannels) * LL_REGION_BYTES, o.align);
@@ -61,13 +72,17 @@ export class EpLocalBus {
       { name: 'ep-ram', base: EP_RAM_BASE, size: o.memoryBytes },
       { name: 'ep-ll', base: EP_LL_BASE, size: llBytes },
       ...(o.companions ?? []),
-    ]);
+    ], o.shared?.arena);
     this.companions = companions;
     this.ram = ram!;
     this.llMemory = ll!;
     this.registerRegion = mmioRegion('ep-dma-regs', EP_DMA_REGS_BASE, this.registers);
     this.space = new AddressSpace('ep-local', [this.ram, this.llMemory, this.registerRegion]);
-    this.scratch = new ScratchMemory(this.space, EP_SCRATCH_BASE, EP_SCRATCH_SIZE);
+    const scratchBytes = o.shared?.scratchBytes ?? EP_SCRATCH_SIZE;
+    if (!Number.isSafeInteger(scratchBytes) || scratchBytes < 4096 || scratchBytes > EP_SCRATCH_SIZE) {
+      throw new EpdmaError('EINVAL', `endpoint scratchBytes ${scratchBytes} must be an integer in 4096..${EP_SCRATCH_SIZE}`);
+    }
+    this.scratch = new ScratchMemory(this.space, EP_SCRATCH_BASE, scratchBytes, o.shared?.scratch);
   }
 
   /** EP-local address of a channel's LL region. */

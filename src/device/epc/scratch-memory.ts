@@ -21,12 +21,22 @@ export class ScratchMemory {
   private readonly base: number;
   private readonly limit: number;
   private readonly blocks: ScratchBlock[] = [];
+  private readonly backing: SharedArrayBuffer | undefined;
   private serial = 0;
 
-  constructor(space: AddressSpace, base: number, size: number) {
+  /**
+   * With `backing` (at least `size` bytes), every block lives in it at `phys - base` instead
+   * of in a buffer of its own, so one shared file can carry every BAR's memory to another
+   * process (two-process mode).
+   */
+  constructor(space: AddressSpace, base: number, size: number, backing?: SharedArrayBuffer) {
+    if (backing !== undefined && backing.byteLength < size) {
+      throw new EpdmaError('EINVAL', `scratch: backing buffer of ${hex(backing.byteLength)} bytes is smaller than the ${hex(size)}-byte pool`);
+    }
     this.space = space;
     this.base = base;
     this.limit = base + size;
+    this.backing = backing;
   }
 
   get allocated(): readonly ScratchBlock[] {
@@ -45,7 +55,11 @@ export class ScratchMemory {
     if (at + size > this.limit) {
       throw new EpdmaError('ENOMEM', `scratch: no ${hex(size)}-byte block aligned to ${hex(align)} left in [${hex(this.base)}, ${hex(this.limit)})`);
     }
-    const region = ramRegion(`ep-scratch${this.serial++}`, at, size);
+    const region = this.backing === undefined
+      ? ramRegion(`ep-scratch${this.serial++}`, at, size)
+      : ramRegion(`ep-scratch${this.serial++}`, at, size, this.backing, at - this.base);
+    // A shared backing is reused across alloc/free: zero it like a fresh buffer.
+    if (this.backing !== undefined) region.bytes.fill(0);
     this.space.add(region);
     const block: ScratchBlock = { phys: at, size, region, bytes: region.bytes };
     this.blocks.push(block);

@@ -46,6 +46,12 @@ export class MmioRegisterFile {
   private readonly shadow: Int32Array;
   private readonly effect: Uint8Array;
   private readonly target: Int32Array;
+  /**
+   * Set in a process that shares this register block with another process (two-process
+   * mode): called after the Atomics.notify of a doorbell (engine wake) and of an interrupt,
+   * with the word that changed, so a futex wake reaches waiters in the other process too.
+   */
+  crossProcessNotify?: (view: Int32Array, index: number) => void;
 
   static bytesFor(format: MapFormat): number {
     return (registerFamily(format) === 'v0' ? EDMA_V0_WINDOW_BYTES : HDMA_V0_WINDOW_BYTES) + SHADOW_BYTES;
@@ -162,6 +168,7 @@ export class MmioRegisterFile {
   private wakeEngine(): void {
     Atomics.add(this.shadow, SH_ENGINE_WAKE, 1);
     Atomics.notify(this.shadow, SH_ENGINE_WAKE);
+    this.crossProcessNotify?.(this.shadow, SH_ENGINE_WAKE);
   }
 
   // ---- hardware side: the engine's own accesses, no CPU side effects ----
@@ -207,6 +214,7 @@ export class MmioRegisterFile {
     const i = MmioRegisterFile.irqIndex(kind, ch);
     Atomics.add(this.shadow, i, 1);
     Atomics.notify(this.shadow, i);
+    this.crossProcessNotify?.(this.shadow, i);
   }
   recordFault(kind: ChannelKind, ch: number, code: number, addr: number): void {
     const i = SH_FAULT + (kindIndex(kind) * 8 + ch) * 4;

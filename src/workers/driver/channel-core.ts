@@ -322,6 +322,7 @@ export class ChannelCore {
 
   private finishStop(): void {
     if (this.cookie !== 0) this.complete(RESULT_ABORTED, Reason.TERMINATED, 0);
+    this.ctl.setTerminatePending(false);
     this.request = REQ_NONE;
     this.abortIssueSeq = -1;
     this.setStatus(CHANNEL_IDLE);

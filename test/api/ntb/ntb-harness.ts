@@ -20,11 +20,11 @@ export function prng(seed: number): () => number {
  * copyBytes, so both copy paths get many), the sequence number in the first 4 bytes (when it
  * fits), the rest a pattern of (stream, seq, position).
  */
-export function payloadSize(stream: number, seq: number, maxPayload: number, copyBytes: number): number {
+export function payloadSize(stream: number, seq: number, maxPayload: number, copyBytes: number, minSize = 1): number {
   const r = prng(stream * 1_000_003 + seq);
   const small = r() < 0.33;
-  const span = small ? Math.min(maxPayload, 2 * copyBytes) : maxPayload;
-  return 1 + Math.floor(r() * span);
+  const span = (small ? Math.min(maxPayload, 2 * copyBytes) : maxPayload) - minSize + 1;
+  return minSize + Math.floor(r() * span);
 }
 
 export function fillPayload(into: Uint8Array, stream: number, seq: number): Uint8Array {
@@ -33,8 +33,9 @@ export function fillPayload(into: Uint8Array, stream: number, seq: number): Uint
   return into;
 }
 
-export function makePayload(stream: number, seq: number, maxPayload: number, copyBytes: number): Uint8Array {
-  return fillPayload(new Uint8Array(payloadSize(stream, seq, maxPayload, copyBytes)), stream, seq);
+/** `minSize` 4 guarantees the payload carries its sequence number. */
+export function makePayload(stream: number, seq: number, maxPayload: number, copyBytes: number, minSize = 1): Uint8Array {
+  return fillPayload(new Uint8Array(payloadSize(stream, seq, maxPayload, copyBytes, minSize)), stream, seq);
 }
 
 /** The sequence number a payload carries (payloads of at least 4 bytes). */

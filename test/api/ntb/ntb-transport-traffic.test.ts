@@ -122,6 +122,24 @@ describe('NTB transport: traffic over a real testbed', () => {
     expect(() => t.host.queue(1)).toThrow(/EINVAL: host: queue 1 outside 0..0/);
   });
 
+  it('gives back every byte of both memories once both ports are closed', async () => {
+    type Accounted = { bytesInUse: number };
+    const inUse = () => [(testbed.host.memory as unknown as Accounted).bytesInUse, (testbed.endpoint.memory as unknown as Accounted).bytesInUse];
+    const before = inUse();
+    const t = await open({ queues: 3, mtu: 4096, ringEntries: 8 });
+    const kept = t.host.queue(2).allocPayload(1000); // never freed by the user: the transport frees it
+    const c = counter(2);
+    t.endpoint.queue(2).receive$.subscribe(() => c.poke());
+    await t.host.queue(2).send(kept.fill(3));
+    await t.host.queue(2).send(new Uint8Array(50)); // staged: allocates the staging area
+    await c.done;
+    expect(inUse()[0]).toBeGreaterThan(before[0]!);
+    await t.host.close();
+    expect(inUse()[0]).toBeGreaterThan(before[0]!); // the endpoint may still DMA into host rings
+    await t.endpoint.close();
+    expect(inUse()).toEqual(before);
+  });
+
   it('delivers views of the ring with zeroCopyReceive and copies by default', async () => {
     const t = await open({ mtu: 4096, ringEntries: 4, zeroCopyReceive: true });
     const views: Uint8Array[] = [];

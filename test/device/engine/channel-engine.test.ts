@@ -8,7 +8,8 @@ import { ChannelEngine } from '../../../dist/device/engine/channel-engine.js';
 import { EngineFault } from '../../../dist/device/engine/engine-fault.js';
 import { EDMA_V0_CONTROL1 } from '../../../dist/device/regs/edma-v0-regs.js';
 import { HDMA_V0_BITS } from '../../../dist/device/regs/hdma-v0-regs.js';
-import { llMax } from '../../../dist/device/ll/ll-codec.js';
+import { llMax, LL_CONTROL, writeLinkElement } from '../../../dist/device/ll/ll-codec.js';
+import { MmioRegisterFile } from '../../../dist/device/regs/register-file.js';
 import type { ChannelKind } from '../../../dist/device/regs/channel-registers.js';
 import {
   applyBursts,
@@ -21,6 +22,7 @@ import {
   KernelLikeDriver,
   LL_BASE,
   LL_SLOT_BYTES,
+  llSlot,
   runEngine,
   sides,
   snapshot,
@@ -242,6 +244,63 @@ for (const format of ENGINE_FORMATS) {
     });
   });
 }
+
+/** Records the channel state at the moment the engine publishes DONE. */
+class DoneSpy extends MmioRegisterFile {
+  seen: { cs: number; llpLo: number; intStatus: number }[] = [];
+  watch: { intStatus: number; doneBit: number; control1: number; chStat: number; llpLo: number; family: string } | undefined;
+  override hwOr(offset: number, bits: number): void {
+    const w = this.watch;
+    if (w !== undefined && offset === w.intStatus && (bits & w.doneBit) !== 0) {
+      const cs = w.family === 'v0' ? (this.hwLoad(w.control1) >>> 5) & 3 : this.hwLoad(w.chStat) & 3;
+      this.seen.push({ cs, llpLo: this.hwLoad(w.llpLo), intStatus: this.hwLoad(w.intStatus) });
+    }
+    super.hwOr(offset, bits);
+  }
+}
+
+describe('ordering and liveness', () => {
+  for (const format of ENGINE_FORMATS) {
+    it(`${format}: DONE is published after CS = stopped and the LLP write-back`, () => {
+      const world = createWorld(format);
+      const spy = new DoneSpy(world.regs.buffer, format);
+      const engine = new ChannelEngine({ registers: spy, kind: 'write', ch: 1, local: world.local, remote: world.host, llRegion: llSlot('write', 1) });
+      const driver = new KernelLikeDriver(world, 'write', 1);
+      spy.watch = { ...driver.regs, family: driver.regs.family };
+      const b = { sar: world.epRam.base, dar: world.hostRam.base, size: 32 };
+      driver.runDescriptor(engine, [[b, b], [b]]);
+      expect(spy.seen).toEqual([
+        { cs: CHANNEL_STATUS.STOPPED, llpLo: driver.ll.base, intStatus: 0 },
+        { cs: CHANNEL_STATUS.STOPPED, llpLo: driver.ll.base, intStatus: 0 },
+      ]);
+    });
+
+    it(`${format}: a list that cycles through data elements forever still lets step() return`, () => {
+      const world = createWorld(format);
+      const engine = createEngine(world, 'read', 0);
+      const driver = new KernelLikeDriver(world, 'read', 0);
+      const b = { sar: world.hostRam.base, dar: world.epRam.base, size: 8 };
+      driver.writeChunk([b, b], true);
+      // link back to the start without TCB: the cycle state never changes, the walk never stops
+      writeLinkElement(driver.words, 12, LL_CONTROL.LLP | LL_CONTROL.CB, driver.ll.base);
+      driver.start(true);
+      for (let i = 1; i <= 3; i++) {
+        expect(engine.step()).toBe(true);
+        expect(engine.counters.elements).toBe(i * (Math.floor(LL_SLOT_BYTES / 24) + 1));
+        expect(driver.status()).toBe(CHANNEL_STATUS.RUNNING);
+      }
+      if (driver.regs.family === 'v0') {
+        world.regs.write32(driver.regs.doorbell, 0x8000_0000); // stop channel 0
+        expect(engine.step()).toBe(false);
+        expect(driver.status()).toBe(CHANNEL_STATUS.HALTED);
+        expect(world.regs.lastFault('read', 0).code).toBe(EngineFault.STOPPED);
+      } else {
+        engine.reset(); // HDMA has no stop doorbell: only the host side can give up on it
+        expect(engine.busy).toBe(false);
+      }
+    });
+  }
+});
 
 describe('ChannelEngine construction', () => {
   it('rejects an LL region that is not aligned EP memory', () => {

@@ -1,0 +1,90 @@
+/**
+ * Entry point of the endpoint process's engine worker (two-process mode): the DesignWare
+ * engines of the DELEGATED channels, whose drivers run in another process (the host's channel
+ * workers). The EP-local channels keep stepping their own engines in their channel workers.
+ *
+ * Loop: step every engine that wants it; when none did anything, spin a little, then sample
+ * the engine-wake word, re-check, and sleep on it with the addon's futex (a doorbell written
+ * by the host process bumps the word and futex-wakes it). DONE/ABORT futex-wake the host's
+ * waiting channel worker through the register file's crossProcessNotify.
+ *
+ * The main thread talks to it only through a small control block (exit, reset requests), so
+ * the loop never has to return to the event loop.
+ */
+import { workerData } from 'node:worker_threads';
+import { AddressSpace } from '../device/bus/address-space.js';
+import { ChannelEngine } from '../device/engine/channel-engine.js';
+import { EpdmaError } from '../device/errors.js';
+import { MmioRegisterFile } from '../device/regs/register-file.js';
+import { crossProcessWait, crossProcessWake, loadNativeAddon } from '../native/native-addon.js';
+import { ENGINE_CTL, type EngineWorkerData } from './engine-worker-data.js';
+
+const data = workerData as EngineWorkerData;
+/** Empty passes before sleeping (~100-200 us), and the bound of one sleep. */
+const SPIN_PASSES = 2000;
+const WAIT_MS = 20;
+
+if (loadNativeAddon() === null) throw new EpdmaError('EOPNOTSUPP', 'engine worker: cross-process wakeups need the native addon');
+
+const file = new MmioRegisterFile(data.registers, data.mapFormat);
+file.crossProcessNotify = (view, index) => {
+  crossProcessWake(view, index);
+};
+const ctl = new Int32Array(data.control);
+const local = AddressSpace.fromDescription(data.local);
+const remote = AddressSpace.fromDescription(data.remote);
+const engines = data.channels.map((c) => new ChannelEngine({
+  registers: file,
+  kind: c.kind,
+  ch: c.hwChannel,
+  local,
+  remote,
+  llRegion: c.llRegion,
+  ...(data.linkBytesPerSec !== undefined ? { linkBytesPerSec: data.linkBytesPerSec } : {}),
+}));
+const shadow = file.shadowWords;
+const WAKE = MmioRegisterFile.ENGINE_WAKE_INDEX;
+
+/** Forgets everything a departed host left on the delegated channels. */
+function resetChannels(): void {
+  for (const e of engines) {
+    e.reset();
+    file.takeDoorbell(e.kind, e.ch);
+    file.takeStop(e.kind, e.ch);
+    file.hwAnd(e.regs.intStatus, ~(e.regs.doneBit | e.regs.abortBit));
+  }
+}
+
+function anyWantsStep(): boolean {
+  for (let i = 0; i < engines.length; i++) if (engines[i]!.wantsStep) return true;
+  return false;
+}
+
+let idle = 0;
+for (;;) {
+  if (Atomics.load(ctl, ENGINE_CTL.EXIT) !== 0) break;
+  const req = Atomics.load(ctl, ENGINE_CTL.RESET_REQ);
+  if (req !== Atomics.load(ctl, ENGINE_CTL.RESET_ACK)) {
+    resetChannels();
+    Atomics.store(ctl, ENGINE_CTL.RESET_ACK, req);
+    Atomics.notify(ctl, ENGINE_CTL.RESET_ACK);
+  }
+  let did = false;
+  for (let i = 0; i < engines.length; i++) {
+    const e = engines[i]!;
+    if (e.wantsStep) {
+      e.step();
+      did = true;
+    }
+  }
+  if (did) {
+    idle = 0;
+    continue;
+  }
+  if (++idle < SPIN_PASSES) continue;
+  // Sample first: a doorbell after the sample changes the word and the wait returns at once.
+  const seq = Atomics.load(shadow, WAKE);
+  if (anyWantsStep() || Atomics.load(ctl, ENGINE_CTL.EXIT) !== 0 || Atomics.load(ctl, ENGINE_CTL.RESET_REQ) !== Atomics.load(ctl, ENGINE_CTL.RESET_ACK)) continue;
+  Atomics.add(ctl, ENGINE_CTL.SLEEPS, 1);
+  crossProcessWait(shadow, WAKE, seq, WAIT_MS);
+}

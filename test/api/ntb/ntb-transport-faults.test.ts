@@ -1,0 +1,54 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { createTestbed } from '../../../dist/api/testbed.js';
+import { createNtbTransport } from '../../../dist/api/ntb/ntb-transport.js';
+import type { NtbTransport } from '../../../dist/api/ntb/ntb-types.js';
+import type { RuntimeEvent, Testbed } from '../../../dist/api/types.js';
+import { counter, linked, makePayload, sameBytes, seqOf } from './ntb-harness.js';
+
+const range = (n: number): number[] => [...Array(n).keys()];
+
+describe('NTB transport: DMA faults', () => {
+  let testbed: Testbed;
+  let transport: NtbTransport | undefined;
+
+  beforeAll(async () => {
+    // A slow link keeps the channel busy with queued frames, so a crash hits a transfer in flight.
+    testbed = await createTestbed({ endpoint: { linkBytesPerSec: 50e6 } });
+  });
+  afterAll(async () => {
+    await testbed?.close();
+  });
+  afterEach(async () => {
+    await transport?.close();
+    transport = undefined;
+  });
+
+  it('redoes the copy with the CPU when the DMA channel crashes mid traffic, losing nothing', async () => {
+    const t = (transport = await createNtbTransport(testbed, { mtu: 65600, ringEntries: 32, copyBytes: 1024 }));
+    await Promise.all([linked(t.host), linked(t.endpoint)]);
+    const events: RuntimeEvent[] = [];
+    const sub = testbed.events$.subscribe((e) => events.push(e));
+    const n = 200;
+    const tx = t.host.queue(0);
+    const got: number[] = [];
+    let exact = 0;
+    const c = counter(n);
+    t.endpoint.queue(0).receive$.subscribe((d) => {
+      got.push(seqOf(d));
+      if (sameBytes(d, makePayload(31, got.length - 1, tx.maxPayload, 1024, 4))) exact++;
+      c.poke();
+      if (c.count === 40) void testbed.faults.crashChannel('host/rd0');
+    });
+    await Promise.all(range(n).map((seq) => tx.send(makePayload(31, seq, tx.maxPayload, 1024, 4))));
+    await c.done;
+    sub.unsubscribe();
+    expect(got).toEqual(range(n));
+    expect(exact).toBe(n);
+    expect(events.some((e) => e.type === 'channel-crashed' && e.name === 'host/rd0')).toBe(true);
+    const s = tx.stats;
+    // The transfer the crash aborted was copied again by the CPU, and counted as such.
+    expect(s.dmaErrors).toBeGreaterThan(0);
+    expect(s.memcpyFallbacks).toBe(s.dmaErrors);
+    expect(s.txAsync + s.txMemcpy - s.memcpyFallbacks).toBe(n);
+  }, 60_000);
+});
