@@ -177,7 +177,7 @@ export async function createEpdmaBenchHooks(): Promise<EpdmaBenchHooks> {
       // A fresh default testbed (4 + 4 engine channels, 8 channel actors), left alone.
       await using idleBed = await createTestbed();
       void idleBed;
-      await new Promise((r) => setTimeout(r, 200)); // let the workers fall asleep
+      await new Promise((r) => setTimeout(r, 1000)); // let the workers settle into their longest sleep
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, durationMs));

@@ -108,7 +108,7 @@ export interface Burst {
 }
 
 /** Steps an engine until it stops; throws instead of spinning forever. Returns the step count. */
-export function runEngine(engine: ChannelEngine, maxSteps = 1_000_000): number {
+export function runEngine(engine: ChannelEngine, maxSteps = 10_000): number {
   let steps = 0;
   while (engine.step()) {
     if (++steps > maxSteps) throw new Error(`engine ${engine.kind}${engine.ch} still running after ${maxSteps} steps`);

@@ -4,7 +4,6 @@ import { EpdmaError } from '../../device/errors.js';
 import { AddressSpace } from '../../device/bus/address-space.js';
 import { mmioRegion, ramRegion, type MemoryRegion } from '../../device/bus/memory-region.js';
 import { PciFunction, type PciBar } from '../../device/pci/pci-function.js';
-import type { ChannelKind } from '../../device/regs/channel-registers.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
 import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../../actors/host-driver.js';
 import type { SupervisorEventType } from '../../actors/supervisor.js';
@@ -84,7 +83,6 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
   private engine: SideEngine | undefined;
   private watch: EndpointWatch | undefined;
   private hostMemory: RegionMemory | undefined;
-  private epArena: SharedArrayBuffer | undefined;
   private epRam: MemoryRegion | undefined;
   private info: HostSide['device'] | undefined;
   private dead: string | undefined;
@@ -157,7 +155,6 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
       registers: mapSharedFile(checkFile(this.dir, m.files.registers), m.files.registers.bytes),
       scratch: mapSharedFile(checkFile(this.dir, m.files.scratch), m.files.scratch.bytes),
     };
-    this.epArena = buffers.arena;
     const regs = new MmioRegisterFile(buffers.registers, m.mapFormat);
     // CPU writes from this thread (none on the data path) must reach the endpoint's engines too.
     regs.crossProcessNotify = (view, index) => {
@@ -307,5 +304,3 @@ class HostDma implements DmaEngine {
     return this.side.sideEngine.requestChannel(filter);
   }
 }
-
-export type { ChannelKind };

@@ -1,0 +1,146 @@
+/**
+ * Helpers for the public-API testbed tests: everything goes through the package entry
+ * (dist/api/index.js), never through internals, so these tests see what a user sees.
+ */
+import { expect } from 'vitest';
+import { lastValueFrom, type Observable } from 'rxjs';
+import { createTestbed, EpdmaError } from '../../dist/api/index.js';
+import type { Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed, TestbedOptions } from '../../dist/api/index.js';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every millisecond; fails the test (not hangs it) after `deadlineMs`. */
+export async function waitFor(cond: () => boolean, what: string, deadlineMs = 15_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(1);
+  }
+}
+
+/** Rejects instead of hanging when a promise that must settle does not. */
+export function within<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function checkError(err: unknown, code: string, parts: readonly (string | RegExp)[]): EpdmaError {
+  expect(err).toBeInstanceOf(EpdmaError);
+  const e = err as EpdmaError;
+  expect(e.code).toBe(code);
+  for (const p of parts) {
+    if (typeof p === 'string') expect(e.message).toContain(p);
+    else expect(e.message).toMatch(p);
+  }
+  return e;
+}
+
+/** `fn` throws an EpdmaError with `code` whose message contains every part. */
+export function expectEpdma(fn: () => unknown, code: string, ...parts: (string | RegExp)[]): EpdmaError {
+  let thrown: unknown = new Error('did not throw');
+  try {
+    fn();
+  } catch (err) {
+    thrown = err;
+  }
+  return checkError(thrown, code, parts);
+}
+
+/** `p` rejects with an EpdmaError with `code` whose message contains every part. */
+export async function expectRejects(p: Promise<unknown>, code: string, ...parts: (string | RegExp)[]): Promise<EpdmaError> {
+  const err = await p.then(() => new Error('did not reject'), (e: unknown) => e);
+  return checkError(err, code, parts);
+}
+
+/** Deterministic non-zero pattern (xorshift), different for every seed. */
+export function fill(bytes: Uint8Array, seed: number): void {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < bytes.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = (x >>> 0) & 0xff;
+  }
+}
+
+export function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+}
+
+/** Index of the first byte that differs, -1 if none (readable failures on big buffers). */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  if (same(a, b)) return -1;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return Math.min(a.length, b.length);
+}
+
+export function isZero(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * A view of a whole side memory. `DmaBuffer.bytes` views the memory itself (API.md: payload is
+ * written and read in place), so one buffer's offset locates the region it was cut from.
+ */
+export function wholeMemory(memory: DmaMemory): Uint8Array {
+  const probe = memory.alloc(64);
+  try {
+    const start = probe.bytes.byteOffset - (probe.addr - memory.base);
+    return new Uint8Array(probe.bytes.buffer, start, memory.size);
+  } finally {
+    memory.free(probe);
+  }
+}
+
+/** The bytes of a side memory at bus address `addr`. */
+export function viewAt(memory: DmaMemory, addr: number, length: number): Uint8Array {
+  return wholeMemory(memory).subarray(addr - memory.base, addr - memory.base + length);
+}
+
+/** The single completion of a successful transfer(); rejects with its EpdmaError otherwise. */
+export function run(o: Observable<Completion>): Promise<Completion> {
+  return lastValueFrom(o);
+}
+
+/**
+ * Testbeds and channels a test opened, closed by `closeAll()` in afterEach so a failing
+ * assertion cannot leak workers into the next test.
+ */
+export class Opened {
+  private readonly beds: Testbed[] = [];
+  private readonly channels: DmaChannel[] = [];
+  private readonly buffers: { memory: DmaMemory; buffer: DmaBuffer }[] = [];
+
+  async testbed(options?: TestbedOptions): Promise<Testbed> {
+    const bed = await createTestbed(options);
+    this.beds.push(bed);
+    return bed;
+  }
+
+  channel(ch: DmaChannel): DmaChannel {
+    this.channels.push(ch);
+    return ch;
+  }
+
+  alloc(memory: DmaMemory, bytes: number, options?: { align?: number }): DmaBuffer {
+    const buffer = memory.alloc(bytes, options);
+    this.buffers.push({ memory, buffer });
+    return buffer;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.allSettled(this.channels.splice(0).map((c) => c.release()));
+    for (const { memory, buffer } of this.buffers.splice(0)) {
+      try {
+        memory.free(buffer);
+      } catch {
+        /* the test freed it */
+      }
+    }
+    await Promise.allSettled(this.beds.splice(0).map((b) => b.close()));
+  }
+}
