@@ -17,8 +17,6 @@ export interface ChannelSideHooks {
   readonly sideName: 'endpoint' | 'host';
   /** A completion for the side and testbed streams (batched there). */
   emit(completion: Completion): void;
-  /** Called when the channel is released back to its engine. */
-  onRelease(channel: ChannelHandle): void;
   /** Drains every completion ring of the side now. */
   drainNow(): void;
 }
@@ -337,7 +335,6 @@ export class ChannelHandle implements DmaChannel {
     if (!this.requested) return;
     await this.terminateSync();
     this.requested = false;
-    this.hooks.onRelease(this);
   }
 
   // ---- transfer() ----

@@ -53,19 +53,16 @@ export class SideEngine implements DmaEngine {
 
   /** Starts a channel actor and registers its handle (testbed assembly). */
   async addChannel(info: ChannelInfo, spec: ChannelSpec): Promise<ChannelHandle> {
-    let handle: ChannelHandle | undefined;
     const actor = new ChannelActor({
       spec: { ...spec, doorbell: this.doorbell.buffer },
       onCrash: (a, reason) => this.supervisor.crashed(a, reason),
     });
-    handle = new ChannelHandle(info, actor, {
+    const h = new ChannelHandle(info, actor, {
       sideName: this.side,
       contains: this.contains,
       emit: (c) => this.emit(c),
-      onRelease: () => undefined,
       drainNow: () => this.pump.drainAll(),
     });
-    const h = handle;
     this.handles.push(h);
     this.pump.add(actor.completions, h.visit);
     this.pump.start();

@@ -8,6 +8,7 @@ export type { MetadataLayout, ChannelEntry } from '../device/metadata/metadata-l
 export { createTestbed } from './testbed.js';
 export { loadTest, type LoadTestOptions } from './loadtest/loadtest.js';
 export { createNtbTransport } from './ntb/ntb-transport.js';
+export { openHost, type OpenHostOptions, type OpenedHost } from './two-process/open-host.js';
 export type { NtbPort, QueuePair, QueueStats, NtbTransport, NtbTransportOptions } from './ntb/ntb-types.js';
 export type { LoadProgress, LoadStats } from './loadtest/load-stats.js';
 export type {

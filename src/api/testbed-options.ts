@@ -49,6 +49,13 @@ function ms(name: string, value: number): number {
 
 /** Defaults of API.md, every value checked with the offending value in the message. */
 export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedOptions {
+  // From JavaScript anything can arrive here; a TypeError would break the EpdmaError promise.
+  const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(options)) throw new EpdmaError('EINVAL', `testbed: options ${String(options)} is not an object`);
+  for (const key of ['endpoint', 'function', 'host', 'timing', 'supervision'] as const) {
+    const v: unknown = options[key];
+    if (v !== undefined && !isObject(v)) throw new EpdmaError('EINVAL', `testbed: ${key} ${JSON.stringify(v)} is not an object`);
+  }
   const ep = options.endpoint ?? {};
   const fn = options.function ?? {};
   const timing = options.timing ?? {};

@@ -281,4 +281,3 @@ function channelInfo(side: 'endpoint' | 'host', kind: ChannelKind, hwChannel: nu
   return { side, kind, hwChannel, direction, name: `${side}/${kind === 'write' ? 'wr' : 'rd'}${hwChannel}` };
 }
 
-export type { ChannelInfo };

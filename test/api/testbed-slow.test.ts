@@ -1,0 +1,233 @@
+/**
+ * Channel control through the public API while a transfer is actually running: txStatus
+ * residue through a long multi-chunk descriptor, pause/resume at chunk boundaries,
+ * terminateAsync/synchronize/terminateSync and release during traffic. The link budget
+ * (endpoint.linkBytesPerSec) slows the engines so a descriptor of several LL chunks lasts long
+ * enough to be looked at; the assertions are about states and bytes, not durations.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTestbed } from '../../dist/api/index.js';
+import type { Completion, DmaBuffer, DmaChannel, Segment, Testbed, TxDescriptor } from '../../dist/api/index.js';
+import { expectEpdma, expectRejects, fill, firstDifference, isZero, Opened, run, sleep, waitFor, within } from './testbed-support.js';
+
+/** dw-edma fits ll_max = 4096 / 24 - 1 = 169 data elements in a 4 KiB LL region. */
+const LL_MAX = 169;
+const SEG = 64 * 1024;
+const SEGMENTS = 1000; // six chunks: 5 x 169 + 155
+const TOTAL = SEGMENTS * SEG;
+const CHUNK_BYTES = LL_MAX * SEG;
+
+let bed: Testbed;
+const opened = new Opened();
+
+beforeAll(async () => {
+  bed = await createTestbed({
+    endpoint: { linkBytesPerSec: 200e6, writeChannels: 2, readChannels: 2, memoryBytes: 128 << 20 },
+    host: { memoryBytes: 256 << 20 },
+  });
+});
+afterAll(async () => {
+  await bed?.close();
+});
+afterEach(async () => {
+  await opened.closeAll();
+});
+
+interface Long {
+  ch: DmaChannel;
+  d: TxDescriptor;
+  cookie: number;
+  src: DmaBuffer;
+  dst: DmaBuffer;
+  /** Where segment i of the source lives (every other 64 KiB block: a real scatter list). */
+  segments: Segment[];
+}
+
+/** A host delegated read channel with one 1000-segment descriptor prepared and submitted. */
+async function longTransfer(seed: number): Promise<Long> {
+  const ch = opened.channel(await bed.host.dma.requestChannel({ direction: 'mem-to-dev' }));
+  const src = opened.alloc(bed.host.memory, 2 * TOTAL);
+  const dst = opened.alloc(bed.endpoint.memory, TOTAL);
+  fill(src.bytes.subarray(0, 1 << 20), seed);
+  for (let off = 1 << 20; off < src.length; off += 1 << 20) src.bytes.copyWithin(off, 0, 1 << 20);
+  // Make every 64 KiB block distinct, so a misplaced segment shows.
+  for (let i = 0; i < 2 * SEGMENTS; i++) {
+    src.bytes[i * SEG] = i & 0xff;
+    src.bytes[i * SEG + 1] = i >> 8;
+  }
+  dst.bytes.fill(0);
+  const segments = Array.from({ length: SEGMENTS }, (_, i) => ({ addr: src.addr + 2 * i * SEG, length: SEG }));
+  ch.configure({ deviceAddr: dst.addr });
+  const d = ch.prepSlaveSg(segments);
+  const cookie = d.submit();
+  return { ch, d, cookie, src, dst, segments };
+}
+
+/** The first `bytes` of the device range, as the scatter list says they should be. */
+function expectGathered(t: Long, bytes: number): void {
+  for (let i = 0; i * SEG < bytes; i++) {
+    const n = Math.min(SEG, bytes - i * SEG);
+    const off = t.segments[i]!.addr - t.src.addr;
+    const diff = firstDifference(t.dst.bytes.subarray(i * SEG, i * SEG + n), t.src.bytes.subarray(off, off + n));
+    if (diff !== -1) expect(`segment ${i} differs at byte ${diff}`).toBe('equal');
+  }
+}
+
+/** Waits until the worker has started the descriptor (its first chunk is counted). */
+async function started(t: Long): Promise<void> {
+  await waitFor(() => t.ch.txStatus(t.cookie).residue < TOTAL, 'the long descriptor to start');
+}
+
+describe('txStatus through a long multi-chunk transfer', () => {
+  it('residue falls chunk by chunk (descriptor-granular), never rises, and ends at 0 with every byte moved', async () => {
+    const t = await longTransfer(1);
+    expect(t.ch.txStatus(t.cookie)).toEqual({ status: 'in-progress', residue: TOTAL });
+    t.ch.issuePending();
+    let settled = false;
+    void t.d.done.then(() => (settled = true));
+    // residue = alloc_sz - xfer_sz, xfer_sz growing by one chunk as each chunk starts.
+    const allowed = new Set(Array.from({ length: Math.ceil(SEGMENTS / LL_MAX) + 1 }, (_, k) => Math.max(0, TOTAL - k * CHUNK_BYTES)));
+    const seen: number[] = [];
+    while (!settled) {
+      const s = t.ch.txStatus(t.cookie);
+      if (s.status === 'complete') break;
+      expect(s.status).toBe('in-progress');
+      expect(allowed).toContain(s.residue);
+      if (seen.at(-1) !== s.residue) seen.push(s.residue);
+      await sleep(1);
+    }
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeLessThan(seen[i - 1]!);
+    // Six chunks of ~55 ms each at 200 MB/s: the middle of the transfer is seen.
+    expect(seen.some((r) => r > 0 && r < TOTAL)).toBe(true);
+    const c = await within(t.d.done, 'the long descriptor');
+    expect(c).toMatchObject({ cookie: t.cookie, result: 'ok', residue: 0, bytes: TOTAL });
+    expect(t.ch.txStatus(t.cookie)).toEqual({ status: 'complete', residue: 0 });
+    expectGathered(t, TOTAL);
+  });
+});
+
+describe('pause and resume', () => {
+  it('pause stops at a chunk boundary with the chunk-granular residue; nothing moves until resume; then it completes', async () => {
+    const t = await longTransfer(2);
+    const stream: Completion[] = [];
+    const sub = t.ch.completions$.subscribe((c) => stream.push(c));
+    try {
+      t.ch.issuePending();
+      await started(t);
+      await t.ch.pause();
+      const s = t.ch.txStatus(t.cookie);
+      expect(s.status).toBe('paused');
+      expect((TOTAL - s.residue) % CHUNK_BYTES).toBe(0);
+      expect(s.residue).toBeLessThan(TOTAL);
+      const copied = TOTAL - s.residue;
+      // At the boundary the started chunks are complete and nothing after them moved.
+      expectGathered(t, copied);
+      expect(isZero(t.dst.bytes.subarray(copied))).toBe(true);
+      await sleep(50);
+      expect(t.ch.txStatus(t.cookie)).toEqual(s);
+      expect(isZero(t.dst.bytes.subarray(copied))).toBe(true);
+      expect(stream).toHaveLength(0);
+      await expectRejects(t.ch.pause(), 'EPERM', t.ch.info.name);
+      await t.ch.resume();
+      const c = await within(t.d.done, 'the resumed descriptor');
+      expect(c).toMatchObject({ result: 'ok', residue: 0, bytes: TOTAL });
+      expectGathered(t, TOTAL);
+      await waitFor(() => stream.length === 1, 'the completion');
+      await expectRejects(t.ch.resume(), 'EPERM', 'not paused');
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  it('pause on an unconfigured or idle channel and resume on a running one are EPERM', async () => {
+    const ch = opened.channel(await bed.endpoint.dma.requestChannel());
+    await expectRejects(ch.pause(), 'EPERM', 'not configured');
+    ch.configure({ deviceAddr: bed.host.memory.base });
+    await expectRejects(ch.pause(), 'EPERM', ch.info.name);
+    await expectRejects(ch.resume(), 'EPERM', 'not paused');
+    const t = await longTransfer(3);
+    t.ch.issuePending();
+    await started(t);
+    await expectRejects(t.ch.resume(), 'EPERM', 'not paused');
+    await t.ch.terminateSync();
+  });
+});
+
+describe('terminate', () => {
+  it('terminateAsync + synchronize during traffic: running and queued descriptors end aborted "terminated", no callbacks; configure again to reuse', async () => {
+    const t = await longTransfer(4);
+    const small = opened.alloc(bed.host.memory, 4096);
+    fill(small.bytes, 40);
+    const queued = t.ch.prepSlaveSingle(small.addr, 4096);
+    const queuedCookie = queued.submit();
+    const stream: Completion[] = [];
+    const merged: Completion[] = [];
+    const subs = [t.ch.completions$.subscribe((c) => stream.push(c)), bed.completions$.subscribe((c) => merged.push(c))];
+    try {
+      t.ch.issuePending();
+      const notIssued = t.ch.prepSlaveSingle(small.addr, 64);
+      const notIssuedCookie = notIssued.submit();
+      await started(t);
+      t.ch.terminateAsync();
+      // terminate unconfigures the channel (dw-edma): prep needs a new slave config.
+      expectEpdma(() => t.ch.prepSlaveSingle(small.addr, 64), 'EINVAL', 'configure');
+      await within(t.ch.synchronize(), 'synchronize');
+      const results = await within(Promise.all([t.d.done, queued.done, notIssued.done]), 'terminated descriptors');
+      expect(results.map((c) => c.cookie)).toEqual([t.cookie, queuedCookie, notIssuedCookie]);
+      for (const c of results) expect(c).toMatchObject({ result: 'aborted', reason: 'terminated' });
+      for (const c of results) expect(t.ch.txStatus(c.cookie).status).toBe('error');
+      // A terminated descriptor gets no callback (DMAengine): no stream sees it.
+      await sleep(10);
+      expect(stream).toHaveLength(0);
+      expect(merged.filter((c) => c.channel.name === t.ch.info.name)).toHaveLength(0);
+      // Stopped before the end: the last chunk never moved.
+      expect(isZero(t.dst.bytes.subarray(TOTAL - SEG))).toBe(true);
+
+      const dst = opened.alloc(bed.endpoint.memory, 4096);
+      t.ch.configure({ deviceAddr: dst.addr });
+      const again = t.ch.prepSlaveSingle(small.addr, 4096);
+      expect(again.submit()).toBe(notIssuedCookie + 1);
+      t.ch.issuePending();
+      expect(await within(again.done, 'after terminate')).toMatchObject({ result: 'ok' });
+      expect(firstDifference(dst.bytes, small.bytes)).toBe(-1);
+      await waitFor(() => stream.length === 1, 'the new completion');
+    } finally {
+      for (const s of subs) s.unsubscribe();
+    }
+  });
+
+  it('terminateSync on a paused channel ends the paused descriptor; resume is EPERM afterwards; transfer() works again', async () => {
+    const t = await longTransfer(5);
+    t.ch.issuePending();
+    await started(t);
+    await t.ch.pause();
+    await within(t.ch.terminateSync(), 'terminateSync');
+    expect(await t.d.done).toMatchObject({ result: 'aborted', reason: 'terminated' });
+    await expectRejects(t.ch.resume(), 'EPERM');
+    const dst = opened.alloc(bed.endpoint.memory, 1024);
+    const c = await within(run(t.ch.transfer({ local: t.src.addr, remote: dst.addr, length: 1024 })), 'transfer after terminate');
+    expect(c.result).toBe('ok');
+  });
+
+  it('terminateSync on an idle channel only unconfigures it', async () => {
+    const ch = opened.channel(await bed.endpoint.dma.requestChannel());
+    ch.configure({ deviceAddr: bed.host.memory.base });
+    await ch.terminateSync();
+    const b = opened.alloc(bed.endpoint.memory, 64);
+    expectEpdma(() => ch.prepSlaveSingle(b.addr, 64), 'EINVAL', 'configure');
+  });
+
+  it('release during traffic terminates the channel\'s work; the channel is requested again and works', async () => {
+    const t = await longTransfer(6);
+    t.ch.issuePending();
+    await started(t);
+    await within(t.ch.release(), 'release');
+    expect(await t.d.done).toMatchObject({ result: 'aborted', reason: 'terminated' });
+    await expectRejects(t.ch.pause(), 'EPERM', 'not requested');
+    const again = opened.channel(await bed.host.dma.requestChannel({ name: t.ch.info.name }));
+    const dst = opened.alloc(bed.endpoint.memory, 4096);
+    const c = await within(run(again.transfer({ local: t.src.addr, remote: dst.addr, length: 4096 })), 'transfer on the re-requested channel');
+    expect(c.result).toBe('ok');
+    expect(firstDifference(dst.bytes, t.src.bytes.subarray(0, 4096))).toBe(-1);
+  });
+});
