@@ -6,6 +6,7 @@ import { writeHtmlReport } from '../api/loadtest/html-report.js';
 import { formatProgressLine, formatResultTable } from '../api/loadtest/text-report.js';
 import type { LoadProgress } from '../api/loadtest/load-stats.js';
 import type { Testbed } from '../api/types.js';
+import { EpdmaError } from '../device/errors.js';
 import { parseArgs, parseCount, parseDuration, parseSizeRange } from './args.js';
 
 const HELP = `usage: epdma loadtest [--side host|endpoint|both] [--channels N|all] [--size 64k|4k-1m]
@@ -35,19 +36,27 @@ export async function runLoadtest(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
-  const size = parseSizeRange(flags.size);
+  // Flags are checked before a testbed is built (loadTest checks ranges), errors name the flag.
+  const side = oneOf('--side', flags.side, ['host', 'endpoint', 'both'] as const);
+  const mapFormat = oneOf('--map-format', flags['map-format'], ['unroll', 'hdma-compat', 'hdma-native'] as const);
+  if (flags.iterations !== undefined && flags.duration !== undefined) {
+    throw new EpdmaError('EINVAL', `--duration ${flags.duration} and --iterations ${flags.iterations}: give one of them`);
+  }
+  const size = flag('--size', () => parseSizeRange(flags.size));
   const options: LoadTestOptions = {
-    side: flags.side as LoadTestOptions['side'],
+    side,
     channels: flags.channels === 'all' ? 'all' : parseCount(flags.channels, '--channels'),
     size: size[0] === size[1] ? size[0] : size,
     depth: parseCount(flags.depth, '--depth'),
     verify: flags.verify,
-    ...(flags.iterations !== undefined ? { iterations: parseCount(flags.iterations, '--iterations') } : { durationMs: parseDuration(flags.duration ?? '5s') }),
+    ...(flags.iterations !== undefined
+      ? { iterations: parseCount(flags.iterations, '--iterations') }
+      : { durationMs: flag('--duration', () => parseDuration(flags.duration ?? '5s')) }),
   };
 
   const bed: Testbed = flags.attach !== undefined
     ? await (await import('../api/two-process/attach.js')).attachTestbed({ shm: flags.attach })
-    : await createTestbed({ endpoint: { mapFormat: flags['map-format'] as 'unroll' } });
+    : await createTestbed({ endpoint: { mapFormat } });
   const tty = process.stderr.isTTY === true && !flags.json;
   let run: LoadTestRun | undefined;
   let final: LoadProgress | undefined;
@@ -76,4 +85,19 @@ export async function runLoadtest(argv: string[]): Promise<number> {
     if (!flags.json) process.stdout.write(`report written to ${flags.html}\n`);
   }
   return final.errors > 0 || final.mismatches > 0 ? 1 : 0;
+}
+
+/** Runs a flag's parser; its EpdmaError gets the flag's name in front. */
+function flag<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof EpdmaError) throw new EpdmaError(err.code, `${name}: ${err.message.slice(err.code.length + 2)}`);
+    throw err;
+  }
+}
+
+function oneOf<const T extends readonly string[]>(name: string, value: string, allowed: T): T[number] {
+  if (!allowed.includes(value)) throw new EpdmaError('EINVAL', `${name} ${JSON.stringify(value)} is not ${allowed.join(', ')}`);
+  return value as T[number];
 }

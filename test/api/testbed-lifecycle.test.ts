@@ -5,7 +5,7 @@
  * twice, and through Symbol.asyncDispose.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Completion, RuntimeEvent, TxDescriptor } from '../../dist/api/index.js';
+import type { Completion, DmaChannel, RuntimeEvent, TxDescriptor } from '../../dist/api/index.js';
 import { expectEpdma, expectRejects, fill, firstDifference, isZero, Opened, run, sleep, waitFor, within } from './testbed-support.js';
 
 const opened = new Opened();
@@ -139,7 +139,7 @@ describe('close', () => {
     let eventsDone = 0;
     bed.completions$.subscribe({ complete: () => streamDone++ });
     bed.events$.subscribe({ complete: () => eventsDone++ });
-    const channels = [];
+    const channels: DmaChannel[] = [];
     for (const side of ['host', 'endpoint'] as const) {
       for (const info of bed[side].dma.channels) {
         const ch = opened.channel(await bed[side].dma.requestChannel({ name: info.name }));
@@ -203,6 +203,6 @@ describe('close', () => {
     }
     await expectRejects(escaped.host.dma.requestChannel(), 'ESHUTDOWN');
     // Disposing directly is the same close, idempotent.
-    await within(escaped[Symbol.asyncDispose](), 'dispose again');
+    await within(Promise.resolve(escaped[Symbol.asyncDispose]()), 'dispose again');
   });
 });

@@ -107,11 +107,16 @@ export interface Burst {
   readonly size: number;
 }
 
-/** Steps an engine until it stops; throws instead of spinning forever. Returns the step count. */
-export function runEngine(engine: ChannelEngine, maxSteps = 10_000): number {
+/**
+ * Steps an engine until it stops; throws instead of spinning forever. Returns the step count.
+ * A budgeted engine needs `pauseMs` between steps so link tokens can accrue.
+ */
+export function runEngine(engine: ChannelEngine, maxSteps = 10_000, pauseMs = 0): number {
+  const sleeper = pauseMs > 0 ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
   let steps = 0;
   while (engine.step()) {
     if (++steps > maxSteps) throw new Error(`engine ${engine.kind}${engine.ch} still running after ${maxSteps} steps`);
+    if (sleeper !== undefined) Atomics.wait(sleeper, 0, 0, pauseMs);
   }
   return steps + 1;
 }

@@ -97,6 +97,7 @@ export class BarAperture {
   }
 
   private hit(offset: number, length: number, what: string): BusHit {
+    if (length === 4 && offset % 4 !== 0) throw new EpdmaError('EINVAL', `${what} BAR${this.index}+${hex(offset)}: not 32-bit aligned`);
     const t = this.translate(offset, length);
     if (!t.ok) throw new EpdmaError('EIO', `${what} BAR${this.index}+${hex(offset)}: ${t.fault === 'unmapped' ? 'no inbound window (BAR not programmed or link down)' : t.fault}`);
     return t;
@@ -107,7 +108,7 @@ export class BarAperture {
     const t = this.hit(offset, 4, 'read32');
     const r = t.region;
     if (r.registers !== undefined) return r.registers.read32(t.offset);
-    return Atomics.load(new Int32Array(r.buffer, r.bufferOffset + (t.offset & ~3), 1), 0) >>> 0;
+    return Atomics.load(new Int32Array(r.buffer, r.bufferOffset + t.offset, 1), 0) >>> 0;
   }
 
   /** CPU write through the BAR; MMIO targets apply the register's side effect. */
@@ -118,7 +119,7 @@ export class BarAperture {
       r.registers.write32(t.offset, value);
       return;
     }
-    Atomics.store(new Int32Array(r.buffer, r.bufferOffset + (t.offset & ~3), 1), 0, value | 0);
+    Atomics.store(new Int32Array(r.buffer, r.bufferOffset + t.offset, 1), 0, value | 0);
   }
 
   /**

@@ -128,6 +128,10 @@ export class ChannelEngine {
     if (!this.running) {
       if (!this.file.takeDoorbell(this.kind, this.ch)) return false;
       if (!this.start()) return false;
+    } else if (!this.enabled()) {
+      // Turned off under a running transfer (quiesce: engine_en / ch_en 0): the channel halts.
+      this.abort(EngineFault.CHANNEL_DISABLED, this.ptr, 0);
+      return false;
     }
     return this.walk();
   }

@@ -1,3 +1,5 @@
+import { EpdmaError } from '../errors.js';
+
 /**
  * A token bucket for the PCIe link: the engine may move at most `bytesPerSec` on average,
  * with a burst of `burstNs` worth of bytes, so a testbed can look like Gen3 x4 (~3.5 GB/s)
@@ -11,7 +13,7 @@ export class LinkBudget {
   private lastNs: number;
 
   constructor(bytesPerSec = Infinity, burstNs = 2_000_000) {
-    if (!(bytesPerSec > 0)) throw new RangeError(`link bytesPerSec must be positive, got ${bytesPerSec}`);
+    if (!(bytesPerSec > 0)) throw new EpdmaError('EINVAL', `link bytesPerSec must be positive, got ${bytesPerSec}`);
     this.bytesPerSec = bytesPerSec;
     this.perNs = bytesPerSec / 1e9;
     this.burst = Math.max(1, this.perNs * burstNs);

@@ -249,7 +249,7 @@ for (const format of ENGINE_FORMATS) {
             r.driver.start(true);
             expect(r.engine.step()).toBe(true);
             r.world.regs.write32(r.driver.regs.doorbell, 0x8000_0000);
-            runEngine(r.engine);
+            runEngine(r.engine, 5_000, 1);
             expect(r.driver.done()).toBe(true);
             expect(r.driver.aborted()).toBe(false);
             expectMemory(r.world, applyBursts(r.world, before, kind, [burst]));

@@ -1,0 +1,93 @@
+/**
+ * `epdma loadtest` as a user runs it: the built CLI in a child process on an in-process
+ * testbed. --json prints the final LoadProgress, --html writes a report with its charts, and a
+ * bad flag exits non-zero with the flag named (before any worker starts).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoadProgress } from '../../dist/api/index.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'epdma-loadtest-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('epdma loadtest', () => {
+  it('--json prints the final progress: every transfer done and verified, exit 0', async () => {
+    const r = await runCli(['loadtest', '--iterations', '20', '--size', '4k', '--depth', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout) as LoadProgress;
+    expect(p.final).toBe(true);
+    expect(p.errors).toBe(0);
+    expect(p.mismatches).toBe(0);
+    // Default testbed: host/rd0..3 and endpoint/wr0..3, 20 transfers each.
+    expect(p.channels.map((c) => c.name)).toEqual(['host/rd0', 'host/rd1', 'host/rd2', 'host/rd3', 'endpoint/wr0', 'endpoint/wr1', 'endpoint/wr2', 'endpoint/wr3']);
+    expect(p.transfers).toBe(8 * 20);
+    expect(p.bytes).toBe(8 * 20 * 4096);
+    for (const c of p.channels) expect(c).toMatchObject({ transfers: 20, bytes: 20 * 4096, errors: 0, mismatches: 0 });
+    expect(r.stderr).not.toMatch(/mismatch:|error:/);
+  });
+
+  it('--html FILE writes one report with its SVG charts; the table goes to stdout', async () => {
+    const file = join(dir, 'report.html');
+    const r = await runCli(['loadtest', '--side', 'host', '--iterations', '10', '--size', '1k-8k', '--depth', '2', '--html', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`report written to ${file}`);
+    expect(r.stdout).toContain('host/rd0');
+    expect(r.stdout).not.toContain('endpoint/wr0');
+    const html = await readFile(file, 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('host/rd3');
+  });
+
+  it.each([
+    [['--bogus'], '--bogus'],
+    [['--depth', 'deep'], '--depth'],
+    [['--iterations', 'many'], '--iterations'],
+    [['--channels', 'x'], '--channels'],
+    [['--size', '4q'], '--size'],
+    [['--size', '8k-4k'], '--size'],
+    [['--duration', 'forever'], '--duration'],
+    [['--side', 'left'], '--side'],
+    [['--map-format', 'legacy'], '--map-format'],
+    [['--iterations', '5', '--duration', '1s'], '--duration'],
+    [['--depth'], '--depth'],
+  ])('%j exits non-zero naming %s', async (args, name) => {
+    const r = await runCli(['loadtest', ...args]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(name);
+    expect(r.stderr).toMatch(/^epdma: EINVAL: /);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a value loadTest refuses (depth 0) exits non-zero naming it', async () => {
+    const r = await runCli(['loadtest', '--depth', '0', '--iterations', '1']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/depth 0/);
+  });
+});
