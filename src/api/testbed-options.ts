@@ -47,6 +47,14 @@ function ms(name: string, value: number): number {
   return value;
 }
 
+function supervision(s: NonNullable<TestbedOptions['supervision']>): ResolvedTestbedOptions['supervision'] {
+  if (s === null || typeof s !== 'object') throw new EpdmaError('EINVAL', `testbed: supervision ${String(s)} is not an object`);
+  if (s.maxRestarts !== undefined) count('supervision.maxRestarts', s.maxRestarts, 0, 1000);
+  if (s.withinMs !== undefined) ms('supervision.withinMs', s.withinMs);
+  if (s.backoffMs !== undefined) ms('supervision.backoffMs', s.backoffMs);
+  return s;
+}
+
 /** Defaults of API.md, every value checked with the offending value in the message. */
 export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedOptions {
   // From JavaScript anything can arrive here; a TypeError would break the EpdmaError promise.
@@ -89,6 +97,6 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
     readyPollMs: ms('timing.readyPollMs', timing.readyPollMs ?? PRESETS[preset].readyPollMs),
     readyTimeoutMs: ms('timing.readyTimeoutMs', timing.readyTimeoutMs ?? PRESETS[preset].readyTimeoutMs),
     idle,
-    supervision: options.supervision ?? {},
+    supervision: supervision(options.supervision ?? {}),
   };
 }

@@ -39,6 +39,13 @@ export async function createTestbed(options: TestbedOptions = {}): Promise<Testb
   return bed;
 }
 
+/**
+ * Idle polls before a worker sleeps (~28 ns each): long enough to cover the main thread's
+ * turnaround from completion to resubmission (its waitAsync wakeup plus the batch), so a busy
+ * channel never pays a futex wakeup per batch. Only the workers holding a spin slot spin.
+ */
+const SPIN_ITERATIONS = 4000;
+
 class InProcessTestbed implements Testbed {
   readonly epc: EndpointController;
   readonly epf: EndpointFunction;
@@ -49,6 +56,8 @@ class InProcessTestbed implements Testbed {
   private readonly completionSubject = new Subject<Completion>();
   /** The EP's side of the link for its own channels: 1 while the link is up. */
   private readonly epLink = new Int32Array(new SharedArrayBuffer(4));
+  /** At most cores - 1 channel workers spin while idle; the main thread keeps a core. */
+  private readonly spinSlots = { buffer: new SharedArrayBuffer(4), max: Math.max(1, availableParallelism() - 1) };
   private driver: HostDriver | undefined;
   private epEngine: SideEngine | undefined;
   private hostEngine: SideEngine | undefined;
@@ -61,8 +70,11 @@ class InProcessTestbed implements Testbed {
 
   readonly completions$: Observable<Completion> = this.completionSubject.asObservable();
   readonly events$: Observable<RuntimeEvent> = new Observable<RuntimeEvent>((subscriber) => {
-    // A late subscriber learns the current state first: the testbed is ready.
-    if (this.readyEvent !== undefined && this.closing === undefined) subscriber.next(this.readyEvent);
+    // A late subscriber learns the current state first: the testbed is ready (and the link down).
+    if (this.readyEvent !== undefined && this.closing === undefined) {
+      subscriber.next(this.readyEvent);
+      if (!this.lastHostReady) subscriber.next({ type: 'link-down', atNs: process.hrtime.bigint() });
+    }
     return this.eventSubject.subscribe(subscriber);
   });
   readonly faults = {
@@ -174,16 +186,6 @@ class InProcessTestbed implements Testbed {
     this.eventSubject.next(this.readyEvent);
   }
 
-  /**
-   * Idle spin before sleeping. With more channel workers than cores, a spinning worker
-   * takes the core the main thread needs to resubmit, so spin only a few microseconds
-   * (measured with `epdma bench`: all-channel 64 KiB bandwidth roughly doubled on 2 cores).
-   */
-  private get spinIterations(): number {
-    const workers = this.o.writeChannels + this.o.readChannels;
-    return workers > availableParallelism() ? 200 : 1500;
-  }
-
   private addChannel(engine: SideEngine, side: 'endpoint' | 'host', kind: ChannelKind, region: DwEdmaChannelRegion, chip: DwEdmaChip, gate: LinkGate): Promise<unknown> {
     const info = channelInfo(side, kind, region.hwChannel);
     return engine.addChannel(info, {
@@ -204,7 +206,8 @@ class InProcessTestbed implements Testbed {
         ...(this.o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: this.o.linkBytesPerSec } : {}),
       },
       // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
-      idle: { policy: this.o.idle, maxSleepMs: 200, spinIterations: this.spinIterations },
+      idle: { policy: this.o.idle, maxSleepMs: 200, spinIterations: SPIN_ITERATIONS },
+      spinSlots: this.spinSlots,
     });
   }
 

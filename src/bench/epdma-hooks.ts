@@ -147,7 +147,7 @@ export async function createEpdmaBenchHooks(): Promise<EpdmaBenchHooks> {
 
     async ntb(opts: NtbBenchOptions & { useDma?: boolean }): Promise<NtbBenchResult> {
       const b = await testbed();
-      const { host, endpoint } = await createNtbTransport(b, { queues: 1, mtu: opts.payload + 64, ringEntries: Math.max(16, opts.depth * 2), useDma: opts.useDma ?? true });
+      const { host, endpoint } = await createNtbTransport(b, { queues: 1, mtu: opts.payload + 64, ringEntries: Math.max(16, opts.depth * 2), useDma: opts.useDma ?? true, zeroCopyReceive: true });
       try {
         const tx = host.queue(0);
         const rx = endpoint.queue(0);

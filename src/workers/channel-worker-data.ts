@@ -56,6 +56,12 @@ export interface ChannelWorkerData {
    */
   readonly crossProcess?: boolean;
   readonly idle: { readonly policy: IdlePolicy; readonly spinIterations?: number; readonly sleepMs?: number; readonly maxSleepMs?: number };
+  /**
+   * Spin slots shared by every channel worker of the testbed: Int32Array(buffer)[0] counts
+   * spinning workers, at most `max` (cores - 1) may spin, the others sleep at once. Without it
+   * every idle worker spins.
+   */
+  readonly spinSlots?: { readonly buffer: SharedArrayBuffer; readonly max: number };
   /** Restart count: non-zero means the previous worker of this channel died. */
   readonly generation: number;
 }

@@ -21,7 +21,7 @@ import { ChannelCore } from './driver/channel-core.js';
 import { ChannelOps, STATUS_ABORT, STATUS_DONE, STATUS_NONE } from './driver/channel-ops.js';
 import { CompletionDoorbell } from './rings/completion-doorbell.js';
 import { CompletionRing } from './rings/completion-ring.js';
-import { IDLE_TIMED_OUT, IDLE_WOKEN, IdleBackoff, KickWord } from './rings/kick-word.js';
+import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from './rings/kick-word.js';
 import { SubmissionRing } from './rings/submission-ring.js';
 import { loadNativeAddon } from '../native/native-addon.js';
 
@@ -111,6 +111,28 @@ let seenControl = control.controlSeq();
 let crashRequest: string | null = null;
 const recheck = (): boolean => core.hasWork() || control.controlSeq() !== seenControl || (engine !== null && engine.wantsStep) || control.exitRequested();
 
+/**
+ * Spinning keeps a wakeup off the critical path, but a spinning worker holds a core. With more
+ * workers than cores they would take the core the main thread needs to resubmit, so only
+ * `max` workers (cores - 1) spin at once; the rest sleep until kicked.
+ */
+const spinWord = data.spinSlots !== undefined ? new Int32Array(data.spinSlots.buffer, 0, 1) : null;
+const spinMax = data.spinSlots?.max ?? 0;
+let holdingSpin = false;
+function tryTakeSpinSlot(): boolean {
+  for (;;) {
+    const v = Atomics.load(spinWord!, 0);
+    if (v >= spinMax) return false;
+    if (Atomics.compareExchange(spinWord!, 0, v, v + 1) === v) return true;
+  }
+}
+function releaseSpinSlot(): void {
+  if (holdingSpin) {
+    holdingSpin = false;
+    Atomics.sub(spinWord!, 0, 1);
+  }
+}
+
 function loop(): void {
   seenControl = control.controlSeq();
   const deadline = performance.now() + SLICE_MS;
@@ -118,6 +140,7 @@ function loop(): void {
   for (;;) {
     if (crashRequest !== null) throw new Error(crashRequest);
     if (control.exitRequested()) {
+      releaseSpinSlot();
       core.flush();
       return;
     }
@@ -132,14 +155,24 @@ function loop(): void {
       idle.onWork();
       hwPolls = 0;
     } else if (!core.waitingForHardware) {
+      if (spinWord !== null) {
+        if (!holdingSpin && idle.wantsSpin) {
+          if (tryTakeSpinSlot()) holdingSpin = true;
+          else idle.skipSpin();
+        }
+        if (holdingSpin && !idle.wantsSpin) releaseSpinSlot();
+      }
       const r = idle.onIdle(kick, recheck);
-      if (r === IDLE_WOKEN || r === IDLE_TIMED_OUT) break;
+      // A kick means work: go on without an event-loop turn (a control request shows up in
+      // controlSeq below). After a timeout, yield so the worker's event loop runs.
+      if (r === IDLE_TIMED_OUT) break;
     } else if (crossProcess) {
       waitForHardware();
     }
     if (control.controlSeq() !== seenControl) break;
     if ((++n & 63) === 0 && performance.now() > deadline) break;
   }
+  releaseSpinSlot();
   core.flush();
   setImmediate(loop);
 }

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadProgress } from '../../dist/api/index.js';
+import { runLoadtest } from '../../dist/cli/loadtest.js';
+import { expectRejects } from '../api/testbed-support.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 
@@ -68,6 +70,17 @@ describe('epdma loadtest', () => {
   it.each([
     [['--bogus'], '--bogus'],
     [['--depth', 'deep'], '--depth'],
+    [['--iterations', '5', '--duration', '1s'], '--duration'],
+  ])('%j exits non-zero naming %s, before any output', async (args, name) => {
+    const r = await runCli(['loadtest', ...args]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(name);
+    expect(r.stderr).toMatch(/^epdma: EINVAL: /);
+    expect(r.stdout).toBe('');
+  });
+
+  // The same checks in-process (each spawn costs a Node start): the error the CLI prints.
+  it.each([
     [['--iterations', 'many'], '--iterations'],
     [['--channels', 'x'], '--channels'],
     [['--size', '4q'], '--size'],
@@ -75,14 +88,10 @@ describe('epdma loadtest', () => {
     [['--duration', 'forever'], '--duration'],
     [['--side', 'left'], '--side'],
     [['--map-format', 'legacy'], '--map-format'],
-    [['--iterations', '5', '--duration', '1s'], '--duration'],
     [['--depth'], '--depth'],
-  ])('%j exits non-zero naming %s', async (args, name) => {
-    const r = await runCli(['loadtest', ...args]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(name);
-    expect(r.stderr).toMatch(/^epdma: EINVAL: /);
-    expect(r.stdout).toBe('');
+    [['--json=maybe'], '--json'],
+  ])('%j is EINVAL naming %s', async (args, name) => {
+    await expectRejects(runLoadtest(args), 'EINVAL', name, args.at(-1)!.replace(/^--json=/, ''));
   });
 
   it('a value loadTest refuses (depth 0) exits non-zero naming it', async () => {

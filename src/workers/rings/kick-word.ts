@@ -189,6 +189,16 @@ export class IdleBackoff {
     return this.nextSleepMs;
   }
 
+  /** True if the next onIdle() would spin rather than sleep. */
+  get wantsSpin(): boolean {
+    return this.policy === 'spin' || (this.policy === 'adaptive' && this.idlePolls < this.spinIterations);
+  }
+
+  /** Go straight to sleeping at the next onIdle() (no spin budget left for this worker). */
+  skipSpin(): void {
+    if (this.policy === 'adaptive') this.idlePolls = this.spinIterations;
+  }
+
   /** The worker found work: spin again before the next sleep and restart the timeout ladder. */
   onWork(): void {
     this.idlePolls = 0;
