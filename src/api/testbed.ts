@@ -206,7 +206,7 @@ class InProcessTestbed implements Testbed {
         ...(this.o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: this.o.linkBytesPerSec } : {}),
       },
       // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
-      idle: { policy: this.o.idle, maxSleepMs: 200, spinIterations: SPIN_ITERATIONS },
+      idle: { policy: this.o.idle, maxSleepMs: 1000, spinIterations: SPIN_ITERATIONS },
       spinSlots: this.spinSlots,
     });
   }
