@@ -145,7 +145,7 @@ export async function createEpdmaBenchHooks(): Promise<EpdmaBenchHooks> {
       return { p50Us: at(0.5), p99Us: at(0.99) };
     },
 
-    async ntb(opts: NtbBenchOptions & { useDma?: boolean }): Promise<NtbBenchResult> {
+    async ntb(opts: NtbBenchOptions): Promise<NtbBenchResult> {
       const b = await testbed();
       const { host, endpoint } = await createNtbTransport(b, { queues: 1, mtu: opts.payload + 64, ringEntries: Math.max(16, opts.depth * 2), useDma: opts.useDma ?? true, zeroCopyReceive: true });
       try {

@@ -21,6 +21,8 @@ export interface NtbBenchOptions {
   /** Payloads in flight through the queue pair. */
   depth: number;
   durationMs: number;
+  /** false: the same transport moving payload with CPU copies in the piscina pool (default true). */
+  useDma?: boolean;
 }
 
 export interface NtbBenchResult {
@@ -245,7 +247,13 @@ async function latency(ctx: ScenarioContext): Promise<BenchEntry[]> {
   ];
 }
 
-/** 4. 64 KiB payloads through a queue pair by DMA, against the same payload moved by a main-thread copy. */
+/** Peer name: the NTB transport itself with `useDma: false`. */
+const NTB_CPU_COPIES = 'ntb-cpu-copies';
+
+/**
+ * 4. 64 KiB payloads through a queue pair by DMA, against the same payload moved by a
+ * main-thread copy and through the same transport with CPU copies.
+ */
 async function ntb(ctx: ScenarioContext): Promise<BenchEntry[]> {
   const { settings } = ctx;
   const throughput: Record<string, number> = {};
@@ -263,6 +271,13 @@ async function ntb(ctx: ScenarioContext): Promise<BenchEntry[]> {
     h.ntb ? () => h.ntb!({ payload: NTB_PAYLOAD, depth: NTB_DEPTH, durationMs: settings.durationMs }) : undefined);
   const rate = finiteMedian(run.values?.map((v) => v.bytesPerSec) ?? null, what);
   const perGiB = finiteMedian(run.values?.map((v) => v.mainThreadCpuMsPerGiB) ?? null, what);
+  // The fair peer: the same queue pair with `useDma: false` (ntb_transport's memcpy path).
+  const cpuRun = await epdma(ctx, `${what} (useDma false)`, (h) =>
+    h.ntb ? () => h.ntb!({ payload: NTB_PAYLOAD, depth: NTB_DEPTH, durationMs: settings.durationMs, useDma: false }) : undefined);
+  const cpuRate = finiteMedian(cpuRun.values?.map((v) => v.bytesPerSec) ?? null, what);
+  const cpuPerGiB = finiteMedian(cpuRun.values?.map((v) => v.mainThreadCpuMsPerGiB) ?? null, what);
+  if (cpuRate.value !== null) throughput[NTB_CPU_COPIES] = cpuRate.value;
+  if (cpuPerGiB.value !== null) cpu[NTB_CPU_COPIES] = cpuPerGiB.value;
   return [
     entry({ name: 'ntb', metric: 'throughput', unit: 'bytes/s', epdma: rate.value, peers: throughput }, run.note, rate.note),
     entry({ name: 'ntb', metric: 'cpu-per-gib', unit: 'ms', epdma: perGiB.value, peers: cpu }, run.note, perGiB.note),
