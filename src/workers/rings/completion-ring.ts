@@ -1,5 +1,4 @@
-import { EpdmaError } from '../../device/errors.js';
-import { isPowerOfTwo } from './submission-ring.js';
+import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING_TAIL } from './ring-layout.js';
 
 /**
  * The completion ring: completion records travel from a channel worker (producer) to the main
@@ -71,10 +70,9 @@ export const Reason = Object.freeze({
   CHANNEL_RELEASED: 10,
 });
 
-const CONTROL_BYTES = 192;
-const HEAD = 0;
-const TAIL = 16;
-const CAPACITY = 32;
+const CONTROL_BYTES = RING_CONTROL_BYTES;
+const HEAD = RING_HEAD;
+const TAIL = RING_TAIL;
 const U32_PER_RECORD = COMPLETION_RECORD_BYTES / 4;
 const F64_PER_RECORD = COMPLETION_RECORD_BYTES / 8;
 const MAX_CAPACITY = 1 << 24;
@@ -96,30 +94,13 @@ export class CompletionRing {
   private cachedTail: number;
 
   static create(capacity: number = DEFAULT_COMPLETION_CAPACITY): CompletionRing {
-    if (!isPowerOfTwo(capacity) || capacity > MAX_CAPACITY) {
-      throw new EpdmaError(
-        'EINVAL',
-        `completion ring: capacity ${capacity} is not a power of two in [1, ${MAX_CAPACITY}]`,
-      );
-    }
-    const sab = new SharedArrayBuffer(CONTROL_BYTES + capacity * COMPLETION_RECORD_BYTES);
-    new Int32Array(sab, 0, CONTROL_BYTES / 4)[CAPACITY] = capacity;
-    return new CompletionRing(sab);
+    return new CompletionRing(createRingBuffer('completion ring', capacity, COMPLETION_RECORD_BYTES, 1, MAX_CAPACITY));
   }
 
   /** Attaches to a ring made by `create` on either thread. */
   constructor(sab: SharedArrayBuffer) {
-    if (sab.byteLength < CONTROL_BYTES) {
-      throw new EpdmaError('EINVAL', `completion ring: buffer of ${sab.byteLength} bytes has no control block`);
-    }
-    this.ctl = new Int32Array(sab, 0, CONTROL_BYTES / 4);
-    const capacity = Atomics.load(this.ctl, CAPACITY);
-    if (!isPowerOfTwo(capacity) || CONTROL_BYTES + capacity * COMPLETION_RECORD_BYTES !== sab.byteLength) {
-      throw new EpdmaError(
-        'EINVAL',
-        `completion ring: capacity ${capacity} does not match a buffer of ${sab.byteLength} bytes`,
-      );
-    }
+    const { ctl, capacity } = attachRingBuffer('completion ring', sab, COMPLETION_RECORD_BYTES);
+    this.ctl = ctl;
     this.buffer = sab;
     this.capacity = capacity;
     this.mask = capacity - 1;

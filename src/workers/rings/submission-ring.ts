@@ -1,4 +1,5 @@
 import { EpdmaError } from '../../device/errors.js';
+import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING_TAIL } from './ring-layout.js';
 
 /**
  * The submission ring: descriptors travel from the main thread (producer) to a channel worker
@@ -33,18 +34,14 @@ export const DEFAULT_SUBMISSION_CAPACITY = 4096;
 /** Header flag: raise the completion interrupt (LIE/RIE) for this descriptor. */
 export const SUBMISSION_FLAG_INTERRUPT = 1;
 
-const CONTROL_BYTES = 192;
-const HEAD = 0;
-const TAIL = 16;
-const CAPACITY = 32;
+const CONTROL_BYTES = RING_CONTROL_BYTES;
+const HEAD = RING_HEAD;
+const TAIL = RING_TAIL;
 const F64_PER_ENTRY = SUBMISSION_ENTRY_BYTES / 8;
 const U32_PER_ENTRY = SUBMISSION_ENTRY_BYTES / 4;
 // The largest ring whose sequence distance (head - tail) still fits the i32 comparisons below.
 const MAX_CAPACITY = 1 << 30;
 
-export function isPowerOfTwo(n: number): boolean {
-  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
-}
 
 export class SubmissionRing {
   readonly buffer: SharedArrayBuffer;
@@ -69,30 +66,13 @@ export class SubmissionRing {
   private hasCurrent = false;
 
   static create(capacity: number = DEFAULT_SUBMISSION_CAPACITY): SubmissionRing {
-    if (!isPowerOfTwo(capacity) || capacity < 2 || capacity > MAX_CAPACITY) {
-      throw new EpdmaError(
-        'EINVAL',
-        `submission ring: capacity ${capacity} is not a power of two in [2, ${MAX_CAPACITY}]`,
-      );
-    }
-    const sab = new SharedArrayBuffer(CONTROL_BYTES + capacity * SUBMISSION_ENTRY_BYTES);
-    new Int32Array(sab, 0, CONTROL_BYTES / 4)[CAPACITY] = capacity;
-    return new SubmissionRing(sab);
+    return new SubmissionRing(createRingBuffer('submission ring', capacity, SUBMISSION_ENTRY_BYTES, 2, MAX_CAPACITY));
   }
 
   /** Attaches to a ring made by `create` on either thread (the worker side gets the SAB via workerData). */
   constructor(sab: SharedArrayBuffer) {
-    if (sab.byteLength < CONTROL_BYTES) {
-      throw new EpdmaError('EINVAL', `submission ring: buffer of ${sab.byteLength} bytes has no control block`);
-    }
-    this.ctl = new Int32Array(sab, 0, CONTROL_BYTES / 4);
-    const capacity = Atomics.load(this.ctl, CAPACITY);
-    if (!isPowerOfTwo(capacity) || CONTROL_BYTES + capacity * SUBMISSION_ENTRY_BYTES !== sab.byteLength) {
-      throw new EpdmaError(
-        'EINVAL',
-        `submission ring: capacity ${capacity} does not match a buffer of ${sab.byteLength} bytes`,
-      );
-    }
+    const { ctl, capacity } = attachRingBuffer('submission ring', sab, SUBMISSION_ENTRY_BYTES);
+    this.ctl = ctl;
     this.buffer = sab;
     this.capacity = capacity;
     this.mask = capacity - 1;
