@@ -42,7 +42,6 @@ const U32_PER_ENTRY = SUBMISSION_ENTRY_BYTES / 4;
 // The largest ring whose sequence distance (head - tail) still fits the i32 comparisons below.
 const MAX_CAPACITY = 1 << 30;
 
-
 export class SubmissionRing {
   readonly buffer: SharedArrayBuffer;
   readonly capacity: number;

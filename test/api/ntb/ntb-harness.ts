@@ -1,5 +1,9 @@
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { createTestbed } from '../../../dist/api/testbed.js';
+import { createNtbTransport } from '../../../dist/api/ntb/ntb-transport.js';
+import type { NtbPort, NtbTransport, NtbTransportOptions, QueuePair } from '../../../dist/api/ntb/ntb-types.js';
+import type { Testbed, TestbedOptions } from '../../../dist/api/types.js';
 import { filter, firstValueFrom, type Observable } from 'rxjs';
-import type { NtbPort, QueuePair } from '../../../dist/api/ntb/ntb-types.js';
 
 /** Shared helpers of the NTB transport integration tests (not a test file). */
 
@@ -97,4 +101,33 @@ export async function sendStream(q: QueuePair, stream: number, n: number, copyBy
   }
   await Promise.all(outstanding);
   return { staged, dmaSized };
+}
+
+/**
+ * One testbed per test file and one transport per test: registers the vitest hooks that
+ * create and close them. `open` creates the transport and waits until both ports are linked.
+ */
+export function useNtbTestbed(testbedOptions?: TestbedOptions): { readonly testbed: Testbed; open(options?: NtbTransportOptions): Promise<NtbTransport> } {
+  let testbed: Testbed | undefined;
+  let transport: NtbTransport | undefined;
+  beforeAll(async () => {
+    testbed = await createTestbed(testbedOptions);
+  });
+  afterAll(async () => {
+    await testbed?.close();
+  });
+  afterEach(async () => {
+    await transport?.close();
+    transport = undefined;
+  });
+  return {
+    get testbed(): Testbed {
+      return testbed!;
+    },
+    async open(options: NtbTransportOptions = {}): Promise<NtbTransport> {
+      transport = await createNtbTransport(testbed!, options);
+      await Promise.all([linked(transport.host), linked(transport.endpoint)]);
+      return transport;
+    },
+  };
 }

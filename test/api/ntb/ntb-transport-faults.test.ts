@@ -1,33 +1,17 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { createTestbed } from '../../../dist/api/testbed.js';
-import { createNtbTransport } from '../../../dist/api/ntb/ntb-transport.js';
-import type { NtbTransport } from '../../../dist/api/ntb/ntb-types.js';
-import type { RuntimeEvent, Testbed } from '../../../dist/api/types.js';
-import { counter, linked, makePayload, sameBytes, seqOf } from './ntb-harness.js';
+import { describe, it, expect } from 'vitest';
+import type { RuntimeEvent } from '../../../dist/api/types.js';
+import { counter, makePayload, sameBytes, seqOf, useNtbTestbed } from './ntb-harness.js';
 
 const range = (n: number): number[] => [...Array(n).keys()];
 
 describe('NTB transport: DMA faults', () => {
-  let testbed: Testbed;
-  let transport: NtbTransport | undefined;
+  const bed = useNtbTestbed({ endpoint: { linkBytesPerSec: 50e6 } });
 
-  beforeAll(async () => {
-    // A slow link keeps the channel busy with queued frames, so a crash hits a transfer in flight.
-    testbed = await createTestbed({ endpoint: { linkBytesPerSec: 50e6 } });
-  });
-  afterAll(async () => {
-    await testbed?.close();
-  });
-  afterEach(async () => {
-    await transport?.close();
-    transport = undefined;
-  });
 
   it('redoes the copy with the CPU when the DMA channel crashes mid traffic, losing nothing', async () => {
-    const t = (transport = await createNtbTransport(testbed, { mtu: 65600, ringEntries: 32, copyBytes: 1024 }));
-    await Promise.all([linked(t.host), linked(t.endpoint)]);
+    const t = await bed.open({ mtu: 65600, ringEntries: 32, copyBytes: 1024 });
     const events: RuntimeEvent[] = [];
-    const sub = testbed.events$.subscribe((e) => events.push(e));
+    const sub = bed.testbed.events$.subscribe((e) => events.push(e));
     const n = 200;
     const tx = t.host.queue(0);
     const got: number[] = [];
@@ -37,7 +21,7 @@ describe('NTB transport: DMA faults', () => {
       got.push(seqOf(d));
       if (sameBytes(d, makePayload(31, got.length - 1, tx.maxPayload, 1024, 4))) exact++;
       c.poke();
-      if (c.count === 40) void testbed.faults.crashChannel('host/rd0');
+      if (c.count === 40) void bed.testbed.faults.crashChannel('host/rd0');
     });
     await Promise.all(range(n).map((seq) => tx.send(makePayload(31, seq, tx.maxPayload, 1024, 4))));
     await c.done;

@@ -1,37 +1,16 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { firstValueFrom } from 'rxjs';
-import { createTestbed } from '../../../dist/api/testbed.js';
-import { createNtbTransport } from '../../../dist/api/ntb/ntb-transport.js';
-import type { NtbTransport, NtbTransportOptions } from '../../../dist/api/ntb/ntb-types.js';
-import type { Testbed } from '../../../dist/api/types.js';
-import { counter, linked, makePayload, seqOf, whenValue } from './ntb-harness.js';
+import { counter, linked, makePayload, seqOf, useNtbTestbed, whenValue } from './ntb-harness.js';
+import type { NtbTransport } from '../../../dist/api/ntb/ntb-types.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const range = (n: number): number[] => [...Array(n).keys()];
 
 describe('NTB transport: backpressure, link flaps and close', () => {
-  let testbed: Testbed;
-  let transport: NtbTransport | undefined;
-
-  beforeAll(async () => {
-    testbed = await createTestbed();
-  });
-  afterAll(async () => {
-    await testbed?.close();
-  });
-  afterEach(async () => {
-    await transport?.close();
-    transport = undefined;
-  });
-
-  async function open(options: NtbTransportOptions): Promise<NtbTransport> {
-    transport = await createNtbTransport(testbed, options);
-    await Promise.all([linked(transport.host), linked(transport.endpoint)]);
-    return transport;
-  }
+  const bed = useNtbTestbed();
 
   it('makes senders wait for a slow consumer instead of failing, losing nothing', async () => {
-    const t = await open({ mtu: 2048, ringEntries: 4, copyBytes: 512 });
+    const t = await bed.open({ mtu: 2048, ringEntries: 4, copyBytes: 512 });
     const n = 120;
     const tx = t.host.queue(0);
     const rx = t.endpoint.queue(0);
@@ -54,7 +33,7 @@ describe('NTB transport: backpressure, link flaps and close', () => {
 
   it('survives a link flap mid traffic: link$ goes false and true on both ports, every payload arrives once, in order', async () => {
     const copyBytes = 1024;
-    const t = await open({ queues: 2, mtu: 8192, ringEntries: 16, copyBytes });
+    const t = await bed.open({ queues: 2, mtu: 8192, ringEntries: 16, copyBytes });
     const n = 600;
     const history = { host: [] as boolean[], endpoint: [] as boolean[] };
     const subs = [t.host.link$.subscribe((v) => history.host.push(v)), t.endpoint.link$.subscribe((v) => history.endpoint.push(v))];
@@ -67,11 +46,11 @@ describe('NTB transport: backpressure, link flaps and close', () => {
       toEp.poke();
       if (toEp.count === n / 3) {
         flap = (async () => {
-          await testbed.linkDown();
+          await bed.testbed.linkDown();
           // The link-down event comes from the host driver's READY watch, which may lag
           // linkDown() under load: stay down until both ports have seen it.
           await Promise.all([whenValue(t.host.link$, false), whenValue(t.endpoint.link$, false)]);
-          await testbed.linkUp();
+          await bed.testbed.linkUp();
         })();
       }
     });
@@ -104,7 +83,7 @@ describe('NTB transport: backpressure, link flaps and close', () => {
   }, 60_000);
 
   it('rejects pending sends with ESHUTDOWN when the sending port closes mid traffic, and the peer sees the queue go down', async () => {
-    const t = await open({ mtu: 4096, ringEntries: 8 });
+    const t = await bed.open({ mtu: 4096, ringEntries: 8 });
     const n = 400;
     const received: number[] = [];
     let closing: Promise<void> | undefined;
@@ -130,7 +109,7 @@ describe('NTB transport: backpressure, link flaps and close', () => {
   });
 
   it('keeps a sender waiting while its peer is closed, and rejects when it closes itself', async () => {
-    const t = await open({ mtu: 1024, ringEntries: 4 });
+    const t = await bed.open({ mtu: 1024, ringEntries: 4 });
     // No subscriber on the endpoint: three frames fill the ring, the rest wait.
     const sends = range(10).map((seq) => t.host.queue(0).send(new Uint8Array(64).fill(seq)));
     await Promise.all(sends.slice(0, 3));
@@ -146,11 +125,11 @@ describe('NTB transport: backpressure, link flaps and close', () => {
   });
 
   it('closes without hanging while the link is down and DMA is stuck behind it', async () => {
-    const t = await open({ mtu: 65600, ringEntries: 8, copyBytes: 0 });
+    const t = await bed.open({ mtu: 65600, ringEntries: 8, copyBytes: 0 });
     try {
       const sends = range(6).map((seq) => t.host.queue(0).send(new Uint8Array(65536).fill(seq)));
       const settled = Promise.allSettled(sends);
-      await testbed.linkDown();
+      await bed.testbed.linkDown();
       await whenValue(t.host.link$, false);
       const late = expect(t.endpoint.queue(0).send(new Uint8Array(10))).rejects.toMatchObject({ code: 'ESHUTDOWN' });
       await t.close();
@@ -159,12 +138,12 @@ describe('NTB transport: backpressure, link flaps and close', () => {
       expect(results.every((r) => r.status === 'fulfilled' || (r.reason as { code?: string }).code === 'ESHUTDOWN')).toBe(true);
       await late;
     } finally {
-      await testbed.linkUp();
+      await bed.testbed.linkUp();
     }
   });
 
   it('sends over a fresh transport on the same testbed after the others closed (channels were released)', async () => {
-    const t = await open({ queues: 4, mtu: 4096, ringEntries: 4 });
+    const t = await bed.open({ queues: 4, mtu: 4096, ringEntries: 4 });
     for (let qp = 0; qp < 4; qp++) {
       expect(t.host.queue(qp).stats.txDmaChannel).toBe(`host/rd${qp}`);
       expect(t.endpoint.queue(qp).stats.txDmaChannel).toBe(`endpoint/wr${qp}`);
@@ -176,8 +155,7 @@ describe('NTB transport: backpressure, link flaps and close', () => {
     expect(range(4).map((qp) => t.endpoint.queue(qp).stats.rxPkts)).toEqual([1, 1, 1, 1]);
     // 4 channels per side: a transport with more queues falls back to CPU copies for the rest.
     await t.close();
-    transport = undefined;
-    const t5 = await open({ queues: 5, mtu: 4096, ringEntries: 4 });
+    const t5 = await bed.open({ queues: 5, mtu: 4096, ringEntries: 4 });
     expect(t5.host.queue(4).stats.txDmaChannel).toBeNull();
     expect(t5.host.queue(3).stats.txDmaChannel).not.toBeNull();
   });

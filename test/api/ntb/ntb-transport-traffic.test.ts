@@ -1,34 +1,12 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { createTestbed } from '../../../dist/api/testbed.js';
-import { createNtbTransport } from '../../../dist/api/ntb/ntb-transport.js';
-import type { NtbTransport, NtbTransportOptions } from '../../../dist/api/ntb/ntb-types.js';
-import type { Testbed } from '../../../dist/api/types.js';
-import { counter, linked, makePayload, sameBytes, sendStream, seqOf } from './ntb-harness.js';
+import { describe, it, expect } from 'vitest';
+import { counter, makePayload, sameBytes, sendStream, seqOf, useNtbTestbed } from './ntb-harness.js';
 
 describe('NTB transport: traffic over a real testbed', () => {
-  let testbed: Testbed;
-  let transport: NtbTransport | undefined;
-
-  beforeAll(async () => {
-    testbed = await createTestbed();
-  });
-  afterAll(async () => {
-    await testbed?.close();
-  });
-  afterEach(async () => {
-    await transport?.close();
-    transport = undefined;
-  });
-
-  async function open(options: NtbTransportOptions): Promise<NtbTransport> {
-    transport = await createNtbTransport(testbed, options);
-    await Promise.all([linked(transport.host), linked(transport.endpoint)]);
-    return transport;
-  }
+  const bed = useNtbTestbed();
 
   it('moves 3000 random-size payloads each way at once on 2 queues, in order and byte-exact', async () => {
     const copyBytes = 1024;
-    const t = await open({ queues: 2, mtu: 16384, ringEntries: 32, copyBytes });
+    const t = await bed.open({ queues: 2, mtu: 16384, ringEntries: 32, copyBytes });
     const perStream = 750; // 2 queues x 2 directions x 750 = 3000 payloads each way
     const streams = [
       { stream: 1, tx: t.host.queue(0), rx: t.endpoint.queue(0) },
@@ -69,7 +47,7 @@ describe('NTB transport: traffic over a real testbed', () => {
   }, 120_000);
 
   it('switches between CPU and DMA exactly at copyBytes', async () => {
-    const t = await open({ mtu: 8192, ringEntries: 16, copyBytes: 1024 });
+    const t = await bed.open({ mtu: 8192, ringEntries: 16, copyBytes: 1024 });
     const q = t.host.queue(0);
     const sizes = [1, 1023, 1024, 1025, 100, 8180, 1023, 4096];
     const got: number[] = [];
@@ -86,7 +64,7 @@ describe('NTB transport: traffic over a real testbed', () => {
   });
 
   it('uses the CPU for everything with useDma: false (no channel requested)', async () => {
-    const t = await open({ mtu: 8192, ringEntries: 8, useDma: false });
+    const t = await bed.open({ mtu: 8192, ringEntries: 8, useDma: false });
     const sizes = [5000, 8000, 10, 2048];
     const c = counter(sizes.length * 2);
     const got: number[][] = [[], []];
@@ -101,7 +79,7 @@ describe('NTB transport: traffic over a real testbed', () => {
   });
 
   it('sends allocPayload buffers in place (no staging copy) and rejects bad lengths like ntb', async () => {
-    const t = await open({ mtu: 4096, ringEntries: 8 });
+    const t = await bed.open({ mtu: 4096, ringEntries: 8 });
     const q = t.endpoint.queue(0);
     const buf = q.allocPayload(4084);
     for (let i = 0; i < buf.length; i++) buf[i] = i & 0xff;
@@ -124,9 +102,9 @@ describe('NTB transport: traffic over a real testbed', () => {
 
   it('gives back every byte of both memories once both ports are closed', async () => {
     type Accounted = { bytesInUse: number };
-    const inUse = () => [(testbed.host.memory as unknown as Accounted).bytesInUse, (testbed.endpoint.memory as unknown as Accounted).bytesInUse];
+    const inUse = () => [(bed.testbed.host.memory as unknown as Accounted).bytesInUse, (bed.testbed.endpoint.memory as unknown as Accounted).bytesInUse];
     const before = inUse();
-    const t = await open({ queues: 3, mtu: 4096, ringEntries: 8 });
+    const t = await bed.open({ queues: 3, mtu: 4096, ringEntries: 8 });
     const kept = t.host.queue(2).allocPayload(1000); // never freed by the user: the transport frees it
     const c = counter(2);
     t.endpoint.queue(2).receive$.subscribe(() => c.poke());
@@ -141,7 +119,7 @@ describe('NTB transport: traffic over a real testbed', () => {
   });
 
   it('delivers views of the ring with zeroCopyReceive and copies by default', async () => {
-    const t = await open({ mtu: 4096, ringEntries: 4, zeroCopyReceive: true });
+    const t = await bed.open({ mtu: 4096, ringEntries: 4, zeroCopyReceive: true });
     const views: Uint8Array[] = [];
     const seqs: number[] = [];
     const c = counter(20);
