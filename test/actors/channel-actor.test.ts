@@ -3,7 +3,7 @@
  * overflowing and wrapping, the kick/sleep protocol through the whole stack, the control
  * plane (register dumps, calls after the worker is gone) and what an idle side costs.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChannelActor } from '../../dist/actors/channel-actor.js';
 import { EpdmaError } from '../../dist/device/errors.js';
 import { CHANNEL_STATUS, EDMA_V0_CONTROL1 } from '../../dist/device/regs/edma-v0-regs.js';
@@ -13,20 +13,11 @@ import { SUBMISSION_FLAG_INTERRUPT } from '../../dist/workers/rings/submission-r
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { TxDescriptor } from '../../dist/api/types.js';
 import {
-  collect, createSideFixture, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, macrotask, sameBytes, sleep, view,
-  waitFor, within, type SideFixture, type SideFixtureOptions,
+  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, macrotask, sameBytes, sleep, view,
+  waitFor, within, useSideFixture,
 } from '../support/side-fixture.js';
 
-let fx: SideFixture | undefined;
-afterEach(async () => {
-  await fx?.close();
-  fx = undefined;
-});
-
-async function open(options: SideFixtureOptions = {}): Promise<SideFixture> {
-  fx = await createSideFixture(options);
-  return fx;
-}
+const open = useSideFixture();
 
 async function rejection(p: Promise<unknown>): Promise<EpdmaError> {
   const err = await p.then(() => undefined, (e: unknown) => e);

@@ -4,26 +4,17 @@
  * restarted actor), restart intensity exceeded (the channel stops, nothing is lost, the other
  * channels keep working), and close during traffic (every worker joined, every done settled).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { firstValueFrom } from 'rxjs';
 import { EpdmaError } from '../../dist/device/errors.js';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { Completion, TxDescriptor } from '../../dist/api/types.js';
 import {
-  collect, createSideFixture, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, macrotask, nonZero, sameBytes, view, waitFor,
-  within, type SideFixture, type SideFixtureOptions,
+  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, macrotask, nonZero, sameBytes, view, waitFor,
+  within, type SideFixture, useSideFixture,
 } from '../support/side-fixture.js';
 
-let fx: SideFixture | undefined;
-afterEach(async () => {
-  await fx?.close();
-  fx = undefined;
-});
-
-async function open(options: SideFixtureOptions = {}): Promise<SideFixture> {
-  fx = await createSideFixture(options);
-  return fx;
-}
+const open = useSideFixture();
 
 const CRASHED = 'channel worker crashed';
 const BLOCK = 64 * 1024;

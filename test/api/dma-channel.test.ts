@@ -4,7 +4,7 @@
  * chunking across ll_max, CB alternation in the LL memory, cookies and ordering, txStatus
  * residue, pause/resume, terminate and abort (reference 6.4, 6.5, 7).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EpdmaError } from '../../dist/device/errors.js';
 import { LL_CONTROL } from '../../dist/device/ll/ll-codec.js';
 import { CHANNEL_BUSY, CHANNEL_IDLE } from '../../dist/workers/channel-control-block.js';
@@ -12,20 +12,11 @@ import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { Completion } from '../../dist/api/types.js';
 import type { ChannelWorkerStats } from '../../dist/workers/channel-worker-data.js';
 import {
-  collect, createSideFixture, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, LL_MAX_4K, macrotask, nonZero,
-  sameBytes, scatteredSegments, sleep, view, waitFor, within, type SideFixture, type SideFixtureOptions,
+  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, LL_MAX_4K, macrotask, nonZero,
+  sameBytes, scatteredSegments, sleep, view, waitFor, within, useSideFixture,
 } from '../support/side-fixture.js';
 
-let fx: SideFixture | undefined;
-afterEach(async () => {
-  await fx?.close();
-  fx = undefined;
-});
-
-async function open(options: SideFixtureOptions = {}): Promise<SideFixture> {
-  fx = await createSideFixture(options);
-  return fx;
-}
+const open = useSideFixture();
 
 const stats = (h: ChannelHandle): Promise<ChannelWorkerStats> => h.actor.call('stats');
 const WORD_PER_ELEMENT = 6; // 24-byte data element

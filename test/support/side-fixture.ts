@@ -18,6 +18,7 @@ import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { ChannelSpec } from '../../dist/api/dma-engine.js';
 import type { ChannelInfo, Completion, Segment } from '../../dist/api/types.js';
 import type { Observable } from 'rxjs';
+import { afterEach } from 'vitest';
 import type { IdlePolicy } from '../../dist/workers/rings/kick-word.js';
 
 export const EP_RAM_BASE = 0x8000_0000;
@@ -231,4 +232,20 @@ export function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> 
     timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms);
   });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Registers an afterEach that closes the fixture the test opened; `open` builds one (at most
+ * one per test).
+ */
+export function useSideFixture(): (options?: SideFixtureOptions) => Promise<SideFixture> {
+  let fx: SideFixture | undefined;
+  afterEach(async () => {
+    await fx?.close();
+    fx = undefined;
+  });
+  return async (options: SideFixtureOptions = {}) => {
+    fx = await createSideFixture(options);
+    return fx;
+  };
 }
