@@ -1,8 +1,8 @@
-import { Observable } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { EpdmaError, hex } from '../../device/errors.js';
-import { createCpuPool, type CpuPool } from '../../workers/cpu-pool.js';
-import type { Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed } from '../types.js';
-import { LoadStatsAccumulator, type LoadProgress } from './load-stats.js';
+import type { ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed } from '../types.js';
+import { LoadStatsAccumulator, type ChannelStatsAccumulator, type LoadProgress } from './load-stats.js';
+import { GUARD_BYTES, SlotCheck, sourcePattern } from './slot-check.js';
 
 export interface LoadTestOptions {
   side?: 'host' | 'endpoint' | 'both';
@@ -12,10 +12,18 @@ export interface LoadTestOptions {
   durationMs?: number;
   iterations?: number;
   verify?: boolean;
+  /**
+   * Ramp-up excluded from the rates (fio's ramp_time), run before `durationMs`. Default: a tenth
+   * of the duration, at most 1 s; 0 with `iterations`.
+   */
+  warmupMs?: number;
   /** Progress snapshot period (default 250 ms). */
   progressMs?: number;
-  /** Fault injection for tests: called after a transfer completed, before it is verified. */
-  onCompleted?: (info: { channel: string; transfer: number; dst: DmaBuffer; window: { offset: number; length: number } }) => void;
+  /**
+   * Fault injection for tests: called after a transfer completed, before it is verified.
+   * `poison` is the byte the window held before the transfer (writing it back fakes a lost write).
+   */
+  onCompleted?: (info: { channel: string; transfer: number; src: DmaBuffer; dst: DmaBuffer; window: { offset: number; length: number }; poison: number }) => void;
 }
 
 /** What a finished run can give a report besides the last progress. */
@@ -23,129 +31,198 @@ export interface LoadTestRun {
   readonly accumulator: LoadStatsAccumulator;
   readonly firstMismatches: string[];
   readonly errorReasons: string[];
+  /** The warm-up that was excluded from the rates. */
+  readonly warmupMs: number;
 }
 
-const GUARD = 64;
 const MAX_REPORTS = 8;
+/** Pristine source patterns kept in ordinary memory, over all lanes (more slots share one). */
+const PATTERN_BUDGET_BYTES = 64 << 20;
 
 interface Slot {
+  readonly check: SlotCheck | undefined;
   readonly src: DmaBuffer;
-  /** Destination buffer with guard bytes around the window [GUARD, GUARD + max). */
   readonly dst: DmaBuffer;
+  /** The slave config of this slot's transfers, made once. */
+  readonly config: { deviceAddr: number };
+  readonly local: number;
+  transfer: number;
+  length: number;
 }
 
 interface Lane {
   readonly chan: DmaChannel;
   readonly name: string;
-  readonly srcMem: DmaMemory;
-  readonly dstMem: DmaMemory;
-  /** Local (this side's) buffer is the source for mem-to-dev, the destination otherwise. */
-  readonly memToDev: boolean;
+  readonly stats: ChannelStatsAccumulator;
   readonly slots: Slot[];
+  /** Slots in flight, in submission (= completion) order: a fixed circular queue. */
+  readonly fifo: Int32Array;
+  head: number;
+  inFlight: number;
   issued: number;
-  issueQueued: boolean;
+  /** Submitted since the last issuePending (one doorbell per lane per completion batch). */
+  pending: boolean;
 }
 
 /**
- * dmatest/fio-style load over a testbed's channels (API.md "Load test"): each channel keeps
- * `depth` transfers in flight, sizes fixed or random in a range, for a duration or a number of
- * iterations per channel. With verify, every transfer's source is filled with a position-
- * and seed-encoding pattern and its destination window poisoned with guard bytes around it
- * (in the piscina pool, off the channels' threads); after completion the window and guards
- * are checked. Emits a snapshot every `progressMs` and a final one, then completes.
- * Unsubscribing stops issuing and releases the channels.
+ * dmatest/fio-style load over a testbed's channels (API.md "Load test"). Each channel keeps
+ * `depth` transfers in flight, sizes fixed or random in a range, for a duration (after a
+ * warm-up excluded from the rates) or a number of iterations per channel.
+ *
+ * It drives the channels the way a high-rate client does: completions arrive through each
+ * side's `completionBatches$`, every completed slot is checked and resubmitted at once, and each
+ * channel gets one issuePending per batch. With verify, each slot's source holds a pattern made
+ * once and its destination window is poisoned and guarded before every transfer (SlotCheck):
+ * stale data cannot pass, and the checks run at memcmp speed on this thread, with no pool round
+ * trip and no promise per transfer. Emits a snapshot every `progressMs` after the warm-up and a
+ * final one, then completes. Unsubscribing stops issuing and releases the channels.
  */
 export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: (r: LoadTestRun) => void): Observable<LoadProgress> {
   const o = normalize(options);
   return new Observable<LoadProgress>((subscriber) => {
     let stopped = false;
-    let pool: CpuPool | undefined;
     const lanes: Lane[] = [];
+    const byChannel = new Map<ChannelInfo, Lane>();
+    const subscriptions: Subscription[] = [];
     let timer: NodeJS.Timeout | undefined;
+    let warmupTimer: NodeJS.Timeout | undefined;
     const allocated: { mem: DmaMemory; buf: DmaBuffer }[] = [];
     const firstMismatches: string[] = [];
     const errorReasons: string[] = [];
+    let finish: (() => void) | undefined;
+    let fail: ((err: Error) => void) | undefined;
 
     const cleanup = async (): Promise<void> => {
       stopped = true;
       if (timer !== undefined) clearInterval(timer);
+      if (warmupTimer !== undefined) clearTimeout(warmupTimer);
+      for (const s of subscriptions.splice(0)) s.unsubscribe();
       await Promise.allSettled(lanes.map((l) => l.chan.release()));
       for (const a of allocated.splice(0)) {
-        try { a.mem.free(a.buf); } catch { /* already freed */ }
+        try { a.mem.free(a.buf); } catch { /* the testbed closed first: its memory is gone */ }
       }
-      await pool?.close();
     };
 
     (async () => {
       const picked = await pickChannels(testbed, o.side, o.channels);
       const acc = new LoadStatsAccumulator(picked.map((p) => p.chan.info.name));
-      run?.({ accumulator: acc, firstMismatches, errorReasons });
+      run?.({ accumulator: acc, firstMismatches, errorReasons, warmupMs: o.warmupMs });
       const alloc = (mem: DmaMemory, bytes: number): DmaBuffer => {
         try {
           const buf = mem.alloc(bytes, { align: 64 });
           allocated.push({ mem, buf });
           return buf;
         } catch (err) {
-          throw new EpdmaError('ENOMEM', `loadtest: ${picked.length} channels x depth ${o.depth} x ${hex(o.maxSize)} bytes do not fit in memory (${(err as Error).message})`);
+          throw new EpdmaError('ENOMEM', `loadtest: ${picked.length} channels x depth ${o.depth} x ${o.maxSize} bytes (plus ${2 * GUARD_BYTES} guard bytes each) do not fit in memory: lower --depth or --size (${(err as Error).message})`);
         }
       };
-      for (const p of picked) {
-        lanes.push(p);
-        for (let i = 0; i < o.depth; i++) p.slots.push({ src: alloc(p.srcMem, o.maxSize), dst: alloc(p.dstMem, o.maxSize + 2 * GUARD) });
+      const patternsPerLane = Math.max(1, Math.min(o.depth, Math.floor(PATTERN_BUDGET_BYTES / (picked.length * o.maxSize))));
+      for (const [laneIndex, p] of picked.entries()) {
+        const patterns = o.verify ? Array.from({ length: patternsPerLane }, (_, k) => sourcePattern((laneIndex * 1024 + k) * 7919 + 1, o.maxSize)) : [];
+        const slots: Slot[] = [];
+        for (let i = 0; i < o.depth; i++) {
+          const src = alloc(p.srcMem, o.maxSize);
+          const dst = alloc(p.dstMem, o.maxSize + 2 * GUARD_BYTES);
+          const check = o.verify ? new SlotCheck(src, dst, patterns[i % patternsPerLane]!) : undefined;
+          const dstAddr = dst.addr + GUARD_BYTES;
+          slots.push({ check, src, dst, config: { deviceAddr: p.memToDev ? dstAddr : src.addr }, local: p.memToDev ? src.addr : dstAddr, transfer: 0, length: 0 });
+        }
+        const lane: Lane = { chan: p.chan, name: p.chan.info.name, stats: acc.channel(p.chan.info.name), slots, fifo: new Int32Array(o.depth), head: 0, inFlight: 0, issued: 0, pending: false };
+        lanes.push(lane);
+        byChannel.set(p.chan.info, lane);
       }
-      if (o.verify) pool = createCpuPool({ maxThreads: 1 });
+
       const started = performance.now();
-      const deadline = o.iterations === undefined ? started + o.durationMs : Infinity;
-      timer = setInterval(() => subscriber.next(acc.snapshot(performance.now() - started, false)), o.progressMs);
+      let measureStart = o.warmupMs > 0 ? Infinity : started;
+      // Duration mode: the measured part runs durationMs from the end of the warm-up.
+      let deadline = o.iterations === undefined && o.warmupMs === 0 ? started + o.durationMs : Infinity;
+      const elapsed = (): number => Math.max(0, performance.now() - measureStart);
+
+      const launch = (lane: Lane, slotIndex: number): boolean => {
+        if (stopped || (o.iterations !== undefined ? lane.issued >= o.iterations : performance.now() >= deadline)) return false;
+        const slot = lane.slots[slotIndex]!;
+        const n = ++lane.issued;
+        const length = o.minSize === o.maxSize ? o.maxSize : o.minSize + Math.floor(Math.random() * (o.maxSize - o.minSize + 1));
+        slot.transfer = n;
+        slot.length = length;
+        slot.check?.prepare(n, length);
+        lane.chan.configure(slot.config);
+        lane.chan.prepSlaveSingle(slot.local, length).submit();
+        lane.fifo[(lane.head + lane.inFlight) % lane.fifo.length] = slotIndex;
+        lane.inFlight++;
+        lane.pending = true;
+        return true;
+      };
+
+      const complete = (lane: Lane, c: Completion): void => {
+        const slotIndex = lane.fifo[lane.head]!;
+        lane.head = (lane.head + 1) % lane.fifo.length;
+        lane.inFlight--;
+        const slot = lane.slots[slotIndex]!;
+        if (c.result !== 'ok') {
+          lane.stats.recordError();
+          if (errorReasons.length < MAX_REPORTS) errorReasons.push(`${lane.name} cookie ${c.cookie}: ${c.result} ${c.reason ?? ''}`.trim());
+        } else {
+          o.onCompleted?.({ channel: lane.name, transfer: slot.transfer, src: slot.src, dst: slot.dst, window: { offset: GUARD_BYTES, length: slot.length }, poison: SlotCheck.poisonOf(slot.transfer) });
+          let mismatches = 0;
+          const bad = slot.check?.check(slot.transfer, slot.length) ?? null;
+          if (bad !== null) {
+            mismatches = bad.count;
+            for (const line of bad.first) if (firstMismatches.length < MAX_REPORTS) firstMismatches.push(`${lane.name} transfer ${slot.transfer}: ${line}`);
+          }
+          lane.stats.recordTransfer(c.bytes, c.completedNs - c.submittedNs, mismatches);
+        }
+        launch(lane, slotIndex);
+      };
+
+      const onBatch = (batch: readonly Completion[]): void => {
+        for (let i = 0; i < batch.length; i++) {
+          const c = batch[i]!;
+          const lane = byChannel.get(c.channel);
+          if (lane !== undefined && lane.inFlight > 0) complete(lane, c);
+        }
+        let busy = false;
+        for (const lane of lanes) {
+          if (lane.pending) {
+            lane.pending = false;
+            lane.chan.issuePending();
+          }
+          if (lane.inFlight > 0) busy = true;
+        }
+        if (!busy) finish?.();
+      };
+
+      const done = new Promise<void>((resolve, reject) => {
+        finish = resolve;
+        fail = reject;
+      });
+      const sides = new Set(lanes.map((l) => (l.chan.info.side === 'host' ? testbed.host : testbed.endpoint)));
+      for (const side of sides) {
+        subscriptions.push(side.dma.completionBatches$.subscribe({
+          next: onBatch,
+          complete: () => fail?.(new EpdmaError('ESHUTDOWN', 'loadtest: the testbed closed during the run')),
+        }));
+      }
+      const endWarmup = (): void => {
+        // fio's ramp_time: what ran so far does not count.
+        for (const lane of lanes) lane.stats.reset();
+        measureStart = performance.now();
+        if (o.iterations === undefined) deadline = measureStart + o.durationMs;
+      };
+      if (o.warmupMs > 0) {
+        warmupTimer = setTimeout(endWarmup, o.warmupMs);
+        warmupTimer.unref();
+      }
+      timer = setInterval(() => {
+        if (measureStart !== Infinity) subscriber.next(acc.snapshot(elapsed(), false));
+      }, o.progressMs);
       timer.unref();
 
-      const issueSoon = (lane: Lane): void => {
-        // One doorbell per channel per tick, however many slots submitted in it.
-        if (lane.issueQueued) return;
-        lane.issueQueued = true;
-        queueMicrotask(() => {
-          lane.issueQueued = false;
-          lane.chan.issuePending();
-        });
-      };
-
-      const runSlot = async (lane: Lane, slot: Slot, slotIndex: number): Promise<void> => {
-        const stats = acc.channel(lane.name);
-        let seed = slotIndex * 100_003 + 1;
-        while (!stopped && performance.now() < deadline && (o.iterations === undefined || lane.issued < o.iterations)) {
-          lane.issued++;
-          const n = lane.issued;
-          const length = o.minSize === o.maxSize ? o.maxSize : o.minSize + Math.floor(Math.random() * (o.maxSize - o.minSize + 1));
-          seed = (seed + 7919) >>> 0;
-          if (pool !== undefined) {
-            await pool.fill({ src: sab(slot.src), srcOffset: slot.src.bytes.byteOffset, length, seed, dst: sab(slot.dst), dstOffset: slot.dst.bytes.byteOffset + GUARD, guardBytes: GUARD });
-          }
-          if (stopped) return;
-          const local = lane.memToDev ? slot.src.addr : slot.dst.addr + GUARD;
-          const remote = lane.memToDev ? slot.dst.addr + GUARD : slot.src.addr;
-          lane.chan.configure({ deviceAddr: remote });
-          const d = lane.chan.prepSlaveSingle(local, length);
-          d.submit();
-          issueSoon(lane);
-          const c: Completion = await d.done;
-          if (c.result !== 'ok') {
-            stats.recordError();
-            if (errorReasons.length < MAX_REPORTS) errorReasons.push(`${lane.name} cookie ${c.cookie}: ${c.result} ${c.reason ?? ''}`.trim());
-            continue;
-          }
-          o.onCompleted?.({ channel: lane.name, transfer: n, dst: slot.dst, window: { offset: GUARD, length } });
-          let mismatches = 0;
-          if (pool !== undefined) {
-            const v = await pool.verify({ dst: sab(slot.dst), dstOffset: slot.dst.bytes.byteOffset + GUARD, length, seed, guardBytes: GUARD, maxReports: MAX_REPORTS });
-            mismatches = v.mismatches;
-            for (const line of v.first) if (firstMismatches.length < MAX_REPORTS) firstMismatches.push(`${lane.name} transfer ${n}: ${line}`);
-          }
-          stats.recordTransfer(c.bytes, c.completedNs - c.submittedNs, mismatches);
-        }
-      };
-
-      await Promise.all(lanes.flatMap((lane) => lane.slots.map((slot, i) => runSlot(lane, slot, i))));
-      const final = acc.snapshot(performance.now() - started, true);
+      for (const lane of lanes) for (let i = 0; i < lane.slots.length; i++) launch(lane, i);
+      onBatch([]);
+      await done;
+      if (measureStart === Infinity) measureStart = started; // the run ended inside the warm-up
+      const final = acc.snapshot(elapsed(), true);
       await cleanup();
       if (!subscriber.closed) {
         subscriber.next(final);
@@ -162,10 +239,6 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
   });
 }
 
-function sab(buf: DmaBuffer): SharedArrayBuffer {
-  return buf.bytes.buffer as SharedArrayBuffer;
-}
-
 interface Normalized {
   side: 'host' | 'endpoint' | 'both';
   channels: number | 'all';
@@ -175,6 +248,7 @@ interface Normalized {
   durationMs: number;
   iterations: number | undefined;
   verify: boolean;
+  warmupMs: number;
   progressMs: number;
   onCompleted: LoadTestOptions['onCompleted'];
 }
@@ -193,15 +267,27 @@ function normalize(options: LoadTestOptions): Normalized {
   if (!Number.isInteger(depth) || depth < 1 || depth > 1024) throw new EpdmaError('EINVAL', `loadtest: depth ${depth} must be 1..1024`);
   if (options.durationMs !== undefined && options.iterations !== undefined) throw new EpdmaError('EINVAL', 'loadtest: give durationMs or iterations, not both');
   const durationMs = options.durationMs ?? 5000;
-  if (!(durationMs > 0)) throw new EpdmaError('EINVAL', `loadtest: durationMs ${durationMs} must be positive`);
+  if (!Number.isFinite(durationMs) || durationMs <= 0) throw new EpdmaError('EINVAL', `loadtest: durationMs ${durationMs} must be a positive, finite number of ms`);
   const iterations = options.iterations;
   if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1)) throw new EpdmaError('EINVAL', `loadtest: iterations ${iterations} must be a positive count`);
   const progressMs = options.progressMs ?? 250;
-  return { side, channels, minSize, maxSize, depth, durationMs, iterations, verify: options.verify ?? true, progressMs, onCompleted: options.onCompleted };
+  if (!Number.isFinite(progressMs) || progressMs <= 0) throw new EpdmaError('EINVAL', `loadtest: progressMs ${progressMs} must be a positive number of ms`);
+  const warmupMs = options.warmupMs ?? (iterations !== undefined ? 0 : Math.min(1000, Math.floor(durationMs / 10)));
+  if (!Number.isFinite(warmupMs) || warmupMs < 0) throw new EpdmaError('EINVAL', `loadtest: warmupMs ${warmupMs} must be a number of ms >= 0`);
+  return { side, channels, minSize, maxSize, depth, durationMs, iterations, verify: options.verify ?? true, warmupMs, progressMs, onCompleted: options.onCompleted };
 }
 
-async function pickChannels(bed: Testbed, side: Normalized['side'], count: number | 'all'): Promise<Lane[]> {
-  const lanes: Lane[] = [];
+/** A channel chosen for the run and where its sources and destinations live. */
+interface Picked {
+  readonly chan: DmaChannel;
+  readonly srcMem: DmaMemory;
+  readonly dstMem: DmaMemory;
+  /** This side's buffer is the source for mem-to-dev, the destination otherwise. */
+  readonly memToDev: boolean;
+}
+
+async function pickChannels(bed: Testbed, side: Normalized['side'], count: number | 'all'): Promise<Picked[]> {
+  const lanes: Picked[] = [];
   const sides = side === 'both' ? (['host', 'endpoint'] as const) : ([side] as const);
   for (const s of sides) {
     const own = s === 'host' ? bed.host : bed.endpoint;
@@ -214,7 +300,7 @@ async function pickChannels(bed: Testbed, side: Normalized['side'], count: numbe
     for (const info of infos.slice(0, want)) {
       const chan = await own.dma.requestChannel({ name: info.name });
       const memToDev = info.direction === 'mem-to-dev';
-      lanes.push({ chan, name: info.name, memToDev, srcMem: memToDev ? own.memory : other.memory, dstMem: memToDev ? other.memory : own.memory, slots: [], issued: 0, issueQueued: false });
+      lanes.push({ chan, memToDev, srcMem: memToDev ? own.memory : other.memory, dstMem: memToDev ? other.memory : own.memory });
     }
   }
   if (lanes.length === 0) throw new EpdmaError('EINVAL', `loadtest: no channels on side '${side}'`);

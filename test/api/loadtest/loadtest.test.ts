@@ -91,6 +91,34 @@ describe('verification', () => {
     expect(run.firstMismatches.find((l) => l.startsWith('host/rd0 transfer 11:'))).toMatch(/guard after window/);
   });
 
+  it('catches a window the DMA never wrote (it still holds this transfer\'s poison) and says "not copied"', async () => {
+    const { final, run } = await runLoad({
+      iterations: 12, depth: 3, size: 2048,
+      onCompleted: ({ channel, transfer, dst, window, poison }) => {
+        if (channel === 'endpoint/wr1' && transfer === 5) dst.bytes.fill(poison, window.offset + 256, window.offset + 512);
+      },
+    });
+    expect(final).toMatchObject({ transfers: 4 * 12, errors: 0, mismatches: 256 });
+    expect(final.channels.find((c) => c.name === 'endpoint/wr1')!.mismatches).toBe(256);
+    expect(run.firstMismatches).toHaveLength(8);
+    expect(run.firstMismatches[0]).toMatch(/^endpoint\/wr1 transfer 5: dstbuf\[0x100\] not copied: expected 0x[89a-f][0-9a-f], got 0x25$/);
+  });
+
+  it('catches a source modified by the transfer, and names the source offset', async () => {
+    const { final, run } = await runLoad({
+      iterations: 10, depth: 2, size: 1000,
+      onCompleted: ({ channel, transfer, src }) => {
+        if (channel === 'host/rd0' && transfer === 4) src.bytes[999] ^= 0x01;
+      },
+    });
+    // The slot's source stays modified: its later transfers copy the wrong byte too (dmatest
+    // checks the source after every transfer for the same reason).
+    const rd0 = final.channels.find((c) => c.name === 'host/rd0')!;
+    expect(rd0.mismatches).toBeGreaterThanOrEqual(1);
+    expect(final.mismatches).toBe(rd0.mismatches);
+    expect(run.firstMismatches[0]).toMatch(/^host\/rd0 transfer 4: srcbuf\[0x3e7\] modified: expected 0x[89a-f][0-9a-f], got 0x[89a-f][0-9a-f]$/);
+  });
+
   it('with verify off the same corruption goes unnoticed (and nothing is filled or checked)', async () => {
     const { final } = await runLoad({
       iterations: 10, depth: 2, size: 512, verify: false,
