@@ -1,29 +1,27 @@
 /**
- * The piscina pool for short CPU jobs beside the channel actors: load-test payload fill and
- * verification, and the NTB transport's CPU copy below its copy threshold.
+ * The piscina pool for short CPU jobs beside the channel actors: the NTB transport's CPU copy
+ * below its copy threshold.
  *
  * It never hosts an actor. An actor is a long-lived loop that owns its worker (register state,
  * polling, a submission ring); a pool thread is borrowed per task, may be retired when idle, and
- * a task that never returns would block every fill/verify queued behind it. Actors get their own
+ * a task that never returns would block every copy queued behind it. Actors get their own
  * workers (src/actors); this pool only ever runs tasks that finish.
  *
- * Buffers are SharedArrayBuffers so the worker fills and verifies the very memory the DMA
+ * Buffers are SharedArrayBuffers so the worker copies within the very memory the DMA
  * engines move: a posted SAB is shared, not copied, so there is nothing to transfer back.
  */
 import { Piscina } from 'piscina';
 import { EpdmaError } from '../device/errors.js';
-import type { CopyTask, CpuTask, FillTask, VerifyResult, VerifyTask } from './cpu-tasks.js';
+import type { CopyTask, CpuTask } from './cpu-tasks.js';
 
 type Shared<T> = { [K in keyof T]: T[K] extends ArrayBufferLike ? SharedArrayBuffer : T[K] extends ArrayBufferLike | undefined ? SharedArrayBuffer | undefined : T[K] };
 
-export type PoolFillTask = Shared<Omit<FillTask, 'op'>>;
-export type PoolVerifyTask = Shared<Omit<VerifyTask, 'op'>>;
 export type PoolCopyTask = Shared<Omit<CopyTask, 'op'>>;
 
 export interface CpuPoolOptions {
   /**
    * Default 1: on the 2-core machines this runs on, the channel actors own the cores; a second
-   * fill/verify thread would only steal time from the engines being measured.
+   * copy thread would only steal time from the engines being measured.
    */
   maxThreads?: number;
   /** A thread idle this long exits (no thread is kept when nothing runs). Default 2000 ms. */
@@ -31,9 +29,6 @@ export interface CpuPoolOptions {
 }
 
 export interface CpuPool {
-  /** Fills the source window for `seed`, poisons `dst` window and guards; resolves to the length. */
-  fill(task: PoolFillTask): Promise<number>;
-  verify(task: PoolVerifyTask): Promise<VerifyResult>;
   /** CPU copy of `length` bytes; resolves to the length. */
   copy(task: PoolCopyTask): Promise<number>;
   /** Threads currently alive (0 when idle long enough). */
@@ -53,7 +48,7 @@ export function createCpuPool(options: CpuPoolOptions = {}): CpuPool {
     throw new EpdmaError('EINVAL', `maxThreads: ${String(maxThreads)} is not a positive integer`);
   }
   const idleTimeout = options.idleTimeoutMs ?? 2000;
-  const piscina = new Piscina<CpuTask, number | VerifyResult>({
+  const piscina = new Piscina<CpuTask, number>({
     filename: CPU_TASKS_URL,
     minThreads: 0,
     maxThreads,
@@ -65,8 +60,6 @@ export function createCpuPool(options: CpuPoolOptions = {}): CpuPool {
     return piscina.run(task) as Promise<R>;
   };
   return {
-    fill: (task) => run<number>({ ...task, op: 'fill' }),
-    verify: (task) => run<VerifyResult>({ ...task, op: 'verify' }),
     copy: (task) => run<number>({ ...task, op: 'copy' }),
     get threads() { return piscina.threads.length; },
     get completed() { return piscina.completed; },

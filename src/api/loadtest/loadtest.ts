@@ -2,7 +2,8 @@ import { Observable, type Subscription } from 'rxjs';
 import { EpdmaError, hex } from '../../device/errors.js';
 import type { ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed } from '../types.js';
 import { LoadStatsAccumulator, type ChannelStatsAccumulator, type LoadProgress } from './load-stats.js';
-import { GUARD_BYTES, SlotCheck, sourcePattern } from './slot-check.js';
+import { sourcePattern } from './dmatest-pattern.js';
+import { GUARD_BYTES, SlotCheck } from './slot-check.js';
 
 export interface LoadTestOptions {
   side?: 'host' | 'endpoint' | 'both';

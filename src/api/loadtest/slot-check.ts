@@ -1,12 +1,11 @@
 import { hex } from '../../device/errors.js';
-import { fillPattern } from '../../workers/cpu-tasks.js';
 import type { DmaBuffer } from '../types.js';
 
 /** Guard bytes each side of a destination window (dmatest's PATTERN_OVERWRITE area). */
 export const GUARD_BYTES = 64;
 
 /**
- * Marker bytes. Every source byte has bit 7 set (the dmatest pattern of cpu-tasks), so neither a
+ * Marker bytes. Every source byte has bit 7 set (dmatest-pattern.ts), so neither a
  * poison byte nor a guard byte can ever equal a copied byte; the low five bits vary with the
  * transfer number, so a window left from an earlier transfer is not this transfer's poison.
  */
@@ -113,11 +112,4 @@ export class SlotCheck {
     }
     return { count, first };
   }
-}
-
-/** The source pattern for `seed`, `length` bytes, in ordinary (non-shared) memory. */
-export function sourcePattern(seed: number, length: number): Buffer {
-  const bytes = new ArrayBuffer(length);
-  fillPattern({ src: bytes, srcOffset: 0, length, seed });
-  return Buffer.from(bytes);
 }
