@@ -7,6 +7,8 @@
 import { createTestbed } from '../api/testbed.js';
 import type { Completion, DmaBuffer, DmaChannel, Testbed } from '../api/types.js';
 import { createNtbTransport } from '../api/ntb/ntb-transport.js';
+import { loadTest } from '../api/loadtest/loadtest.js';
+import { lastValueFrom } from 'rxjs';
 import type { EpdmaBenchHooks, NtbBenchOptions, NtbBenchResult } from './scenarios.js';
 import { threadCpuTimeNs } from './harness.js';
 
@@ -113,6 +115,53 @@ export async function createEpdmaBenchHooks(): Promise<EpdmaBenchHooks> {
       } finally {
         await release(ls);
       }
+    },
+
+    async smallOpsBatch({ depth, durationMs }) {
+      const ls = await lanes(1, 64, depth);
+      const [lane] = ls;
+      const l = lane!;
+      const side = l.chan.info.side === 'host' ? (await testbed()).host : (await testbed()).endpoint;
+      try {
+        let ops = 0;
+        let running = true;
+        let inFlight = 0;
+        let drained: () => void = () => undefined;
+        const allDone = new Promise<void>((r) => (drained = r));
+        // One resubmission per completion and one issuePending per batch, from the batch stream.
+        const sub = side.dma.completionBatches$.subscribe((batch) => {
+          for (let i = 0; i < batch.length; i++) {
+            if (batch[i]!.channel !== l.chan.info) continue;
+            inFlight--;
+            if (batch[i]!.result === 'ok') ops++;
+            if (running) {
+              l.chan.prepSlaveSingle(l.src.addr, 64).submit();
+              inFlight++;
+            }
+          }
+          if (running) l.chan.issuePending();
+          else if (inFlight === 0) drained();
+        });
+        const t0 = performance.now();
+        for (let i = 0; i < depth; i++) l.chan.prepSlaveSingle(l.src.addr, 64).submit();
+        inFlight = depth;
+        l.chan.issuePending();
+        await new Promise((r) => setTimeout(r, durationMs));
+        const seconds = (performance.now() - t0) / 1000;
+        const counted = ops;
+        running = false;
+        if (inFlight > 0) await allDone;
+        sub.unsubscribe();
+        return counted / seconds;
+      } finally {
+        await release(ls);
+      }
+    },
+
+    async loadTest({ verify, durationMs }) {
+      const final = await lastValueFrom(loadTest(await testbed(), { durationMs, verify }));
+      if (final.errors > 0 || final.mismatches > 0) throw new Error(`loadtest: ${final.errors} errors, ${final.mismatches} mismatches`);
+      return final.throughputBytesPerSec;
     },
 
     async latency({ samples }) {

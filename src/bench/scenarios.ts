@@ -1,5 +1,5 @@
 /**
- * The five bench scenarios. Each one measures its peers (started for the scenario, closed after
+ * The bench scenarios. Each one measures its peers (started for the scenario, closed after
  * it) and then epdma through a pluggable hook, with the same sizes, depth and delivery, in the
  * same process run, and returns report entries with medians over the repetitions.
  *
@@ -38,6 +38,10 @@ export interface EpdmaBenchHooks {
   copyBandwidth(opts: { channels: 1 | 'all'; size: number; depth: number; durationMs: number }): Promise<number>;
   /** 64-byte transfers on one channel, `depth` in flight, delivered to an RxJS subscriber; ops/s. */
   smallOps(opts: { depth: number; durationMs: number }): Promise<number>;
+  /** small-ops consumed through the side's `completionBatches$`, one issuePending per batch; ops/s. */
+  smallOpsBatch?(opts: { depth: number; durationMs: number }): Promise<number>;
+  /** `epdma loadtest` with its default settings for durationMs; verified (or not) bytes/s. */
+  loadTest?(opts: { verify: boolean; durationMs: number }): Promise<number>;
   /** One 64-byte transfer in flight, submit -> subscriber, `samples` times. */
   latency(opts: { samples: number }): Promise<{ p50Us: number; p99Us: number }>;
   /** 64 KiB payloads through an NTB queue pair moved by DMA. */
@@ -54,7 +58,7 @@ export interface EpdmaBenchHooks {
   close?(): Promise<void>;
 }
 
-export const SCENARIO_NAMES = ['copy-bandwidth', 'small-ops', 'latency', 'ntb', 'idle'] as const;
+export const SCENARIO_NAMES = ['copy-bandwidth', 'small-ops', 'small-ops-batch', 'latency', 'ntb', 'loadtest', 'idle'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface BenchSettings {
@@ -222,6 +226,58 @@ async function smallOps(ctx: ScenarioContext): Promise<BenchEntry[]> {
   return [entry({ name: 'small-ops', metric: 'ops', unit: 'ops/s', epdma: result.value, peers }, run.note, result.note)];
 }
 
+/** 2b. small-ops through the batch stream a high-rate client would use, against the same peers. */
+async function smallOpsBatch(ctx: ScenarioContext): Promise<BenchEntry[]> {
+  const { settings } = ctx;
+  const peers: Record<string, number> = {};
+  for (const { name, create, depth } of smallCopyPeers) {
+    await peer(ctx, peers, name, () =>
+      withPeer(create, (p) => medianOf(settings, () => measurePipelined(p, depth, settings.durationMs))));
+  }
+  const what = 'smallOpsBatch';
+  const run = await epdma(ctx, what, (h) => h.smallOpsBatch ? () => h.smallOpsBatch!({ depth: SMALL_OPS_DEPTH, durationMs: settings.durationMs }) : undefined);
+  const result = finiteMedian(run.values, what);
+  return [entry({ name: 'small-ops-batch', metric: 'ops', unit: 'ops/s', epdma: result.value, peers }, run.note, result.note)];
+}
+
+/** Peer names of the loadtest scenario: the other mode of the same run. */
+const LOADTEST_NO_VERIFY = 'loadtest/no-verify';
+
+/**
+ * 6. `epdma loadtest` with its defaults (8 channels, 64 KiB, depth 16) for 3 s (a full run; shorter
+ * in quick runs), verified and not, in the same run: what verifying every byte costs. The
+ * no-verify entry's peer is two workers copying the same size (worker-set-2), the copy limit.
+ */
+async function loadtest(ctx: ScenarioContext): Promise<BenchEntry[]> {
+  const { settings } = ctx;
+  const durationMs = 3 * settings.durationMs;
+  const limit: Record<string, number> = {};
+  await peer(ctx, limit, workerSetName(2), async () => {
+    const group = await WorkerCopyGroup.start(2);
+    try {
+      await group.configure(COPY_SIZES[0], COPY_DEPTH);
+      return await medianOf(settings, () => group.bandwidth(settings.durationMs));
+    } finally {
+      await group.close();
+    }
+  });
+  const results: Record<'verify' | 'no-verify', { value: number | null; notes: Array<string | undefined> }> = {
+    verify: { value: null, notes: [] }, 'no-verify': { value: null, notes: [] },
+  };
+  for (const verify of [false, true]) {
+    const what = `loadTest(verify ${verify})`;
+    const run = await epdma(ctx, what, (h) => h.loadTest ? () => h.loadTest!({ verify, durationMs }) : undefined);
+    const result = finiteMedian(run.values, what);
+    results[verify ? 'verify' : 'no-verify'] = { value: result.value, notes: [run.note, result.note] };
+  }
+  const noVerify = results['no-verify'];
+  const verifyPeers: Record<string, number> = noVerify.value !== null ? { [LOADTEST_NO_VERIFY]: noVerify.value } : {};
+  return [
+    entry({ name: 'loadtest/verify', metric: 'throughput', unit: 'bytes/s', epdma: results.verify.value, peers: verifyPeers }, ...results.verify.notes),
+    entry({ name: 'loadtest/no-verify', metric: 'throughput', unit: 'bytes/s', epdma: noVerify.value, peers: limit }, ...noVerify.notes),
+  ];
+}
+
 /** 3. One 64-byte transfer in flight, submit -> subscriber: p50 and p99 against the peers' round trips. */
 async function latency(ctx: ScenarioContext): Promise<BenchEntry[]> {
   const { settings } = ctx;
@@ -301,8 +357,10 @@ async function idle(ctx: ScenarioContext): Promise<BenchEntry[]> {
 const SCENARIOS: Record<ScenarioName, (ctx: ScenarioContext) => Promise<BenchEntry[]>> = {
   'copy-bandwidth': copyBandwidth,
   'small-ops': smallOps,
+  'small-ops-batch': smallOpsBatch,
   latency,
   ntb,
+  loadtest,
   idle,
 };
 

@@ -89,4 +89,29 @@ describe('runScenarios', () => {
     const [small] = await runScenarios(ctx, ['small-ops']);
     expect(small).toMatchObject({ epdma: null, note: 'epdma smallOps: returned NaN' });
   });
+  it('small-ops-batch and loadtest: verify and no-verify in the same run, each with its same-run peer', async () => {
+    const calls: string[] = [];
+    const hooks = {
+      smallOpsBatch: async (opts: { depth: number; durationMs: number }) => {
+        calls.push(`smallOpsBatch depth=${opts.depth}`);
+        return 5000;
+      },
+      loadTest: async (opts: { verify: boolean; durationMs: number }) => {
+        calls.push(`loadTest verify=${opts.verify} durationMs=${opts.durationMs}`);
+        return opts.verify ? 400 : 1000;
+      },
+    } as unknown as EpdmaBenchHooks;
+    const ctx = context(hooks);
+    ctx.settings.durationMs = 30;
+    const entries = await runScenarios(ctx, ['loadtest', 'small-ops-batch']);
+    expect(entries.map((e) => e.name)).toEqual(['small-ops-batch', 'loadtest/verify', 'loadtest/no-verify']);
+    const [batch, verify, noVerify] = entries;
+    expect(batch).toMatchObject({ metric: 'ops', unit: 'ops/s', epdma: 5000 });
+    expect(Object.keys(batch!.peers).sort()).toEqual(['comlink', 'piscina', 'postMessage']);
+    expect(verify).toMatchObject({ metric: 'throughput', unit: 'bytes/s', epdma: 400, peers: { 'loadtest/no-verify': 1000 } });
+    expect(noVerify).toMatchObject({ metric: 'throughput', unit: 'bytes/s', epdma: 1000 });
+    expect(Object.keys(noVerify!.peers)).toEqual(['worker-set-2']);
+    // The load test runs three scenario durations (3 s in a full run), no-verify first.
+    expect(calls).toEqual(['smallOpsBatch depth=32', 'loadTest verify=false durationMs=90', 'loadTest verify=true durationMs=90']);
+  });
 });
