@@ -232,10 +232,10 @@ describe('EndpointFunction: build_layout (reference 3.4)', () => {
     ]);
     expect(l.windowSpace!.barSize).toBe(0x20000);
     const md = l.metadata;
-    expect([md.regBar, md.regOffset, md.regSize, md.mapFormat]).toEqual([1, 0, 0x2000, 'unroll']);
-    expect(md.write.map((e) => e.desc.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => 0x2000 + i * 0x1000));
-    expect(md.read.map((e) => e.desc.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => 0xa000 + i * 0x1000));
-    expect(md.read[3]!.desc).toEqual({ bar: 1, offset: 0xd000, size: 0x1000, addr: epc.llAddress('read', 3) });
+    expect([md.regBar, md.regOffset, md.regSize, md.mapFormat]).toEqual([1, 0n, 0x2000, 'unroll']);
+    expect(md.write.map((e) => e.desc.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => BigInt(0x2000 + i * 0x1000)));
+    expect(md.read.map((e) => e.desc.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => BigInt(0xa000 + i * 0x1000)));
+    expect(md.read[3]!.desc).toEqual({ bar: 1, offset: 0xd000n, size: 0x1000, addr: BigInt(epc.llAddress('read', 3)) });
     // The metadata in the BAR's memory is what the layout says.
     const parsed = parseMetadata(l.metadataSpace.block.bytes, { barSizes: [0x1000, 0x20000, 0, 0, 0, 0] });
     expect(parsed.write).toEqual(md.write);
@@ -249,10 +249,10 @@ describe('EndpointFunction: build_layout (reference 3.4)', () => {
     f.bind(epc);
     const l = f.layout!;
     expect([l.metadataBar, l.windowBar]).toEqual([0, 1]);
-    expect([l.metadata.regBar, l.metadata.regOffset]).toEqual([2, 0x1000]);
+    expect([l.metadata.regBar, l.metadata.regOffset]).toEqual([2, 0x1000n]);
     expect(l.ctrlMap.needsSubmap).toBe(false);
     expect(l.submaps.map((s) => [s.barOffset, s.phys, s.size, s.padding])).toEqual([[0, EP_LL_BASE, 0x4000, false]]);
-    expect(l.metadata.read.map((e) => e.desc.offset)).toEqual([0x2000, 0x3000]);
+    expect(l.metadata.read.map((e) => e.desc.offset)).toEqual([0x2000n, 0x3000n]);
   });
 
   it('reuses a covering window when the EPC align spans several LL regions', () => {
@@ -262,8 +262,8 @@ describe('EndpointFunction: build_layout (reference 3.4)', () => {
     const l = f.layout!;
     expect(l.submaps.map((s) => [s.barOffset, s.phys, s.size])).toEqual([[0, EP_LL_BASE, 0x10000]]);
     expect(l.windowSpace!.barSize).toBe(0x10000);
-    expect(l.metadata.write.map((e) => e.desc.offset)).toEqual([0, 0x1000]);
-    expect(l.metadata.read.map((e) => e.desc.offset)).toEqual([0x2000]);
+    expect(l.metadata.write.map((e) => e.desc.offset)).toEqual([0n, 0x1000n]);
+    expect(l.metadata.read.map((e) => e.desc.offset)).toEqual([0x2000n]);
   });
 
   it('planWindow: inner offsets, reuse, contiguous tail extension, append, and the fixed-BAR rules', () => {

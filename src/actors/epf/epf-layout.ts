@@ -156,14 +156,14 @@ export function buildLayout(epc: EndpointController, input: LayoutInput): EpfLay
     }
     const map = (r: MappedResource): ResourceMap => plan.maps.get(r)!;
     const ctrlMap = map(sel.ctrl);
-    const entry = (m: ResourceMap, i: number): ChannelEntry => ({ hwChannel: i, desc: { bar: m.bar, offset: m.offset, size: m.size, addr: m.phys } });
+    const entry = (m: ResourceMap, i: number): ChannelEntry => ({ hwChannel: i, desc: { bar: m.bar, offset: BigInt(m.offset), size: m.size, addr: BigInt(m.phys) } });
     const writeMaps = sel.write.map((c) => map(c.desc));
     const readMaps = sel.read.map((c) => map(c.desc));
     const metadata: MetadataLayout = {
       revision: PCI_EP_DMA_METADATA_REV,
       length: blobLength,
       regBar: ctrlMap.bar,
-      regOffset: ctrlMap.offset,
+      regOffset: BigInt(ctrlMap.offset),
       regSize: sel.ctrl.size,
       layout: 'dw-edma',
       mapFormat: sel.ctrl.mapFormat,
