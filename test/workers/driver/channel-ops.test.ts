@@ -71,6 +71,26 @@ describe('HDMA native int_setup: read, clear 0x7d, OR remote ? 0x28 : 0x50', () 
   });
 });
 
+describe('HDMA-compat interrupt setup: the eDMA v0 int_mask path (it has no int_setup)', () => {
+  // [int_mask before start, remote, expected after] for read channel 3: DONE bit 3, ABORT bit 19
+  const bits = (1 << 3) | (1 << 19);
+  const cases: [number, boolean, number][] = [
+    [0x0000_0000, false, 0],
+    [0x0000_0000, true, bits],
+    [0x00ff_00ff, false, 0x00ff_00ff & ~bits], // other channels' masks are kept
+    [0x00ff_00ff, true, 0x00ff_00ff],
+    [0x0001_0001, true, 0x0001_0001 | bits],
+  ];
+  it.each(cases)('int_mask %#x, remote %s -> %#x', (before, remote, after) => {
+    const { file, regs, ops } = rig('hdma-compat', 'read', 3, remote, 0);
+    expect(regs.intSetup).toBe(-1);
+    file.write32(regs.intMask, before);
+    ops.start(true);
+    expect(file.read32(regs.intMask) >>> 0).toBe(after >>> 0);
+    expect(file.read32(regs.pwrEn)).toBe(1);
+  });
+});
+
 describe('function number: HDMA at channel configuration, eDMA v0 in ch_control1 at start', () => {
   // [format, remote, funcNo]
   const cases: [Format, boolean, number][] = [
