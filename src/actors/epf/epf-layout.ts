@@ -42,9 +42,10 @@ export interface WindowPlan {
 
 /**
  * The map loop of build_layout() (reference 3.4), pure: a fixed-BAR resource is referenced in
- * place; a NO_BAR resource (EINVAL if empty) gets the align-expanded span of its physical range, reusing a
- * submap that already covers the span, else extending the tail submap when the span starts
- * exactly where the tail ends physically, else appending a submap at the running BAR offset.
+ * place; a NO_BAR resource (EINVAL if empty) gets the align-expanded span of its physical
+ * range, reusing a submap that already covers the span, else extending the tail submap when the
+ * span starts exactly where the tail ends physically, else appending a submap at the running
+ * BAR offset.
  */
 export function planWindow(
   resources: readonly MappedResource[],
