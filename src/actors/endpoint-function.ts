@@ -5,7 +5,7 @@ import { PCI_BASE_CLASS_SYSTEM, PCI_SUBCLASS_SYSTEM_DMA, type EpfHeader } from '
 import { PCI_EPF_DMA_HOST_REQ_POLL_MS } from '../device/metadata/metadata-format.js';
 import { clearHandshake, clearReady, readHostRequest, readReady, setReady } from '../device/metadata/metadata-handshake.js';
 import type { MetadataLayout } from '../device/metadata/metadata-layout.js';
-import { EPF_DEFAULT_ATTRIBUTES, validateAttribute, validateAttributes, configfsName, type EpfAttributes } from './epf/epf-attributes.js';
+import { EPF_DEFAULT_ATTRIBUTES, storeAttribute, storeAttributes, configfsName, type EpfAttributes } from './epf/epf-attributes.js';
 import { chooseBars } from './epf/epf-bar-choice.js';
 import { buildLayout, type EpfLayout } from './epf/epf-layout.js';
 import { collectAndDelegate, releaseAll, type SelectedResources } from './epf/epf-resources.js';
@@ -62,7 +62,7 @@ export class EndpointFunction implements EpcFunctionDriver {
     if (!Number.isFinite(this.hostRequestPollMs) || this.hostRequestPollMs <= 0) {
       throw new EpdmaError('EINVAL', `pci_epf_dma: hostRequestPollMs ${String(hostRequestPollMs)} must be a positive number`);
     }
-    this.attrs = { ...EPF_DEFAULT_ATTRIBUTES, ...validateAttributes(attrs) };
+    this.attrs = storeAttributes(EPF_DEFAULT_ATTRIBUTES, attrs);
   }
 
   // ---- configfs ----
@@ -71,12 +71,15 @@ export class EndpointFunction implements EpcFunctionDriver {
     return { ...this.attrs };
   }
 
-  /** Writes one attribute; EOPNOTSUPP once bound, EINVAL naming the attribute if out of range. */
+  /**
+   * Writes one attribute; EOPNOTSUPP once bound, EINVAL naming the attribute if out of range or
+   * if metadata_bar and dma_window_bar would name the same BAR (the old value stays).
+   */
   set<K extends keyof EpfAttributes>(name: K, value: EpfAttributes[K]): void {
     if (this.epc !== undefined) {
       throw new EpdmaError('EOPNOTSUPP', `pci_epf_dma: ${name} (${configfsName(name)}) cannot change while the function is bound`);
     }
-    this.attrs = { ...this.attrs, [name]: validateAttribute(name, value) };
+    this.attrs = storeAttribute(this.attrs, name, value);
   }
 
   configure(partial: Partial<EpfAttributes>): void {

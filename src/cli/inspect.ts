@@ -18,9 +18,17 @@ import { parseMetadata } from '../device/metadata/metadata-parser.js';
  *
  * Exit codes: 0 decoded, 1 the blob is not acceptable metadata (the kernel error kind is
  * printed), 2 usage error or the file cannot be read.
+ *
+ * The 64-bit fields (register offset, window offsets, DMA addresses) may hold any u64, as the
+ * kernel accepts; the text output shows them in hex, the JSON output as decimal strings, so no
+ * JSON reader rounds them to a double.
  */
 
-const USAGE = 'usage: epdma inspect FILE [--bar N] [--layout v4|host-ctrl] [--json]';
+const USAGE = [
+  'usage: epdma inspect FILE [--bar N] [--layout v4|host-ctrl] [--json]',
+  '  --json  print the decoded layout as JSON; the 64-bit fields regOffset, desc/aux offset and',
+  '          addr are exact decimal strings (e.g. "9007199254740992"), every other field a number',
+].join('\n');
 /** The length field is 16 bits, so nothing past 64 KiB can belong to the blob. */
 const MAX_READ = 64 * 1024;
 
@@ -72,9 +80,14 @@ export async function runInspect(args: string[], out: (line: string) => void): P
     throw err;
   }
 
-  if (parsed.json) out(JSON.stringify(layout, null, 2));
+  if (parsed.json) out(JSON.stringify(layout, exactU64, 2));
   else for (const line of describeLayout(layout, parsed, contents.barSize)) out(line);
   return 0;
+}
+
+/** JSON has no 64-bit integer: bigints become their exact decimal string. */
+function exactU64(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString(10) : value;
 }
 
 function parseArgs(args: string[]): InspectArgs | string {

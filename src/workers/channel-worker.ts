@@ -35,6 +35,7 @@ const HW_WAIT_MS = 5;
 const file = new MmioRegisterFile(data.registers, data.mapFormat);
 const regs = channelRegisters(data.mapFormat, data.kind, data.hwChannel);
 const ops = new ChannelOps(file, regs, data.ll, { remote: data.remote, funcNo: data.funcNo });
+ops.configure();
 const control = new ChannelControlBlock(data.control);
 const kick = new KickWord(data.kick);
 const doorbell = new CompletionDoorbell(data.doorbell);

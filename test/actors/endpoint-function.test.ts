@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { filter, firstValueFrom } from 'rxjs';
 import { EndpointController, type EndpointControllerOptions } from '../../dist/device/epc/endpoint-controller.js';
 import { EP_DMA_REGS_BASE, EP_LL_BASE } from '../../dist/device/epc/ep-local-bus.js';
@@ -15,6 +15,7 @@ const created: EndpointFunction[] = [];
 afterEach(() => {
   for (const f of created) f.unbind();
   created.length = 0;
+  vi.restoreAllMocks();
 });
 
 function makeEpc(o: EndpointControllerOptions = {}): EndpointController {
@@ -47,7 +48,9 @@ function hostSetsH(epc: EndpointController, epf: EndpointFunction) {
   return fn;
 }
 function allFree(epc: EndpointController): boolean {
-  for (const k of ['write', 'read'] as const) for (let i = 0; i < 8; i++) if (epc.channelOwner(k, i) !== 'free') return false;
+  for (const [k, n] of [['write', epc.writeChannels], ['read', epc.readChannels]] as const) {
+    for (let i = 0; i < n; i++) if (epc.channelOwner(k, i) !== 'free') return false;
+  }
   return true;
 }
 const rewrite = (f: (r: AuxResource[]) => AuxResource[]) => ({ auxResourceFilter: f });
@@ -186,28 +189,18 @@ describe('EndpointFunction: BAR choice', () => {
     expect([g.metadataBar, g.dmaWindowBar]).toEqual([2, 3]);
   });
 
-  it('an automatic metadata BAR steps over an explicit window BAR', () => {
-    const f = makeEpf({ dmaWindowBar: 0 });
-    f.bind(makeEpc());
-    expect([f.metadataBar, f.dmaWindowBar]).toEqual([1, 0]);
-  });
-
   it('EINVAL for reserved, disabled, conflicting or fixed-resource BARs', () => {
     const epc = () => makeEpc({ registerBar: { bar: 4 }, bars: [undefined, undefined, undefined, { type: 'disabled' }] });
     expect(bindError(epc(), makeEpf({ metadataBar: 4 }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('metadata_bar 4 is reserved') });
     expect(bindError(epc(), makeEpf({ metadataBar: 3 }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('disabled') });
     expect(bindError(epc(), makeEpf({ dmaWindowBar: 4 }))?.code).toBe('EINVAL');
-    expect(bindError(epc(), makeEpf({ metadataBar: 2, dmaWindowBar: 2 }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('is the metadata BAR') });
     // A fixed resource in an ordinary BAR: neither the metadata nor the window may go there.
     const fixedIn2 = rewrite((r) => r.map((x) => (x.type === 'dma-ctrl-mmio' ? { ...x, bar: 2, barOffset: 0 } : x)));
-    expect(bindError(makeEpc(fixedIn2), makeEpf({ metadataBar: 2 }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('fixed DMA resource') });
+    expect(bindError(makeEpc(fixedIn2), makeEpf({ metadataBar: 2 }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('fixed resource') });
     expect(bindError(makeEpc(fixedIn2), makeEpf({ dmaWindowBar: 2 }))?.code).toBe('EINVAL');
     const auto = makeEpf({ metadataBar: 'auto', dmaWindowBar: 'auto' });
     auto.bind(makeEpc(fixedIn2));
     expect([auto.metadataBar, auto.dmaWindowBar]).toEqual([0, 1]);
-    const epc2 = makeEpc();
-    expect(bindError(epc2, makeEpf({ metadataBar: 2, dmaWindowBar: 2 }))?.code).toBe('EINVAL');
-    expect(allFree(epc2)).toBe(true);
   });
 
   it('EOPNOTSUPP when a window is needed but the EPC cannot remap or has no BAR left', () => {
@@ -216,6 +209,203 @@ describe('EndpointFunction: BAR choice', () => {
     const oneBar = makeEpc({ bars: [undefined, ...Array(5).fill({ type: 'disabled' })] });
     expect(bindError(oneBar, makeEpf())?.code).toBe('EOPNOTSUPP');
     expect(allFree(oneBar)).toBe(true);
+  });
+});
+
+describe('EndpointFunction: configfs BAR attributes (reference 13.4)', () => {
+  // [first store, second store, error fragment of the second]
+  const refused: [['metadataBar' | 'dmaWindowBar', number], ['metadataBar' | 'dmaWindowBar', number]][] = [
+    [['metadataBar', 2], ['dmaWindowBar', 2]],
+    [['dmaWindowBar', 0], ['metadataBar', 0]],
+    [['dmaWindowBar', 5], ['metadataBar', 5]],
+  ];
+  it.each(refused)('storing %j then %j: the second store fails EINVAL and keeps its old value', (first, second) => {
+    const f = makeEpf();
+    f.set(first[0], first[1]);
+    const before = f.attributes;
+    expect(() => f.set(second[0], second[1])).toThrow(
+      expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(new RegExp(`${second[0]} \\(\\w+\\) ${second[1]} is already (metadata_bar|dma_window_bar)`)) }),
+    );
+    expect(f.attributes).toEqual(before);
+    expect(f.attributes[second[0]]).toBe('auto');
+  });
+
+  it('auto/auto, different BARs, re-storing the same value, and moving one BAR are all accepted', () => {
+    const f = makeEpf();
+    f.set('metadataBar', 'auto');
+    f.set('dmaWindowBar', NO_BAR);
+    f.set('metadataBar', 1);
+    f.set('dmaWindowBar', 2);
+    f.set('metadataBar', 1);
+    f.set('metadataBar', 3);
+    f.set('dmaWindowBar', 1); // 1 is free again
+    expect([f.attributes.metadataBar, f.attributes.dmaWindowBar]).toEqual([3, 1]);
+  });
+
+  it('options at creation are stored in order, like successive writes', () => {
+    expect(() => makeEpf({ metadataBar: 4, dmaWindowBar: 4 })).toThrow(
+      expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('dmaWindowBar (dma_window_bar) 4 is already metadata_bar') }),
+    );
+    const f = makeEpf({ metadataBar: 4 });
+    expect(() => f.configure({ dmaWindowBar: 4 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(f.attributes.dmaWindowBar).toBe('auto');
+  });
+});
+
+describe('EndpointFunction: bind against the kernel (reference 13.4), table-driven', () => {
+  type Attrs = Pick<EndpointFunctionOptions, 'metadataBar' | 'dmaWindowBar' | 'wrChans' | 'rdChans'>;
+  interface Case {
+    name: string;
+    epc?: EndpointControllerOptions;
+    epf: Attrs;
+    /** Either the BARs chosen [metadata, window] or the error. */
+    bars?: [number, number | undefined];
+    error?: { code: string; fragment: string };
+    /** Ordered side effects on the EPC. */
+    log: string[];
+  }
+
+  /** One write + one read channel (unroll needs whole directions, so the EPC has just these). */
+  const small: EndpointControllerOptions = { writeChannels: 1, readChannels: 1 };
+  const inBar = (type: AuxResource['type'], bar: number, pick: (x: AuxResource) => boolean = () => true) =>
+    rewrite((r) => r.map((x) => (x.type === type && pick(x) ? { ...x, bar, barOffset: 0 } : x)));
+  const emptyDesc = (id: number) => rewrite((r) => r.map((x) => (x.type === 'dma-desc-mem' && x.id === id ? { ...x, size: 0 } : x)));
+  /** Everything fixed: registers in BAR4, each descriptor memory in BAR5: no window needed. */
+  const allFixed: EndpointControllerOptions = {
+    ...small,
+    auxResourceFilter: (r) =>
+      r.map((x) =>
+        x.type === 'dma-ctrl-mmio' ? { ...x, bar: 4, barOffset: 0 } : x.type === 'dma-desc-mem' ? { ...x, bar: 5, barOffset: x.id * 0x1000 } : x,
+      ),
+  };
+  const delegated = ['delegate write0', 'delegate read0'];
+  const released = ['reclaim write0 quiesce=false', 'reclaim read0 quiesce=false'];
+
+  const cases: Case[] = [
+    { name: 'auto/auto, nothing fixed', epc: small, epf: {}, bars: [0, 1], log: [...delegated, 'alloc BAR0', 'alloc BAR1'] },
+    // a fixed doorbell counts like any fixed resource: the kernel picks BAR1 and BAR2
+    { name: 'doorbell fixed in BAR0, auto/auto', epc: { ...small, ...inBar('doorbell-mmio', 0) }, epf: {}, bars: [1, 2], log: [...delegated, 'alloc BAR1', 'alloc BAR2'] },
+    {
+      name: 'doorbell fixed in BAR0, explicit metadata BAR0',
+      epc: { ...small, ...inBar('doorbell-mmio', 0) },
+      epf: { metadataBar: 0 },
+      error: { code: 'EINVAL', fragment: 'metadata_bar 0 already holds a fixed resource' },
+      log: [...delegated, ...released],
+    },
+    {
+      name: 'doorbell fixed in BAR1, explicit window BAR1',
+      epc: { ...small, ...inBar('doorbell-mmio', 1) },
+      epf: { dmaWindowBar: 1 },
+      error: { code: 'EINVAL', fragment: 'dma_window_bar 1 already holds a fixed resource' },
+      log: [...delegated, ...released],
+    },
+    // descriptor memory of a channel that is not delegated still keeps its BAR off limits
+    {
+      name: 'unselected descriptor memory fixed in BAR0, auto/auto',
+      epc: { mapFormat: 'hdma-native', writeChannels: 2, readChannels: 1, ...inBar('dma-desc-mem', 0, (x) => x.type === 'dma-desc-mem' && x.id === 1) },
+      epf: {},
+      bars: [1, 2],
+      log: [...delegated, 'alloc BAR1', 'alloc BAR2'],
+    },
+    { name: 'register block fixed in BAR2, explicit metadata BAR2', epc: { ...small, ...inBar('dma-ctrl-mmio', 2) }, epf: { metadataBar: 2 }, error: { code: 'EINVAL', fragment: 'metadata_bar 2 already holds' }, log: [...delegated, ...released] },
+    // an automatic metadata BAR does not step over the explicit window BAR: bind fails
+    { name: 'auto metadata, explicit window BAR0', epc: small, epf: { dmaWindowBar: 0 }, error: { code: 'EINVAL', fragment: 'dma_window_bar 0 is the metadata BAR' }, log: [...delegated, ...released] },
+    { name: 'auto metadata, explicit window BAR1', epc: small, epf: { dmaWindowBar: 1 }, bars: [0, 1], log: [...delegated, 'alloc BAR0', 'alloc BAR1'] },
+    {
+      name: 'doorbell in BAR0, auto metadata lands on explicit window BAR1',
+      epc: { ...small, ...inBar('doorbell-mmio', 0) },
+      epf: { dmaWindowBar: 1 },
+      error: { code: 'EINVAL', fragment: 'dma_window_bar 1 is the metadata BAR' },
+      log: [...delegated, ...released],
+    },
+    // an explicit window BAR is validated even when nothing needs the window
+    { name: 'no window needed, explicit window BAR2', epc: allFixed, epf: { dmaWindowBar: 2 }, bars: [0, undefined], log: [...delegated, 'alloc BAR0'] },
+    { name: 'no window needed, explicit window BAR5 (fixed descriptors)', epc: allFixed, epf: { dmaWindowBar: 5 }, error: { code: 'EINVAL', fragment: 'dma_window_bar 5 already holds a fixed resource' }, log: [...delegated, ...released] },
+    {
+      name: 'no window needed, explicit window on a disabled BAR',
+      epc: { ...allFixed, bars: [undefined, undefined, undefined, { type: 'disabled' }] },
+      epf: { dmaWindowBar: 3 },
+      error: { code: 'EINVAL', fragment: 'dma_window_bar 3 is disabled' },
+      log: [...delegated, ...released],
+    },
+    { name: 'no window needed, auto metadata lands on explicit window BAR0', epc: allFixed, epf: { dmaWindowBar: 0 }, error: { code: 'EINVAL', fragment: 'dma_window_bar 0 is the metadata BAR' }, log: [...delegated, ...released] },
+    { name: 'no window needed, auto/auto', epc: allFixed, epf: {}, bars: [0, undefined], log: [...delegated, 'alloc BAR0'] },
+    // empty descriptor memory fails only when mapped: after delegation and the BAR checks
+    {
+      name: 'read descriptor memory of size 0, subrange mapping available',
+      epc: { ...small, ...emptyDesc(1) },
+      epf: {},
+      error: { code: 'EINVAL', fragment: 'descriptor memory 1 has size 0x0' },
+      log: [...delegated, 'alloc BAR0', 'free BAR0', ...released],
+    },
+    {
+      name: 'read descriptor memory of size 0, no subrange mapping',
+      epc: { ...small, ...emptyDesc(1), subrangeMapping: false },
+      epf: {},
+      error: { code: 'EOPNOTSUPP', fragment: 'lacks subrange or dynamic inbound mapping' },
+      log: [...delegated, ...released],
+    },
+    {
+      name: 'write descriptor memory of size 0 behind a bad explicit window BAR: the BAR check comes first',
+      epc: { ...small, ...emptyDesc(0), ...inBar('doorbell-mmio', 3) },
+      epf: { dmaWindowBar: 3 },
+      error: { code: 'EINVAL', fragment: 'dma_window_bar 3 already holds a fixed resource' },
+      log: [...delegated, ...released],
+    },
+    {
+      name: 'descriptor memory of size 0 of a channel not delegated',
+      epc: { mapFormat: 'hdma-native', writeChannels: 2, readChannels: 1, ...emptyDesc(1) },
+      epf: {},
+      bars: [0, 1],
+      log: [...delegated, 'alloc BAR0', 'alloc BAR1'],
+    },
+  ];
+
+  /** Records delegation, reclaim and BAR memory in call order (successful calls only). */
+  function sideEffects(epc: EndpointController): string[] {
+    const log: string[] = [];
+    const delegate = epc.delegateDmaChan.bind(epc);
+    const reclaim = epc.reclaimDmaChan.bind(epc);
+    const alloc = epc.allocSpace.bind(epc);
+    const free = epc.freeSpace.bind(epc);
+    vi.spyOn(epc, 'delegateDmaChan').mockImplementation((funcNo, dir, hw, vf) => {
+      const h = delegate(funcNo, dir, hw, vf);
+      log.push(`delegate ${dir === 'ep-to-rc' ? 'write' : 'read'}${hw}`);
+      return h;
+    });
+    vi.spyOn(epc, 'reclaimDmaChan').mockImplementation((h, quiesce) => {
+      reclaim(h, quiesce);
+      log.push(`reclaim ${h.dir === 'ep-to-rc' ? 'write' : 'read'}${h.hwChannel} quiesce=${quiesce}`);
+    });
+    vi.spyOn(epc, 'allocSpace').mockImplementation((bar, size) => {
+      const space = alloc(bar, size);
+      log.push(`alloc BAR${bar}`);
+      return space;
+    });
+    vi.spyOn(epc, 'freeSpace').mockImplementation((space) => {
+      free(space);
+      log.push(`free BAR${space.bar}`);
+    });
+    return log;
+  }
+
+  it.each(cases)('$name', (c) => {
+    const epc = makeEpc(c.epc);
+    const log = sideEffects(epc);
+    const f = makeEpf({ wrChans: 1, rdChans: 1, ...c.epf });
+    const error = bindError(epc, f);
+    if (c.error !== undefined) {
+      expect(error).toMatchObject({ code: c.error.code, message: expect.stringContaining(c.error.fragment) });
+      expect(f.bound).toBe(false);
+      expect(allFree(epc)).toBe(true);
+      expect(epc.scratchBlocks.length).toBe(0);
+      expect(epc.attachedFunctions()).toEqual([]);
+    } else {
+      expect(error).toBeUndefined();
+      expect([f.metadataBar, f.dmaWindowBar]).toEqual(c.bars);
+      expect(f.delegated).toEqual([{ kind: 'write', hwChannel: 0 }, { kind: 'read', hwChannel: 0 }]);
+    }
+    expect(log).toEqual(c.log);
   });
 });
 
@@ -232,10 +422,10 @@ describe('EndpointFunction: build_layout (reference 3.4)', () => {
     ]);
     expect(l.windowSpace!.barSize).toBe(0x20000);
     const md = l.metadata;
-    expect([md.regBar, md.regOffset, md.regSize, md.mapFormat]).toEqual([1, 0, 0x2000, 'unroll']);
-    expect(md.write.map((e) => e.desc.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => 0x2000 + i * 0x1000));
-    expect(md.read.map((e) => e.desc.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => 0xa000 + i * 0x1000));
-    expect(md.read[3]!.desc).toEqual({ bar: 1, offset: 0xd000, size: 0x1000, addr: epc.llAddress('read', 3) });
+    expect([md.regBar, md.regOffset, md.regSize, md.mapFormat]).toEqual([1, 0n, 0x2000, 'unroll']);
+    expect(md.write.map((e) => e.desc.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => BigInt(0x2000 + i * 0x1000)));
+    expect(md.read.map((e) => e.desc.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => BigInt(0xa000 + i * 0x1000)));
+    expect(md.read[3]!.desc).toEqual({ bar: 1, offset: 0xd000n, size: 0x1000, addr: BigInt(epc.llAddress('read', 3)) });
     // The metadata in the BAR's memory is what the layout says.
     const parsed = parseMetadata(l.metadataSpace.block.bytes, { barSizes: [0x1000, 0x20000, 0, 0, 0, 0] });
     expect(parsed.write).toEqual(md.write);
@@ -249,10 +439,10 @@ describe('EndpointFunction: build_layout (reference 3.4)', () => {
     f.bind(epc);
     const l = f.layout!;
     expect([l.metadataBar, l.windowBar]).toEqual([0, 1]);
-    expect([l.metadata.regBar, l.metadata.regOffset]).toEqual([2, 0x1000]);
+    expect([l.metadata.regBar, l.metadata.regOffset]).toEqual([2, 0x1000n]);
     expect(l.ctrlMap.needsSubmap).toBe(false);
     expect(l.submaps.map((s) => [s.barOffset, s.phys, s.size, s.padding])).toEqual([[0, EP_LL_BASE, 0x4000, false]]);
-    expect(l.metadata.read.map((e) => e.desc.offset)).toEqual([0x2000, 0x3000]);
+    expect(l.metadata.read.map((e) => e.desc.offset)).toEqual([0x2000n, 0x3000n]);
   });
 
   it('reuses a covering window when the EPC align spans several LL regions', () => {
@@ -262,8 +452,8 @@ describe('EndpointFunction: build_layout (reference 3.4)', () => {
     const l = f.layout!;
     expect(l.submaps.map((s) => [s.barOffset, s.phys, s.size])).toEqual([[0, EP_LL_BASE, 0x10000]]);
     expect(l.windowSpace!.barSize).toBe(0x10000);
-    expect(l.metadata.write.map((e) => e.desc.offset)).toEqual([0, 0x1000]);
-    expect(l.metadata.read.map((e) => e.desc.offset)).toEqual([0x2000]);
+    expect(l.metadata.write.map((e) => e.desc.offset)).toEqual([0n, 0x1000n]);
+    expect(l.metadata.read.map((e) => e.desc.offset)).toEqual([0x2000n]);
   });
 
   it('planWindow: inner offsets, reuse, contiguous tail extension, append, and the fixed-BAR rules', () => {

@@ -117,14 +117,14 @@ describe('HostDriver: handshake', () => {
     if (hit.ok) expect(new DataView(hit.region.buffer, hit.region.bufferOffset + hit.offset, 4).getUint32(0, true)).toBe(0xcafe_f00d);
     // A register write through the BAR lands in the EP's register block.
     const llp = channelRegisters('unroll', 'read', 2).llpLo;
-    fn.bars[h.metadata.regBar]!.aperture.write32(h.metadata.regOffset + llp, ll.paddr);
+    fn.bars[h.metadata.regBar]!.aperture.write32(Number(h.metadata.regOffset) + llp, ll.paddr);
     expect(epc.registers.read32(llp)).toBe(ll.paddr);
   });
 
   it('works with the register block fixed in a reserved BAR and with HDMA native', async () => {
     const { epc, fn } = bed({ registerBar: { bar: 4, offset: 0x2000, size: 0x10000 }, mapFormat: 'hdma-native' }, { wrChans: 1, rdChans: 2 });
     const h = await probe(fn);
-    expect([h.metadata.regBar, h.metadata.regOffset]).toEqual([4, 0x2000]);
+    expect([h.metadata.regBar, h.metadata.regOffset]).toEqual([4, 0x2000n]);
     expect(h.chip.registers).toBe(epc.registers);
     expect(h.chip.mapFormat).toBe('hdma-native');
     expect(h.channels.map((c) => c.name)).toEqual(['host/wr0', 'host/rd0', 'host/rd1']);
@@ -168,6 +168,27 @@ describe('HostDriver: handshake', () => {
     expect(e.code).toBe('EOPNOTSUPP');
     expect(readReady(w)).toBe(true);
     expect(readHostRequest(w)).toBe(false);
+  });
+
+  it.each([
+    // [dword of the field's hi half, hi value, message fragment]
+    [0x1c + 0x14, 0x0020_0000, 'write entry 0 desc addr 0x20000'],
+    [0x1c + 15 * 0x2c + 0x14, 0xffff_ffff, 'read entry 7 desc addr 0xffffffff'],
+  ] as const)('a descriptor address the model cannot hold (hi dword %#x = %#x): parsed, then EINVAL naming it', async (at, hi, fragment) => {
+    const { epf, fn } = bed();
+    epf.metadataWords![at / 4] = hi;
+    const e = await probeError(fn);
+    expect(e.code).toBe('EINVAL');
+    expect(e.message).toContain(`dw-edma-pcie: ${fragment}`);
+    expect(e.message).toContain('cannot be modelled: not below 2^53');
+  });
+
+  it('an offset of 2^53 or more lies outside every BAR: the parser refuses it as the kernel does', async () => {
+    const { epf, fn } = bed();
+    epf.metadataWords![0x10 / 4] = 0x8000_0000; // register offset hi
+    const e = await probeError(fn);
+    expect(e.code).toBe('EINVAL');
+    expect(e.message).toMatch(/register window 0x80000000[0-9a-f]{8}\+0x[0-9a-f]+ outside BAR/);
   });
 
   it('EOPNOTSUPP when the register window does not start at the register block', async () => {

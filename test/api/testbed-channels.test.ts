@@ -102,7 +102,7 @@ describe('topology', () => {
     // The registers live in one of the function's BARs, inside it.
     const regBar = dev.bars.find((b) => b.index === dev.metadata.regBar);
     expect(regBar).toBeDefined();
-    expect(dev.metadata.regOffset + dev.metadata.regSize).toBeLessThanOrEqual(regBar!.size);
+    expect(dev.metadata.regOffset + BigInt(dev.metadata.regSize)).toBeLessThanOrEqual(BigInt(regBar!.size));
     expect(new Set(dev.bars.map((b) => b.index)).size).toBe(dev.bars.length);
   });
 });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInspect } from '../../dist/cli/inspect.js';
 import { encodeMetadata } from '../../dist/device/metadata/metadata-encoder.js';
 import type { MetadataLayout } from '../../dist/device/metadata/metadata-layout.js';
+import { runCli } from '../support/run-cli.js';
 
 let dir: string;
 
@@ -20,7 +21,7 @@ function sample(overrides: Partial<MetadataLayout> = {}): MetadataLayout {
     revision: 1,
     length: 0xcc,
     regBar: 0,
-    regOffset: 0x1000,
+    regOffset: 0x1000n,
     regSize: 0x2000,
     layout: 'dw-edma',
     mapFormat: 'hdma-compat',
@@ -28,16 +29,16 @@ function sample(overrides: Partial<MetadataLayout> = {}): MetadataLayout {
     ready: false,
     entrySize: 0x2c,
     write: [
-      { hwChannel: 0, desc: { bar: 2, offset: 0x3000, size: 0x800, addr: 0x1_2345_0000 } },
+      { hwChannel: 0, desc: { bar: 2, offset: 0x3000n, size: 0x800, addr: 0x1_2345_0000n } },
       {
         hwChannel: 1,
-        desc: { bar: 2, offset: 0x3800, size: 0x800, addr: 0x1_2345_0800 },
-        aux: { bar: 3, offset: 0x40, size: 0x100, addr: 0xabc0_0000 },
+        desc: { bar: 2, offset: 0x3800n, size: 0x800, addr: 0x1_2345_0800n },
+        aux: { bar: 3, offset: 0x40n, size: 0x100, addr: 0xabc0_0000n },
       },
     ],
     read: [
-      { hwChannel: 0, desc: { bar: 2, offset: 0x4000, size: 0x800, addr: 0xfe00_0000 } },
-      { hwChannel: 1, desc: { bar: 2, offset: 0x4800, size: 0x800, addr: 0xfe00_0800 } },
+      { hwChannel: 0, desc: { bar: 2, offset: 0x4000n, size: 0x800, addr: 0xfe00_0000n } },
+      { hwChannel: 1, desc: { bar: 2, offset: 0x4800n, size: 0x800, addr: 0xfe00_0800n } },
     ],
     headerLayout: 'v4',
     ...overrides,
@@ -86,12 +87,25 @@ describe('epdma inspect', () => {
     expect(rows[3]).toEqual(['rd', '1', '2', '0x4800', '0x800', '0xfe000800', '-']);
   });
 
-  it('--json prints the MetadataLayout', async () => {
+  it('--json prints the MetadataLayout, 64-bit fields as exact decimal strings', async () => {
     const layout = sample();
     const file = await barFile('json.bin', encodeMetadata(layout));
     const { code, lines } = await run(['--json', file]);
     expect(code).toBe(0);
-    expect(JSON.parse(lines.join('\n'))).toEqual(layout);
+    const json = JSON.parse(lines.join('\n')) as Record<string, unknown>;
+    expect(json.regOffset).toBe('4096');
+    expect(json).toEqual(JSON.parse(JSON.stringify(layout, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))));
+    // reading the strings back as bigints gives the layout itself
+    const revived = JSON.parse(lines.join('\n'), (key, v: unknown) =>
+      ['regOffset', 'offset', 'addr'].includes(key) && typeof v === 'string' ? BigInt(v) : v,
+    ) as MetadataLayout;
+    expect(revived).toEqual(layout);
+  });
+
+  it('--help documents how --json prints the 64-bit fields', async () => {
+    const { code, lines } = await run(['--help']);
+    expect(code).toBe(0);
+    expect(lines.join('\n')).toContain('exact decimal strings');
   });
 
   it('--layout host-ctrl decodes the later header layout', async () => {
@@ -128,11 +142,11 @@ describe('epdma inspect', () => {
   it('reads only the first 64 KiB but checks windows against the whole file as the BAR', async () => {
     // descriptors of write channel 0 sit in the metadata BAR itself, past 64 KiB
     const inside = sample();
-    inside.write[0]!.desc = { bar: 2, offset: 0x1f000, size: 0x1000, addr: 0x8000 };
+    inside.write[0]!.desc = { bar: 2, offset: 0x1f000n, size: 0x1000, addr: 0x8000n };
     const big = await barFile('big.bin', encodeMetadata(inside), 0x20000);
     expect((await run([big, '--bar', '2'])).code).toBe(0);
     const outside = sample();
-    outside.write[0]!.desc = { bar: 2, offset: 0x1f800, size: 0x1000, addr: 0x8000 };
+    outside.write[0]!.desc = { bar: 2, offset: 0x1f800n, size: 0x1000, addr: 0x8000n };
     const over = await barFile('over.bin', encodeMetadata(outside), 0x20000);
     const { code, lines } = await run([over, '--bar', '2']);
     expect(code).toBe(1);
@@ -158,5 +172,36 @@ describe('epdma inspect', () => {
       expect(lines.at(-1)).toMatch(/^usage: epdma inspect FILE/);
     }
     expect((await run(['--help'])).code).toBe(0);
+  });
+
+  describe('a descriptor address at 2^53 (kernel: accepted, read exactly)', () => {
+    // BAR0 0x1000 bytes of metadata: registers BAR2 offset 0 size 0x2000 (hdma-native), one write
+    // channel whose descriptors are BAR4 offset 0 size 0x1000 at EP address 2^53.
+    const BLOB_HEX =
+      '5045444d010048000a006001000000000000000001070000002000000004000000000000000000000010000000000000000020000000000000000000000000000000000000000000';
+
+    it('epdma inspect --json prints paddr 9007199254740992 exactly; the text shows it in hex', async () => {
+      const file = await barFile('paddr-2p53.bin', Uint8Array.from(Buffer.from(BLOB_HEX, 'hex')), 0x1000);
+      const json = await runCli(['inspect', file, '--bar', '0', '--json']);
+      expect(json.stderr).toBe('');
+      expect(json.code).toBe(0);
+      const layout = JSON.parse(json.stdout) as { regBar: number; regOffset: string; regSize: number; mapFormat: string; write: { desc: Record<string, unknown> }[]; read: unknown[] };
+      expect(layout.write).toHaveLength(1);
+      expect(layout.read).toEqual([]);
+      expect(layout.write[0]!.desc).toEqual({ bar: 4, offset: '0', size: 0x1000, addr: '9007199254740992' });
+      expect([layout.regBar, layout.regOffset, layout.regSize, layout.mapFormat]).toEqual([2, '0', 0x2000, 'hdma-native']);
+      // a double would have printed 9007199254740992 too, so also prove the neighbour stays exact
+      const plusOne = Buffer.from(BLOB_HEX, 'hex');
+      plusOne.writeUInt32LE(1, 0x1c + 0x10);
+      const nextFile = await barFile('paddr-2p53-plus-1.bin', Uint8Array.from(plusOne), 0x1000);
+      const next = await run([nextFile, '--bar', '0', '--json']);
+      expect(next.code).toBe(0);
+      expect((JSON.parse(next.lines.join('\n')) as typeof layout).write[0]!.desc.addr).toBe('9007199254740993');
+
+      const text = await run([file, '--bar', '0']);
+      expect(text.code).toBe(0);
+      const row = text.lines.find((l) => /^\s+wr\s/.test(l))!.trim().split(/\s+/);
+      expect(row).toEqual(['wr', '0', '4', '0x0', '0x1000', '0x20000000000000', '-']);
+    });
   });
 });

@@ -201,14 +201,11 @@ export class KernelLikeDriver {
     }
     if (first) {
       f.write32(r.enable, HDMA_V0_BITS.CH_EN);
-      const B = HDMA_V0_BITS;
-      let setup = f.read32(r.intSetup) & ~(B.STOP_INT_MASK | B.ABORT_INT_MASK);
-      setup |= B.LOCAL_STOP_INT_EN | B.LOCAL_ABORT_INT_EN;
-      // Part-1 routing: remote-routed LL channels keep both enables but mask the local output.
-      if (this.remote) setup |= B.REMOTE_STOP_INT_EN | B.REMOTE_ABORT_INT_EN | B.STOP_INT_MASK | B.ABORT_INT_MASK;
-      f.write32(r.intSetup, setup);
+      // v4 part 1: clear the 0x7d mask/enable field, then remote enables only or local ones only.
+      const setup = f.read32(r.intSetup) & ~0x7d;
+      f.write32(r.intSetup, setup | (this.remote ? 0x28 : 0x50));
       f.write32(r.control1, HDMA_V0_BITS.LINKLIST_EN);
-      f.write32(r.funcNum, this.funcNo);
+      f.write32(r.funcNum, this.funcNo); // the kernel does this once at channel setup; same value
       f.write32(r.llpLo, this.ll.base % 0x1_0000_0000);
       f.write32(r.llpHi, Math.floor(this.ll.base / 0x1_0000_0000));
     }

@@ -82,11 +82,30 @@ export function validateAttribute<K extends keyof EpfAttributes>(name: K, value:
   return value as EpfAttributes[K];
 }
 
-export function validateAttributes(partial: Partial<EpfAttributes>): Partial<EpfAttributes> {
-  const out: Partial<EpfAttributes> = {};
+const OTHER_BAR: Partial<Record<keyof EpfAttributes, 'metadataBar' | 'dmaWindowBar'>> = {
+  metadataBar: 'dmaWindowBar',
+  dmaWindowBar: 'metadataBar',
+};
+
+/**
+ * One configfs store: the value is validated, and metadata_bar and dma_window_bar may not name
+ * the same BAR (both 'auto' is fine). A refused store throws EINVAL and changes nothing; the
+ * kernel refuses at the write, not at bind.
+ */
+export function storeAttribute<K extends keyof EpfAttributes>(attrs: Readonly<EpfAttributes>, name: K, value: unknown): EpfAttributes {
+  const valid = validateAttribute(name, value);
+  const other = OTHER_BAR[name];
+  if (other !== undefined && valid !== 'auto' && attrs[other] === valid) {
+    fail(name, value, `is already ${configfsName(other)}: the metadata and DMA window BARs must differ`);
+  }
+  return { ...attrs, [name]: valid };
+}
+
+/** Stores every defined attribute in key order, as successive configfs writes would. */
+export function storeAttributes(attrs: Readonly<EpfAttributes>, partial: Partial<EpfAttributes>): EpfAttributes {
+  let out: EpfAttributes = { ...attrs };
   for (const key of Object.keys(partial) as (keyof EpfAttributes)[]) {
-    if (partial[key] === undefined) continue;
-    (out as Record<string, unknown>)[key] = validateAttribute(key, partial[key]);
+    if (partial[key] !== undefined) out = storeAttribute(out, key, partial[key]);
   }
   return out;
 }

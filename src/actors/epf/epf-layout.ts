@@ -42,9 +42,10 @@ export interface WindowPlan {
 
 /**
  * The map loop of build_layout() (reference 3.4), pure: a fixed-BAR resource is referenced in
- * place; a NO_BAR resource gets the align-expanded span of its physical range, reusing a
- * submap that already covers the span, else extending the tail submap when the span starts
- * exactly where the tail ends physically, else appending a submap at the running BAR offset.
+ * place; a NO_BAR resource (EINVAL if empty) gets the align-expanded span of its physical
+ * range, reusing a submap that already covers the span, else extending the tail submap when the
+ * span starts exactly where the tail ends physically, else appending a submap at the running
+ * BAR offset.
  */
 export function planWindow(
   resources: readonly MappedResource[],
@@ -66,6 +67,9 @@ export function planWindow(
       continue;
     }
     if (windowBar === undefined) throw new EpdmaError('EOPNOTSUPP', `pci_epf_dma: ${what} is not host-visible and there is no DMA window BAR`);
+    // Only mapping refuses empty memory (after delegation and the BAR checks): a zero span would
+    // be a submap of nothing, and the host would find an empty window in the metadata.
+    if (res.size <= 0) throw new EpdmaError('EINVAL', `pci_epf_dma: ${what} has size ${hex(res.size)}: nothing to map`);
     const start = alignDown(res.physAddr, align);
     const inner = res.physAddr - start;
     const span = alignUp(res.size + inner, align);
@@ -156,14 +160,14 @@ export function buildLayout(epc: EndpointController, input: LayoutInput): EpfLay
     }
     const map = (r: MappedResource): ResourceMap => plan.maps.get(r)!;
     const ctrlMap = map(sel.ctrl);
-    const entry = (m: ResourceMap, i: number): ChannelEntry => ({ hwChannel: i, desc: { bar: m.bar, offset: m.offset, size: m.size, addr: m.phys } });
+    const entry = (m: ResourceMap, i: number): ChannelEntry => ({ hwChannel: i, desc: { bar: m.bar, offset: BigInt(m.offset), size: m.size, addr: BigInt(m.phys) } });
     const writeMaps = sel.write.map((c) => map(c.desc));
     const readMaps = sel.read.map((c) => map(c.desc));
     const metadata: MetadataLayout = {
       revision: PCI_EP_DMA_METADATA_REV,
       length: blobLength,
       regBar: ctrlMap.bar,
-      regOffset: ctrlMap.offset,
+      regOffset: BigInt(ctrlMap.offset),
       regSize: sel.ctrl.size,
       layout: 'dw-edma',
       mapFormat: sel.ctrl.mapFormat,

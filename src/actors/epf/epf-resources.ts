@@ -1,4 +1,4 @@
-import { EpdmaError, hex } from '../../device/errors.js';
+import { EpdmaError } from '../../device/errors.js';
 import type { AuxDmaChan, AuxDmaCtrl, AuxDmaDescMem, AuxDmaDirection, AuxResource } from '../../device/epc/aux-resource.js';
 import type { DelegatedDmaChan, EndpointController } from '../../device/epc/endpoint-controller.js';
 
@@ -10,6 +10,8 @@ export interface SelectedChannel {
 
 /** What collect_resources() leaves behind: the copied resources and the delegated handles. */
 export interface SelectedResources {
+  /** Every resource the EPC reported (the kernel's copied array), doorbells included. */
+  readonly resources: readonly AuxResource[];
   readonly ctrl: AuxDmaCtrl;
   readonly write: readonly SelectedChannel[];
   readonly read: readonly SelectedChannel[];
@@ -26,7 +28,8 @@ export function releaseAll(epc: EndpointController, handles: readonly DelegatedD
 
 /**
  * collect_resources() and the delegation that ends it (reference 3.3 step 2), every rule in the
- * kernel's order with its error kind.
+ * kernel's order with its error kind. Descriptor memory sizes are not checked here: the kernel
+ * refuses an empty one only when it maps it (build_layout), after delegating.
  */
 export function collectAndDelegate(epc: EndpointController, funcNo: number, wr: number, rd: number): SelectedResources {
   const resources: AuxResource[] = epc.getAuxResources(funcNo);
@@ -72,7 +75,6 @@ export function collectAndDelegate(epc: EndpointController, funcNo: number, wr: 
       if (chan === undefined) throw new EpdmaError('EINVAL', `pci_epf_dma: missing dense ${dir} channel ${i}`);
       const desc = descs.get(chan.descMemId);
       if (desc === undefined) throw new EpdmaError('EINVAL', `pci_epf_dma: ${dir} channel ${i} names descriptor memory id ${chan.descMemId}, which does not exist`);
-      if (desc.size <= 0) throw new EpdmaError('EINVAL', `pci_epf_dma: descriptor memory id ${desc.id} has size ${hex(desc.size)}`);
       out.push({ chan, desc });
     }
     return out;
@@ -87,7 +89,7 @@ export function collectAndDelegate(epc: EndpointController, funcNo: number, wr: 
     releaseAll(epc, handles);
     throw err;
   }
-  return { ctrl, write, read, handles };
+  return { resources, ctrl, write, read, handles };
 }
 
 /**

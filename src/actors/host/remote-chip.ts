@@ -2,6 +2,7 @@ import { EpdmaError, hex } from '../../device/errors.js';
 import type { BusHit } from '../../device/bus/address-space.js';
 import type { DwEdmaChannelRegion, DwEdmaChip } from '../../device/dma-chip.js';
 import type { ChannelEntry, MetadataLayout } from '../../device/metadata/metadata-layout.js';
+import { toModelNumber } from '../../device/metadata/metadata-u64.js';
 import type { PciFunction } from '../../device/pci/pci-function.js';
 import type { ChannelKind } from '../../device/regs/channel-registers.js';
 
@@ -31,7 +32,9 @@ function iomap(fn: PciFunction, bar: number, offset: number, size: number, what:
  * descriptor address from the metadata.
  */
 export function buildRemoteChip(fn: PciFunction, md: MetadataLayout): { chip: DwEdmaChip; channels: HostChannelInfo[]; nrIrqs: number } {
-  const regs = iomap(fn, md.regBar, md.regOffset, md.regSize, 'register window');
+  // The metadata may carry any u64 (the parser keeps it); the model's addresses are numbers.
+  const regOffset = toModelNumber(md.regOffset, 'register offset', 'dw-edma-pcie');
+  const regs = iomap(fn, md.regBar, regOffset, md.regSize, 'register window');
   const registers = regs.region.registers;
   if (registers === undefined) {
     throw new EpdmaError('EOPNOTSUPP', `dw-edma-pcie: register window BAR${md.regBar}+${hex(md.regOffset)} reaches ${regs.region.name}, which is memory, not a DMA register block`);
@@ -44,13 +47,16 @@ export function buildRemoteChip(fn: PciFunction, md: MetadataLayout): { chip: Dw
   }
 
   const region = (kind: ChannelKind, e: ChannelEntry): DwEdmaChannelRegion => {
-    const hit = iomap(fn, e.desc.bar, e.desc.offset, e.desc.size, `${kind} channel ${e.hwChannel} descriptors`);
+    const field = `${kind} entry ${e.hwChannel} desc`;
+    const offset = toModelNumber(e.desc.offset, `${field} offset`, 'dw-edma-pcie');
+    const paddr = toModelNumber(e.desc.addr, `${field} addr`, 'dw-edma-pcie');
+    const hit = iomap(fn, e.desc.bar, offset, e.desc.size, `${kind} channel ${e.hwChannel} descriptors`);
     if (hit.region.kind !== 'ram') {
       throw new EpdmaError('EOPNOTSUPP', `dw-edma-pcie: ${kind} channel ${e.hwChannel} descriptor window BAR${e.desc.bar}+${hex(e.desc.offset)} reaches ${hit.region.name}, not memory`);
     }
     return {
       hwChannel: e.hwChannel,
-      ll: { buffer: hit.region.buffer, bufferOffset: hit.region.bufferOffset + hit.offset, size: e.desc.size, paddr: e.desc.addr },
+      ll: { buffer: hit.region.buffer, bufferOffset: hit.region.bufferOffset + hit.offset, size: e.desc.size, paddr },
     };
   };
   const write = md.write.slice(0, TEMPLATE_WR).map((e) => region('write', e));

@@ -3,7 +3,8 @@ import { EDMA_V0_CONTROL1 } from '../regs/edma-v0-regs.js';
 /**
  * Linked-list element formats shared by eDMA v0 and HDMA (reference 6.3), little-endian:
  *   data element (dw_edma_v0_lli, 24 bytes): control, transfer_size, sar lo/hi, dar lo/hi
- *   link element (dw_edma_v0_llp, 16 bytes): control (LLP | TCB [| CB]), reserved, llp lo/hi
+ *   link element (dw_edma_v0_llp, 16 bytes): control (LLP | TCB [| CB]), reserved (never
+ *   written), llp lo/hi
  *
  * The codec works on an Int32Array over the LL memory with word indices, so the driver can
  * write a chunk and the engine can fetch it without allocating anything per element.
@@ -35,9 +36,12 @@ export function writeDataElement(words: Int32Array, wordIndex: number, control: 
   words[wordIndex + 5] = Math.floor(dar / TWO32);
 }
 
+/**
+ * Writes the link element's control word and 64-bit pointer only, as write_ll_link does: the
+ * reserved dword at +4 keeps whatever the region held (often a stale data element's size).
+ */
 export function writeLinkElement(words: Int32Array, wordIndex: number, control: number, llp: number): void {
   words[wordIndex] = control;
-  words[wordIndex + 1] = 0;
   words[wordIndex + 2] = llp % TWO32;
   words[wordIndex + 3] = Math.floor(llp / TWO32);
 }

@@ -60,8 +60,8 @@ import {
   type HeaderLayout,
 } from './metadata-format.js';
 import type { ChannelEntry, MetadataLayout, MetadataWindow } from './metadata-layout.js';
+import { hi32, isU64, lo32 } from './metadata-u64.js';
 
-const TWO_POW_32 = 2 ** 32;
 const MAX_U32 = 0xffffffff;
 
 /** Bytes a blob with these counts occupies: header plus both tables. */
@@ -189,11 +189,9 @@ function checkUint(value: unknown, max: number, field: string): void {
   }
 }
 
-/** 64-bit fields are JS numbers: safe integers only, so lo/hi split is exact. */
+/** 64-bit fields are bigints: every u64 is carried, nothing wider is truncated into it. */
 function checkU64(value: unknown, field: string): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    invalid(`${field} ${describe(value)} not an integer in 0..2^53-1`);
-  }
+  if (!isU64(value)) invalid(`${field} ${describe(value)} not a bigint in 0..2^64-1`);
 }
 
 function checkBar(value: unknown, field: string): void {
@@ -209,15 +207,7 @@ function checkWindow(window: MetadataWindow, field: string): void {
 }
 
 function describe(value: unknown): string {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0
-    ? hex(value)
-    : String(value);
-}
-
-function lo32(value: number): number {
-  return value % TWO_POW_32;
-}
-
-function hi32(value: number): number {
-  return Math.floor(value / TWO_POW_32);
+  if (typeof value === 'bigint' && value >= 0n) return hex(value);
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return hex(value);
+  return typeof value === 'bigint' ? `-${hex(-value)}` : String(value);
 }

@@ -3,23 +3,23 @@ import type { HeaderLayout, MapFormatName } from './metadata-format.js';
 /**
  * One BAR window as the metadata describes it: the BAR, the BAR-local byte offset, the size in
  * bytes, and the EP-local DMA address the engine uses for the same memory. Offsets and addresses
- * are JS numbers: the format carries 64-bit lo/hi halves, combined as hi * 2**32 + lo, and the
- * parser refuses values of 2**53 and above instead of rounding them.
+ * are bigints: the format carries 64-bit lo/hi halves and the kernel accepts any 64-bit value, so
+ * the codec keeps every one exactly (a model that needs numbers converts with toModelNumber).
  */
 export interface MetadataWindow {
   bar: number;
-  offset: number;
+  offset: bigint;
   size: number;
-  addr: number;
+  addr: bigint;
 }
 
 export interface ChannelEntry {
   /** Must equal the entry's index in its table (rev 1 consumers require dense 0-based order). */
   hwChannel: number;
   /** The channel's linked-list (descriptor) window. */
-  desc: { bar: number; offset: number; size: number; addr: number };
+  desc: { bar: number; offset: bigint; size: number; addr: bigint };
   /** Present iff the entry's A bit (aux window valid) is set. */
-  aux?: { bar: number; offset: number; size: number; addr: number };
+  aux?: { bar: number; offset: bigint; size: number; addr: bigint };
 }
 
 /** The decoded metadata blob (API.md "Metadata BAR codec"). */
@@ -28,7 +28,8 @@ export interface MetadataLayout {
   /** Total blob length in bytes (the 16-bit length field), not the BAR size. */
   length: number;
   regBar: number;
-  regOffset: number;
+  /** Register window offset in regBar (64-bit). */
+  regOffset: bigint;
   regSize: number;
   layout: 'dw-edma';
   mapFormat: MapFormatName;

@@ -61,6 +61,7 @@ import {
   type MapFormatName,
 } from './metadata-format.js';
 import type { ChannelEntry, MetadataLayout, MetadataWindow } from './metadata-layout.js';
+import { fromHalves } from './metadata-u64.js';
 
 export interface ParseMetadataOptions {
   /** The BAR the blob was read from; only used to name it in messages. */
@@ -93,10 +94,6 @@ export interface MetadataHeader {
   tableEnd: number;
 }
 
-const TWO_POW_32 = 2 ** 32;
-/** hi halves at or above this make the 64-bit value >= 2^53. */
-const HI_LIMIT = 2 ** 21;
-
 /**
  * Bounds-checked 32-bit LE reads over any Uint8Array view (byteOffset respected). Every read of
  * the blob goes through here, so a hostile blob can produce an EpdmaError but never a RangeError.
@@ -120,15 +117,9 @@ class BarReader {
     return this.view.getUint32(offset, true);
   }
 
-  /** hi * 2**32 + lo, refusing values a JS number cannot hold exactly. */
-  u64(loOffset: number, hiOffset: number, field: string): number {
-    const lo = this.word(loOffset);
-    const hi = this.word(hiOffset);
-    if (hi >= HI_LIMIT) {
-      const value = (BigInt(hi) << 32n) | BigInt(lo);
-      this.ctx.fail('EINVAL', `${field} ${hex(value)} not below 2^53`);
-    }
-    return hi * TWO_POW_32 + lo;
+  /** The full u64 from its lo/hi dwords: like the kernel, any value is accepted. */
+  u64(loOffset: number, hiOffset: number): bigint {
+    return fromHalves(this.word(loOffset), this.word(hiOffset));
   }
 }
 
@@ -148,19 +139,19 @@ class ParseContext {
 
   barSize(bar: number): number | undefined {
     const size = this.barSizes?.[bar];
-    return typeof size === 'number' && Number.isFinite(size) && size >= 0 ? size : undefined;
+    return typeof size === 'number' && Number.isSafeInteger(size) && size >= 0 ? size : undefined;
   }
 
   /**
    * The kernel's "valid non-empty in-BAR range": BAR 0..5, size > 0, and [offset, offset+size)
-   * inside the BAR when its size is known. Written as offset <= barSize - size so it cannot
-   * overflow (or lose precision) for offsets near 2^53.
+   * inside the BAR when its size is known. Written as offset <= barSize - size, the kernel's
+   * overflow-free form, on the exact 64-bit offset.
    */
-  checkRange(field: string, bar: number, offset: number, size: number): void {
+  checkRange(field: string, bar: number, offset: bigint, size: number): void {
     if (bar > PCI_STD_MAX_BAR) this.fail('EINVAL', `${field} BAR ${hex(bar)} above ${PCI_STD_MAX_BAR}`);
     if (size === 0) this.fail('EINVAL', `${field} window empty (size 0x0)`);
     const barSize = this.barSize(bar);
-    if (barSize !== undefined && (size > barSize || offset > barSize - size)) {
+    if (barSize !== undefined && (size > barSize || offset > BigInt(barSize - size))) {
       this.fail(
         'EINVAL',
         `${field} window ${hex(offset)}+${hex(size)} outside BAR${bar} size ${hex(barSize)}`,
@@ -295,7 +286,7 @@ export function parseMetadata(bar: Uint8Array, options?: ParseMetadataOptions): 
   const r = new BarReader(bar, ctx);
   const header = readHeader(r, ctx, options?.headerLayout ?? 'v4');
 
-  const regOffset = r.u64(PCI_EP_DMA_METADATA_REG_OFF_LO, PCI_EP_DMA_METADATA_REG_OFF_HI, 'register offset');
+  const regOffset = r.u64(PCI_EP_DMA_METADATA_REG_OFF_LO, PCI_EP_DMA_METADATA_REG_OFF_HI);
   const regSize = r.word(PCI_EP_DMA_METADATA_REG_SIZE);
   ctx.checkRange('register', header.regBar, regOffset, regSize);
 
@@ -376,9 +367,9 @@ function readWindow(
   bar: number,
   at: WindowOffsets,
 ): MetadataWindow {
-  const offset = r.u64(at.offLo, at.offHi, `${field} offset`);
+  const offset = r.u64(at.offLo, at.offHi);
   const size = r.word(at.size);
   ctx.checkRange(field, bar, offset, size);
-  const addr = r.u64(at.addrLo, at.addrHi, `${field} addr`);
+  const addr = r.u64(at.addrLo, at.addrHi);
   return { bar, offset, size, addr };
 }

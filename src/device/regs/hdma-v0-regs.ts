@@ -56,6 +56,12 @@ export const HDMA_V0_BITS = {
   LOCAL_STOP_INT_EN: 1 << 4,
   REMOTE_ABORT_INT_EN: 1 << 5,
   LOCAL_ABORT_INT_EN: 1 << 6,
+  /** The int_setup bits the driver owns (masks and enables, 0x7d); it keeps every other bit. */
+  INT_SETUP_FIELD: 0x7d,
+  /** int_setup for a remote-routed channel (v4 part 1): remote STOP/ABORT enables only. */
+  INT_SETUP_REMOTE: (1 << 3) | (1 << 5),
+  /** int_setup for a local channel: local STOP/ABORT enables, masks clear. */
+  INT_SETUP_LOCAL: (1 << 4) | (1 << 6),
   CH_STAT_MASK: 0x3,
 } as const;
 

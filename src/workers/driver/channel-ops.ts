@@ -54,6 +54,15 @@ export class ChannelOps {
     writeLinkElement(this.ll, (count * LL_DATA_BYTES) >>> 2, control, this.paddr);
   }
 
+  /**
+   * The channel-configuration op (ch_config), run once when the channel is set up: HDMA takes
+   * the requester function number in its own func_num register here (v4 part 1), so start()
+   * does not write it. eDMA v0 carries the function number in ch_control1, written by start().
+   */
+  configure(): void {
+    if (this.r.family === 'hdma') this.file.write32(this.r.funcNum, this.funcNo & 0xff);
+  }
+
   /** dw_edma_v0_core_start / dw_hdma_v0_core_start. */
   start(first: boolean): void {
     const f = this.file;
@@ -76,14 +85,11 @@ export class ChannelOps {
     }
     if (first) {
       f.write32(r.enable, HDMA_V0_BITS.CH_EN);
-      f.write32(
-        r.intSetup,
-        this.remote
-          ? HDMA_V0_BITS.STOP_INT_MASK | HDMA_V0_BITS.ABORT_INT_MASK | HDMA_V0_BITS.REMOTE_STOP_INT_EN | HDMA_V0_BITS.LOCAL_STOP_INT_EN | HDMA_V0_BITS.REMOTE_ABORT_INT_EN | HDMA_V0_BITS.LOCAL_ABORT_INT_EN
-          : HDMA_V0_BITS.LOCAL_STOP_INT_EN | HDMA_V0_BITS.LOCAL_ABORT_INT_EN,
-      );
+      // Read-modify-write: only the mask/enable field is the driver's; int_setup is per channel,
+      // so no other thread touches it between the read and the write.
+      const setup = f.read32(r.intSetup) & ~HDMA_V0_BITS.INT_SETUP_FIELD;
+      f.write32(r.intSetup, setup | (this.remote ? HDMA_V0_BITS.INT_SETUP_REMOTE : HDMA_V0_BITS.INT_SETUP_LOCAL));
       f.write32(r.control1, HDMA_V0_BITS.LINKLIST_EN);
-      f.write32(r.funcNum, this.funcNo & 0xff);
       f.write32(r.llpLo, this.paddr % TWO32);
       f.write32(r.llpHi, Math.floor(this.paddr / TWO32));
     }

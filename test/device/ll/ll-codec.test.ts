@@ -84,17 +84,46 @@ describe('data element', () => {
 });
 
 describe('link element', () => {
-  it('has the dw_edma_v0_llp layout: control, reserved 0, llp lo/hi', () => {
+  it.each([
+    // [what the region held at +4, control, llp]
+    [0x0000_0000, LL_CONTROL.LLP | LL_CONTROL.TCB | LL_CONTROL.CB, 0x2_7000_1000],
+    [0xffff_ffff, LL_CONTROL.LLP | LL_CONTROL.TCB | LL_CONTROL.CB, 0x2_7000_1000],
+    [0xdead_beef, LL_CONTROL.LLP | LL_CONTROL.TCB, 0x1f_ffff_ffff_f000],
+    [0x0000_0800, LL_CONTROL.LLP | LL_CONTROL.TCB, 0x8000_0000], // a stale data element's size
+  ])('has the dw_edma_v0_llp layout; the reserved dword keeps %#x (write_ll_link leaves it)', (held, control, llp) => {
     const buf = new ArrayBuffer(16);
     const words = new Int32Array(buf);
-    words.fill(-1);
-    writeLinkElement(words, 0, LL_CONTROL.LLP | LL_CONTROL.TCB | LL_CONTROL.CB, 0x2_7000_1000);
+    words.fill(0x5a5a5a5a);
+    words[1] = held | 0;
+    writeLinkElement(words, 0, control, llp);
     const dv = new DataView(buf);
-    expect(dv.getUint32(0, true)).toBe(0x7);
-    expect(dv.getUint32(4, true)).toBe(0);
-    expect(dv.getUint32(8, true)).toBe(0x7000_1000);
-    expect(dv.getUint32(12, true)).toBe(0x2);
-    expect(decodeElement(words, 0)).toEqual({ type: 'link', control: 7, size: 0, sar: 0, dar: 0, llp: 0x2_7000_1000 });
+    expect(dv.getUint32(0, true)).toBe(control);
+    expect(dv.getUint32(4, true)).toBe(held);
+    expect(dv.getUint32(8, true)).toBe(llp % 2 ** 32);
+    expect(dv.getUint32(12, true)).toBe(Math.floor(llp / 2 ** 32));
+    expect(decodeElement(words, 0)).toEqual({ type: 'link', control, size: 0, sar: 0, dar: 0, llp });
+  });
+
+  it('writes exactly the words at +0, +8 and +12 of a pre-filled region, nothing else', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: 24, maxLength: 24 }),
+        fc.nat({ max: 20 }),
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        (fill, at, llp) => {
+          const words = Int32Array.from(fill);
+          const control = LL_CONTROL.LLP | LL_CONTROL.TCB;
+          writeLinkElement(words, at, control, llp);
+          for (let i = 0; i < words.length; i++) {
+            if (i === at) expect(words[i]).toBe(control);
+            else if (i === at + 2) expect(words[i]! >>> 0).toBe(llp % 2 ** 32);
+            else if (i === at + 3) expect(words[i]! >>> 0).toBe(Math.floor(llp / 2 ** 32));
+            else expect(words[i], `word ${i}`).toBe(fill[i]);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('round-trips any 64-bit pointer below 2^53', () => {

@@ -9,7 +9,7 @@ function twoByTwo(overrides: Partial<MetadataLayout> = {}): MetadataLayout {
     revision: 1,
     length: 0xcc,
     regBar: 0,
-    regOffset: 0x1000,
+    regOffset: 0x1000n,
     regSize: 0x2000,
     layout: 'dw-edma',
     mapFormat: 'unroll',
@@ -18,11 +18,11 @@ function twoByTwo(overrides: Partial<MetadataLayout> = {}): MetadataLayout {
     entrySize: 0x2c,
     write: [0, 1].map((i) => ({
       hwChannel: i,
-      desc: { bar: 2, offset: 0x10000 * i, size: 0x800, addr: 0x1_0000_0000 + i * 0x800 },
+      desc: { bar: 2, offset: 0x10000n * BigInt(i), size: 0x800, addr: 0x1_0000_0000n + BigInt(i * 0x800) },
     })),
     read: [0, 1].map((i) => ({
       hwChannel: i,
-      desc: { bar: 2, offset: 0x40000 + 0x10000 * i, size: 0x800, addr: 0xfe00_0000 + i * 0x800 },
+      desc: { bar: 2, offset: BigInt(0x40000 + 0x10000 * i), size: 0x800, addr: BigInt(0xfe00_0000 + i * 0x800) },
     })),
     ...overrides,
   };
@@ -106,7 +106,7 @@ describe('encodeMetadata bit-exact', () => {
 
   it('encodes the aux window, its BAR and the A bit; larger strides leave padding zero', () => {
     const layout = twoByTwo({ entrySize: 0x30, length: 0x1c + 4 * 0x30 + 8 });
-    layout.write[1]!.aux = { bar: 4, offset: 0x2_0000_1000, size: 0x1000, addr: 0x1f_ffff_fff0 };
+    layout.write[1]!.aux = { bar: 4, offset: 0x2_0000_1000n, size: 0x1000, addr: 0x1f_ffff_fff0n };
     const blob = encodeMetadata(layout);
     const w = words(blob);
     expect(blob.byteLength).toBe(0x1c + 4 * 0x30 + 8);
@@ -122,11 +122,22 @@ describe('encodeMetadata bit-exact', () => {
     expect(w.slice((0x1c + 4 * 0x30) / 4)).toEqual([0, 0]);
   });
 
-  it('splits 64-bit offsets into lo/hi exactly up to 2^53-1', () => {
-    const max = Number.MAX_SAFE_INTEGER;
-    const w = words(encodeMetadata(twoByTwo({ regOffset: max })));
-    expect(w[3]).toBe(0xffffffff);
-    expect(w[4]).toBe(0x001fffff);
+  it('splits 64-bit fields into lo/hi exactly over the whole u64 range', () => {
+    const cases: [bigint, number, number][] = [
+      [2n ** 53n - 1n, 0xffffffff, 0x001fffff],
+      [2n ** 53n, 0, 0x00200000],
+      [2n ** 53n + 1n, 1, 0x00200000],
+      [2n ** 64n - 1n, 0xffffffff, 0xffffffff],
+      [0x8000_0000_0000_0000n, 0, 0x80000000],
+    ];
+    for (const [value, lo, hi] of cases) {
+      const layout = twoByTwo({ regOffset: value });
+      layout.read[1]!.desc.addr = value;
+      const w = words(encodeMetadata(layout));
+      expect([w[3], w[4]]).toEqual([lo, hi]);
+      const addrAt = (0x1c + 3 * 0x2c + 0x10) / 4;
+      expect([w[addrAt], w[addrAt + 1]]).toEqual([lo, hi]);
+    }
   });
 
   it('keeps a length beyond the tables (room for MSI-X after the metadata)', () => {
@@ -143,7 +154,7 @@ describe('encodeMetadata refuses what the format cannot carry', () => {
     const layout = twoByTwo({ length: 0x400 });
     layout.write = Array.from({ length: 9 }, (_, i) => ({
       hwChannel: i,
-      desc: { bar: 2, offset: 0, size: 1, addr: 0 },
+      desc: { bar: 2, offset: 0n, size: 1, addr: 0n },
     }));
     expectEinval(layout, 'write channel count 9');
   });
@@ -151,7 +162,7 @@ describe('encodeMetadata refuses what the format cannot carry', () => {
     const layout = twoByTwo({ length: 0x400 });
     layout.read = Array.from({ length: 9 }, (_, i) => ({
       hwChannel: i,
-      desc: { bar: 2, offset: 0, size: 1, addr: 0 },
+      desc: { bar: 2, offset: 0n, size: 1, addr: 0n },
     }));
     expectEinval(layout, 'read channel count 9');
   });
@@ -168,7 +179,7 @@ describe('encodeMetadata refuses what the format cannot carry', () => {
   });
   it('aux BAR above 5', () => {
     const layout = twoByTwo();
-    layout.write[0]!.aux = { bar: 6, offset: 0, size: 1, addr: 0 };
+    layout.write[0]!.aux = { bar: 6, offset: 0n, size: 1, addr: 0n };
     expectEinval(layout, 'write entry 0 aux BAR 0x6');
   });
   it('sizes above 32 bits', () => {
@@ -177,11 +188,15 @@ describe('encodeMetadata refuses what the format cannot carry', () => {
     layout.read[0]!.desc.size = 0x1_0000_0000;
     expectEinval(layout, 'read entry 0 desc size 0x100000000');
   });
-  it('offsets and addresses that are not safe integers', () => {
-    expectEinval(twoByTwo({ regOffset: 2 ** 53 }), 'register offset');
+  it('64-bit fields that are not a bigint in 0..2^64-1', () => {
+    expectEinval(twoByTwo({ regOffset: 2n ** 64n }), 'register offset 0x10000000000000000 not a bigint in 0..2^64-1');
+    expectEinval(twoByTwo({ regOffset: 0x1000 as never }), 'register offset 0x1000 not a bigint');
     const layout = twoByTwo();
-    layout.write[1]!.desc.addr = -1;
-    expectEinval(layout, 'write entry 1 desc addr -1');
+    layout.write[1]!.desc.addr = -1n;
+    expectEinval(layout, 'write entry 1 desc addr -0x1 not a bigint');
+    const aux = twoByTwo();
+    aux.read[0]!.aux = { bar: 1, offset: 2n ** 64n + 5n, size: 1, addr: 0n };
+    expectEinval(aux, 'read entry 0 aux offset 0x10000000000000005');
   });
   it('entry sizes the CTRL field or the entry fields cannot hold', () => {
     expectEinval(twoByTwo({ entrySize: 0x28 }), 'entry size 0x28 below 0x2c');

@@ -9,14 +9,24 @@ type HeaderLayout = 'v4' | 'host-ctrl';
 type Options = { barIndex?: number; barSizes?: (number | undefined)[]; headerLayout?: HeaderLayout };
 
 const u32 = fc.nat({ max: 0xffffffff });
-const u53 = fc.maxSafeNat();
+/** Any u64, with the edges a uniform draw almost never hits (2^32, 2^53, 2^63, 2^64-1) mixed in. */
+const u64 = fc.oneof(
+  { weight: 4, arbitrary: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) },
+  { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom(0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n)
+      .chain((edge) => fc.integer({ min: -1, max: 1 }).map((d) => BigInt.asUintN(64, edge + BigInt(d)))),
+  },
+);
 const bar = fc.integer({ min: 0, max: 5 });
-const window = fc.record({ bar, offset: u53, size: fc.integer({ min: 1, max: 0xffffffff }), addr: u53 });
+const window = fc.record({ bar, offset: u64, size: fc.integer({ min: 1, max: 0xffffffff }), addr: u64 });
 
 const options: fc.Arbitrary<Options> = fc.record(
   {
     barIndex: bar,
-    barSizes: fc.array(fc.option(fc.oneof(fc.nat({ max: 0x10000 }), u53), { nil: undefined }), { maxLength: 6 }),
+    barSizes: fc.array(fc.option(fc.oneof(fc.nat({ max: 0x10000 }), fc.maxSafeNat()), { nil: undefined }), { maxLength: 6 }),
     headerLayout: fc.constantFrom<HeaderLayout>('v4', 'host-ctrl'),
   },
   { requiredKeys: [] },
@@ -31,7 +41,7 @@ const validLayout: fc.Arbitrary<MetadataLayout> = fc
     headerLayout: fc.constantFrom<HeaderLayout>('v4', 'host-ctrl'),
     mapFormat: fc.constantFrom<MetadataLayout['mapFormat']>('unroll', 'hdma-compat', 'hdma-native'),
     regBar: bar,
-    regOffset: u53,
+    regOffset: u64,
     regSize: fc.integer({ min: 1, max: 0xffffffff }),
     hostRequest: fc.boolean(),
     ready: fc.boolean(),
@@ -81,6 +91,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('word' as const), at: fc.nat(), value: u32 }) },
   {
     // boundary values a random u32 almost never hits: empty sizes, the 2^53 edge, sign bits
+    // (the parser must keep every one of them exact)
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('word' as const),
@@ -129,6 +140,21 @@ function tryParse(bytes: Uint8Array, opts?: Options): MetadataLayout | undefined
   }
 }
 
+/**
+ * A layout as one string (keys sorted, bigints marked, undefined dropped): comparing these is
+ * what toEqual checks, at a fraction of its cost on bigint-heavy objects, which matters at
+ * thousands of runs.
+ */
+function canon(layout: MetadataLayout): string {
+  return JSON.stringify(layout, (_key, v: unknown) => {
+    if (typeof v === 'bigint') return `${v}n`;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : 1)));
+    }
+    return v;
+  });
+}
+
 function dwords(bytes: Uint8Array, from: number, count: number): number[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return Array.from({ length: count }, (_, i) => view.getUint32(from + 4 * i, true));
@@ -142,7 +168,7 @@ function expectConsistent(input: Uint8Array, parsed: MetadataLayout, headerLayou
   expect(parsed.length).toBeLessThanOrEqual(input.byteLength);
   const again = encodeMetadata(parsed);
   expect(again.byteLength).toBe(parsed.length);
-  expect(parseMetadata(again, { headerLayout })).toEqual(parsed);
+  expect(canon(parseMetadata(again, { headerLayout }))).toBe(canon(parsed));
   const hdr = headerLayout === 'host-ctrl' ? 0x20 : 0x1c;
   const ctrlMask = headerLayout === 'host-ctrl' ? 0x87ffffff : 0xc7ffffff;
   const headerMasks = [0xffffffff, 0xffff00ff, ctrlMask, 0xffffffff, 0xffffffff, 0x0000ffff, 0xffffffff];
@@ -172,22 +198,23 @@ function expectInvariants(parsed: MetadataLayout, opts: Options | undefined): vo
   expect(parsed.entrySize % 4).toBe(0);
   expect(parsed.entrySize).toBeGreaterThanOrEqual(0x2c);
   expect(['unroll', 'hdma-compat', 'hdma-native']).toContain(parsed.mapFormat);
-  const fits = (w: { bar: number; offset: number; size: number }): void => {
+  const isU64 = (v: unknown): boolean => typeof v === 'bigint' && v >= 0n && v < 2n ** 64n;
+  const fits = (w: { bar: number; offset: bigint; size: number }): void => {
     expect(w.bar).toBeLessThanOrEqual(5);
     expect(w.size).toBeGreaterThan(0);
-    expect(Number.isSafeInteger(w.offset)).toBe(true);
+    expect(isU64(w.offset)).toBe(true);
     const barSize = opts?.barSizes?.[w.bar];
-    if (barSize !== undefined) expect(BigInt(w.offset) + BigInt(w.size)).toBeLessThanOrEqual(BigInt(barSize));
+    if (barSize !== undefined) expect(w.offset + BigInt(w.size)).toBeLessThanOrEqual(BigInt(barSize));
   };
   fits({ bar: parsed.regBar, offset: parsed.regOffset, size: parsed.regSize });
   for (const table of [parsed.write, parsed.read]) {
     table.forEach((e, i) => {
       expect(e.hwChannel).toBe(i);
       fits(e.desc);
-      expect(Number.isSafeInteger(e.desc.addr)).toBe(true);
+      expect(isU64(e.desc.addr)).toBe(true);
       if (e.aux) {
         fits(e.aux);
-        expect(Number.isSafeInteger(e.aux.addr)).toBe(true);
+        expect(isU64(e.aux.addr)).toBe(true);
       }
     });
   }
@@ -257,7 +284,7 @@ describe('metadata parser robustness', () => {
       fc.property(validLayout, fc.array(mutation, { minLength: 1, maxLength: 6 }), options, (layout, mutations, opts) => {
         const headerLayout = layout.headerLayout!;
         const original = encodeMetadata(layout);
-        expect(parseMetadata(original, { headerLayout })).toEqual(layout);
+        expect(canon(parseMetadata(original, { headerLayout }))).toBe(canon(layout));
         const bytes = mutate(original, mutations);
         const parsed = tryParse(bytes, { ...opts, headerLayout });
         if (parsed === undefined) {
@@ -268,34 +295,89 @@ describe('metadata parser robustness', () => {
           expectConsistent(bytes, parsed, headerLayout);
         }
       }),
-      { numRuns: 5000 },
+      // bigint layouts cost ~10 ms a run to generate, encode and check: 2000 runs fit the budget
+      { numRuns: 2000 },
     );
     // both outcomes must actually occur, or the fuzzer is not exercising the parser
     expect(accepted).toBeGreaterThan(100);
     expect(rejected).toBeGreaterThan(100);
-  });
+  }, 90_000);
 
   it('valid layouts round trip exactly, with or without known BAR sizes that fit', () => {
     fc.assert(
       fc.property(validLayout, (layout) => {
         const headerLayout = layout.headerLayout!;
-        expect(parseMetadata(encodeMetadata(layout), { headerLayout })).toEqual(layout);
+        expect(canon(parseMetadata(encodeMetadata(layout), { headerLayout }))).toBe(canon(layout));
         // BAR sizes that fit every window exactly still accept
-        const sizes: number[] = [0, 0, 0, 0, 0, 0];
-        const need = (w: { bar: number; offset: number; size: number }): void => {
-          sizes[w.bar] = Math.max(sizes[w.bar]!, w.offset + w.size);
+        const sizes: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
+        const need = (w: { bar: number; offset: bigint; size: number }): void => {
+          const end = w.offset + BigInt(w.size);
+          if (end > sizes[w.bar]!) sizes[w.bar] = end;
         };
         need({ bar: layout.regBar, offset: layout.regOffset, size: layout.regSize });
         for (const e of [...layout.write, ...layout.read]) {
           need(e.desc);
           if (e.aux) need(e.aux);
         }
-        // offset + size can exceed 2^53 and round; only test where it is exact
-        if (sizes.every((s) => Number.isSafeInteger(s))) {
-          expect(parseMetadata(encodeMetadata(layout), { headerLayout, barSizes: sizes })).toEqual(layout);
+        // BAR sizes are numbers: only where every window ends below 2^53 can a BAR hold it
+        if (sizes.every((s) => s <= BigInt(Number.MAX_SAFE_INTEGER))) {
+          const barSizes = sizes.map(Number);
+          expect(canon(parseMetadata(encodeMetadata(layout), { headerLayout, barSizes }))).toBe(canon(layout));
+          // one byte less in the BAR holding the register window: refused, never rounded into it
+          if (barSizes[layout.regBar]! > 0) {
+            barSizes[layout.regBar]! -= 1;
+            expect(() => parseMetadata(encodeMetadata(layout), { headerLayout, barSizes })).toThrow(/outside BAR/);
+          }
         }
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('64-bit fields round trip over the full u64 range', () => {
+  /** Where each 64-bit field of write entry 0 lives in a v4 blob (lo dword; hi follows at +4). */
+  const REG_OFF = 0x0c;
+  const ENTRY = 0x1c;
+  const FIELDS = { descOffset: ENTRY + 0x04, descAddr: ENTRY + 0x10, auxOffset: ENTRY + 0x18, auxAddr: ENTRY + 0x24 };
+
+  it('random u64 register offset, desc/aux offset and addr: exact dwords on encode, exact bigints on parse', () => {
+    let above53 = 0;
+    fc.assert(
+      fc.property(fc.tuple(u64, u64, u64, u64, u64), ([regOffset, descOffset, descAddr, auxOffset, auxAddr]) => {
+        const layout: MetadataLayout = {
+          revision: 1,
+          length: 0x1c + 0x2c,
+          regBar: 0,
+          regOffset,
+          regSize: 0x1000,
+          layout: 'dw-edma',
+          mapFormat: 'hdma-native',
+          hostRequest: false,
+          ready: true,
+          entrySize: 0x2c,
+          write: [{ hwChannel: 0, desc: { bar: 4, offset: descOffset, size: 0x1000, addr: descAddr }, aux: { bar: 2, offset: auxOffset, size: 0x100, addr: auxAddr } }],
+          read: [],
+          headerLayout: 'v4',
+        };
+        const blob = encodeMetadata(layout);
+        const expectHalves = (at: number, value: bigint): void => {
+          expect(dwords(blob, at, 2)).toEqual([Number(value & 0xffffffffn), Number(value >> 32n)]);
+        };
+        expectHalves(REG_OFF, regOffset);
+        expectHalves(FIELDS.descOffset, descOffset);
+        expectHalves(FIELDS.descAddr, descAddr);
+        expectHalves(FIELDS.auxOffset, auxOffset);
+        expectHalves(FIELDS.auxAddr, auxAddr);
+        const parsed = parseMetadata(blob);
+        expect(canon(parsed)).toBe(canon(layout));
+        expect([parsed.regOffset, parsed.write[0]!.desc.offset, parsed.write[0]!.desc.addr, parsed.write[0]!.aux!.offset, parsed.write[0]!.aux!.addr])
+          .toEqual([regOffset, descOffset, descAddr, auxOffset, auxAddr]);
+        if (descAddr >= 2n ** 53n) above53++;
+      }),
+      { numRuns: 3000 },
+    );
+    // the draw must reach the range a JS number cannot hold, or this proves nothing about it
+    expect(above53).toBeGreaterThan(1000);
   });
 });

@@ -22,15 +22,15 @@ function layout(headerLayout: HeaderLayout): MetadataLayout {
     revision: 1,
     length: hdr + 3 * 0x2c,
     regBar: 4,
-    regOffset: 0x1000,
+    regOffset: 0x1000n,
     regSize: 0x2000,
     layout: 'dw-edma',
     mapFormat: 'hdma-native',
     hostRequest: false,
     ready: false,
     entrySize: 0x2c,
-    write: [0, 1].map((i) => ({ hwChannel: i, desc: { bar: 2, offset: i * 0x800, size: 0x800, addr: 0x9000_0000 } })),
-    read: [{ hwChannel: 0, desc: { bar: 2, offset: 0x1000, size: 0x800, addr: 0x9000_1000 } }],
+    write: [0, 1].map((i) => ({ hwChannel: i, desc: { bar: 2, offset: BigInt(i * 0x800), size: 0x800, addr: 0x9000_0000n } })),
+    read: [{ hwChannel: 0, desc: { bar: 2, offset: 0x1000n, size: 0x800, addr: 0x9000_1000n } }],
     headerLayout,
   };
 }

@@ -161,6 +161,9 @@ describe('HDMA v0 native registers (reference 6.2)', () => {
       LOCAL_STOP_INT_EN: 0x10,
       REMOTE_ABORT_INT_EN: 0x20,
       LOCAL_ABORT_INT_EN: 0x40,
+      INT_SETUP_FIELD: 0x7d,
+      INT_SETUP_REMOTE: 0x28,
+      INT_SETUP_LOCAL: 0x50,
       CH_STAT_MASK: 0x3,
     });
   });
