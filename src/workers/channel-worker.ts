@@ -18,7 +18,8 @@ import { crossProcessWait, crossProcessWake } from '../native/native-addon.js';
 import { ChannelControlBlock } from './channel-control-block.js';
 import type { ChannelWorkerControl, ChannelWorkerData, ChannelWorkerStats } from './channel-worker-data.js';
 import { ChannelCore } from './driver/channel-core.js';
-import { ChannelOps, STATUS_ABORT, STATUS_DONE, STATUS_NONE } from './driver/channel-ops.js';
+import { STATUS_ABORT, STATUS_DONE, STATUS_NONE } from './driver/channel-ops.js';
+import { createChannelOps } from './driver/create-channel-ops.js';
 import { CompletionDoorbell } from './rings/completion-doorbell.js';
 import { CompletionRing } from './rings/completion-ring.js';
 import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from './rings/kick-word.js';
@@ -34,7 +35,7 @@ const HW_WAIT_MS = 5;
 
 const file = new MmioRegisterFile(data.registers, data.mapFormat);
 const regs = channelRegisters(data.mapFormat, data.kind, data.hwChannel);
-const ops = new ChannelOps(file, regs, data.ll, { remote: data.remote, funcNo: data.funcNo });
+const ops = createChannelOps(file, regs, data.ll, { remote: data.remote, funcNo: data.funcNo });
 const control = new ChannelControlBlock(data.control);
 const kick = new KickWord(data.kick);
 const doorbell = new CompletionDoorbell(data.doorbell);
