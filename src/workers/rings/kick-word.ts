@@ -112,10 +112,6 @@ export interface IdleBackoffOptions {
   readonly maxSleepMs?: number;
 }
 
-export const DEFAULT_SPIN_ITERATIONS = BACKOFF.channelIdle.spins;
-export const DEFAULT_SLEEP_MS = BACKOFF.channelIdle.parkMs;
-export const DEFAULT_MAX_SLEEP_MS = BACKOFF.channelIdle.maxParkMs;
-
 /**
  * What a channel worker does when a poll found nothing to do: the channelIdle backoff parked
  * on its kick word, shaped by the channel's idle options. Call onIdle() after every empty poll
@@ -135,9 +131,9 @@ export class IdleBackoff extends Backoff {
 
   constructor(options: IdleBackoffOptions = {}) {
     const policy = options.policy ?? 'adaptive';
-    const spinIterations = options.spinIterations ?? DEFAULT_SPIN_ITERATIONS;
-    const sleepMs = options.sleepMs ?? DEFAULT_SLEEP_MS;
-    const maxSleepMs = Math.max(options.maxSleepMs ?? DEFAULT_MAX_SLEEP_MS, sleepMs);
+    const spinIterations = options.spinIterations ?? BACKOFF.channelIdle.spins;
+    const sleepMs = options.sleepMs ?? BACKOFF.channelIdle.parkMs;
+    const maxSleepMs = Math.max(options.maxSleepMs ?? BACKOFF.channelIdle.maxParkMs, sleepMs);
     if (policy !== 'adaptive' && policy !== 'spin' && policy !== 'sleep') {
       throw new EpdmaError('EINVAL', `idle policy: '${String(policy)}' is not adaptive, spin or sleep`);
     }
