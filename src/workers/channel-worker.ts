@@ -18,9 +18,11 @@ import { crossProcessWait, crossProcessWake } from '../native/native-addon.js';
 import { ChannelControlBlock } from './channel-control-block.js';
 import type { ChannelWorkerControl, ChannelWorkerData, ChannelWorkerStats } from './channel-worker-data.js';
 import { ChannelCore } from './driver/channel-core.js';
-import { ChannelOps, STATUS_ABORT, STATUS_DONE, STATUS_NONE } from './driver/channel-ops.js';
+import { STATUS_ABORT, STATUS_DONE, STATUS_NONE } from './driver/channel-ops.js';
+import { createChannelOps } from './driver/create-channel-ops.js';
 import { CompletionDoorbell } from './rings/completion-doorbell.js';
 import { CompletionRing } from './rings/completion-ring.js';
+import { Backoff, BACKOFF, SequenceWord } from './rings/backoff.js';
 import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from './rings/kick-word.js';
 import { SubmissionRing } from './rings/submission-ring.js';
 import { loadNativeAddon } from '../native/native-addon.js';
@@ -28,13 +30,10 @@ import { loadNativeAddon } from '../native/native-addon.js';
 const data = workerData as ChannelWorkerData;
 const SLICE_MS = 2;
 const PUBLISH_BATCH = 64;
-/** Cross-process: status polls before sleeping on the irq word, and the bound of one sleep. */
-const HW_SPIN_POLLS = 200;
-const HW_WAIT_MS = 5;
 
 const file = new MmioRegisterFile(data.registers, data.mapFormat);
 const regs = channelRegisters(data.mapFormat, data.kind, data.hwChannel);
-const ops = new ChannelOps(file, regs, data.ll, { remote: data.remote, funcNo: data.funcNo });
+const ops = createChannelOps(file, regs, data.ll, { remote: data.remote, funcNo: data.funcNo });
 ops.configure();
 const control = new ChannelControlBlock(data.control);
 const kick = new KickWord(data.kick);
@@ -51,19 +50,14 @@ if (crossProcess) {
     crossProcessWake(view, index);
   };
 }
-const irqIndex = MmioRegisterFile.irqIndex(data.kind, data.hwChannel);
-let hwPolls = 0;
-
 /**
  * A chunk is on an engine in another process and the status showed nothing: poll a little,
  * then sleep on the channel's interrupt word. The sequence is sampled BEFORE the status is
  * read again, so a DONE raised in between makes the wait return at once.
  */
-function waitForHardware(): void {
-  if (++hwPolls < HW_SPIN_POLLS) return;
-  const seq = Atomics.load(file.shadowWords, irqIndex);
-  if (ops.status() === STATUS_NONE) crossProcessWait(file.shadowWords, irqIndex, seq, HW_WAIT_MS);
-}
+const hardware = new Backoff(BACKOFF.remoteHardware);
+const irqWord = new SequenceWord(file.shadowWords, MmioRegisterFile.irqIndex(data.kind, data.hwChannel), crossProcessWait);
+const statusRaised = (): boolean => ops.status() !== STATUS_NONE;
 
 /**
  * Native memcpy beats copyWithin/set on SharedArrayBuffers from 16 KiB on (measured on this
@@ -154,7 +148,7 @@ function loop(): void {
     if (core.unpublished() >= PUBLISH_BATCH || (!did && core.unpublished() > 0)) core.flush();
     if (did) {
       idle.onWork();
-      hwPolls = 0;
+      hardware.onWork();
     } else if (!core.waitingForHardware) {
       if (spinWord !== null) {
         if (!holdingSpin && idle.wantsSpin) {
@@ -168,7 +162,7 @@ function loop(): void {
       // controlSeq below). After a timeout, yield so the worker's event loop runs.
       if (r === IDLE_TIMED_OUT) break;
     } else if (crossProcess) {
-      waitForHardware();
+      hardware.idle(irqWord, statusRaised);
     }
     if (control.controlSeq() !== seenControl) break;
     if ((++n & 63) === 0 && performance.now() > deadline) break;

@@ -3,9 +3,9 @@
  * engines of the DELEGATED channels, whose drivers run in another process (the host's channel
  * workers). The EP-local channels keep stepping their own engines in their channel workers.
  *
- * Loop: step every engine that wants it; when none did anything, spin a little, then sample
- * the engine-wake word, re-check, and sleep on it with the addon's futex (a doorbell written
- * by the host process bumps the word and futex-wakes it). DONE/ABORT futex-wake the host's
+ * Loop: step every engine that wants it; when none did anything, back off (BACKOFF.engineIdle):
+ * spin a little, then sample the engine-wake word, re-check, and sleep on it with the addon's
+ * futex (a doorbell written by the host process bumps the word and futex-wakes it). DONE/ABORT futex-wake the host's
  * waiting channel worker through the register file's crossProcessNotify.
  *
  * The main thread talks to it only through a small control block (exit, reset requests), so
@@ -18,11 +18,9 @@ import { EpdmaError } from '../device/errors.js';
 import { MmioRegisterFile } from '../device/regs/register-file.js';
 import { crossProcessWait, crossProcessWake, loadNativeAddon } from '../native/native-addon.js';
 import { ENGINE_CTL, type EngineWorkerData } from './engine-worker-data.js';
+import { Backoff, BACKOFF, SequenceWord } from './rings/backoff.js';
 
 const data = workerData as EngineWorkerData;
-/** Empty passes before sleeping (~100-200 us), and the bound of one sleep. */
-const SPIN_PASSES = 2000;
-const WAIT_MS = 20;
 
 if (loadNativeAddon() === null) throw new EpdmaError('EOPNOTSUPP', 'engine worker: cross-process wakeups need the native addon');
 
@@ -60,7 +58,18 @@ function anyWantsStep(): boolean {
   return false;
 }
 
-let idle = 0;
+/** Something to do without a new doorbell: a latched start/stop, an exit or reset request. */
+function pending(): boolean {
+  return anyWantsStep() || Atomics.load(ctl, ENGINE_CTL.EXIT) !== 0 || Atomics.load(ctl, ENGINE_CTL.RESET_REQ) !== Atomics.load(ctl, ENGINE_CTL.RESET_ACK);
+}
+
+const backoff = new Backoff(BACKOFF.engineIdle);
+// A doorbell after the sample changes the word, so the wait returns at once; every sleep is counted.
+const engineWake = new SequenceWord(shadow, WAKE, (view, index, seq, timeoutMs) => {
+  Atomics.add(ctl, ENGINE_CTL.SLEEPS, 1);
+  return crossProcessWait(view, index, seq, timeoutMs);
+});
+
 for (;;) {
   if (Atomics.load(ctl, ENGINE_CTL.EXIT) !== 0) break;
   const req = Atomics.load(ctl, ENGINE_CTL.RESET_REQ);
@@ -77,14 +86,6 @@ for (;;) {
       did = true;
     }
   }
-  if (did) {
-    idle = 0;
-    continue;
-  }
-  if (++idle < SPIN_PASSES) continue;
-  // Sample first: a doorbell after the sample changes the word and the wait returns at once.
-  const seq = Atomics.load(shadow, WAKE);
-  if (anyWantsStep() || Atomics.load(ctl, ENGINE_CTL.EXIT) !== 0 || Atomics.load(ctl, ENGINE_CTL.RESET_REQ) !== Atomics.load(ctl, ENGINE_CTL.RESET_ACK)) continue;
-  Atomics.add(ctl, ENGINE_CTL.SLEEPS, 1);
-  crossProcessWait(shadow, WAKE, seq, WAIT_MS);
+  if (did) backoff.onWork();
+  else backoff.idle(engineWake, pending);
 }

@@ -2,10 +2,11 @@ import { EpdmaError, hex } from '../errors.js';
 import { RESOLVE_CROSSES_END, RESOLVE_UNMAPPED, type AddressSpace } from '../bus/address-space.js';
 import type { MemoryRegion } from '../bus/memory-region.js';
 import { channelRegisters, type ChannelKind, type ChannelRegisterSet } from '../regs/channel-registers.js';
-import { CHANNEL_STATUS, EDMA_V0_CONTROL1, EDMA_V0_ERR } from '../regs/edma-v0-regs.js';
-import { HDMA_V0_BITS } from '../regs/hdma-v0-regs.js';
+import { CHANNEL_STATUS } from '../regs/edma-v0-regs.js';
 import type { MmioRegisterFile } from '../regs/register-file.js';
 import { LL_CONTROL, LL_DATA_BYTES, LL_LINK_BYTES } from '../ll/ll-codec.js';
+import type { ChannelEngineOps } from './channel-engine-ops.js';
+import { createChannelEngineOps } from './create-channel-engine-ops.js';
 import { EngineFault } from './engine-fault.js';
 import { LinkBudget } from './link-budget.js';
 
@@ -65,6 +66,8 @@ export class ChannelEngine {
   readonly counters: EngineCounters = { chunks: 0, elements: 0, bytes: 0, aborts: 0, localInterrupts: 0, remoteInterrupts: 0 };
 
   private readonly file: MmioRegisterFile;
+  /** What differs per layout (status, cycle state, interrupt gates, IMWr/MSI), chosen once. */
+  private readonly ops: ChannelEngineOps;
   private readonly src: AddressSpace;
   private readonly dst: AddressSpace;
   private readonly remote: AddressSpace;
@@ -89,6 +92,7 @@ export class ChannelEngine {
     this.ch = options.ch;
     this.file = options.registers;
     this.regs = channelRegisters(this.file.format, options.kind, options.ch);
+    this.ops = createChannelEngineOps(this.file, this.regs);
     // Read channel: host -> EP (SAR on the PCIe side). Write channel: EP -> host.
     this.src = options.kind === 'read' ? options.remote : options.local;
     this.dst = options.kind === 'read' ? options.local : options.remote;
@@ -128,7 +132,7 @@ export class ChannelEngine {
     if (!this.running) {
       if (!this.file.takeDoorbell(this.kind, this.ch)) return false;
       if (!this.start()) return false;
-    } else if (!this.enabled()) {
+    } else if (!this.ops.enabled()) {
       // Turned off under a running transfer (quiesce: engine_en / ch_en 0): the channel halts.
       this.abort(EngineFault.CHANNEL_DISABLED, this.ptr, 0);
       return false;
@@ -136,31 +140,15 @@ export class ChannelEngine {
     return this.walk();
   }
 
-  private enabled(): boolean {
-    const r = this.regs;
-    if ((this.file.hwLoad(r.enable) & 1) === 0) return false;
-    // HDMA-compat channels also need their power enable (chN_pwr_en) set.
-    if (r.format === 'hdma-compat' && (this.file.hwLoad(r.pwrEn) & 1) === 0) return false;
-    return true;
-  }
-
   private start(): boolean {
     const r = this.regs;
     this.ptr = this.file.hwLoad(r.llpHi) * 0x1_0000_0000 + this.file.hwLoad(r.llpLo);
-    if (!this.enabled()) {
+    if (!this.ops.enabled()) {
       this.abort(EngineFault.CHANNEL_DISABLED, this.ptr, 0);
       return false;
     }
-    if (r.family === 'v0') {
-      this.ccs = (this.file.hwLoad(r.control1) & EDMA_V0_CONTROL1.CCS) !== 0 ? 1 : 0;
-    } else {
-      const sync = this.file.hwLoad(r.cycleSync);
-      if ((sync & HDMA_V0_BITS.CONSUMER_CYCLE_STAT) !== 0 && this.elementIndex(this.ptr, 4) >= 0) {
-        this.ccs = this.llWords[this.elementIndex(this.ptr, 4)]! & LL_CONTROL.CB;
-      } else {
-        this.ccs = sync & HDMA_V0_BITS.CONSUMER_CYCLE_BIT;
-      }
-    }
+    const llpElement = this.elementIndex(this.ptr, 4);
+    this.ccs = this.ops.loadCycleState(llpElement < 0 ? -1 : this.llWords[llpElement]! & LL_CONTROL.CB);
     this.running = true;
     this.progress = 0;
     this.hops = 0;
@@ -265,30 +253,19 @@ export class ChannelEngine {
     const r = this.regs;
     this.file.hwStore(r.llpLo, this.ptr % 0x1_0000_0000);
     this.file.hwStore(r.llpHi, Math.floor(this.ptr / 0x1_0000_0000));
-    if (r.family === 'v0') {
-      const c1 = this.file.hwLoad(r.control1);
-      this.file.hwStore(r.control1, this.ccs !== 0 ? c1 | EDMA_V0_CONTROL1.CCS : c1 & ~EDMA_V0_CONTROL1.CCS);
-    } else {
-      this.file.hwStore(r.cycleSync, this.ccs);
-    }
+    this.ops.storeCycleState(this.ccs);
   }
 
   private setStatus(cs: number): void {
-    const r = this.regs;
-    if (r.family === 'v0') {
-      const c1 = this.file.hwLoad(r.control1);
-      this.file.hwStore(r.control1, (c1 & ~EDMA_V0_CONTROL1.CS_MASK) | (cs << EDMA_V0_CONTROL1.CS_SHIFT));
-    } else {
-      this.file.hwStore(r.chStat, cs);
-    }
+    this.ops.setChannelStatus(cs);
   }
 
   private raiseDone(): void {
     const r = this.regs;
     this.doneDue = false;
     this.file.hwOr(r.intStatus, r.doneBit);
-    if (this.localInterruptEnabled(false)) this.counters.localInterrupts++;
-    if (this.rieDue && this.remoteInterruptEnabled(false)) this.imwr(false);
+    if (this.ops.localInterruptEnabled(false)) this.counters.localInterrupts++;
+    if (this.rieDue && this.ops.remoteInterruptEnabled(false)) this.imwr(false);
     this.rieDue = false;
     this.file.signalIrq(this.kind, this.ch);
   }
@@ -300,46 +277,23 @@ export class ChannelEngine {
     this.progress = 0;
     this.counters.aborts++;
     this.file.recordFault(this.kind, this.ch, code, addr);
-    if (r.family === 'v0') {
-      const ll = code === EngineFault.LL_OUTSIDE_REGION || code === EngineFault.LL_LOOP;
-      if (ll) this.file.hwOr(r.errStatus, EDMA_V0_ERR.llBit(this.ch));
-      else if (code === EngineFault.SOURCE_UNMAPPED && this.kind === 'read') this.file.hwOr(r.errStatusHi, EDMA_V0_ERR.urBit(this.ch));
-      else if (code === EngineFault.SOURCE_UNMAPPED || code === EngineFault.DESTINATION_UNMAPPED) this.file.hwOr(r.errStatus, EDMA_V0_ERR.appBit(this.ch));
-    }
+    this.ops.raiseErrorStatus(code);
     if (size > 0) this.file.hwStore(r.transferSize, size);
     this.file.hwStore(r.llpLo, this.ptr % 0x1_0000_0000);
     this.file.hwStore(r.llpHi, Math.floor(this.ptr / 0x1_0000_0000));
     this.setStatus(CHANNEL_STATUS.HALTED);
     this.file.hwOr(r.intStatus, r.abortBit);
-    if (this.localInterruptEnabled(true)) this.counters.localInterrupts++;
-    if (this.remoteInterruptEnabled(true)) this.imwr(true);
+    if (this.ops.localInterruptEnabled(true)) this.counters.localInterrupts++;
+    if (this.ops.remoteInterruptEnabled(true)) this.imwr(true);
     this.file.signalIrq(this.kind, this.ch);
     return false;
   }
 
-  private localInterruptEnabled(abort: boolean): boolean {
-    const r = this.regs;
-    if (r.family === 'v0') return (this.file.hwLoad(r.intMask) & (abort ? r.abortBit : r.doneBit)) === 0;
-    const setup = this.file.hwLoad(r.intSetup);
-    return abort
-      ? (setup & HDMA_V0_BITS.LOCAL_ABORT_INT_EN) !== 0 && (setup & HDMA_V0_BITS.ABORT_INT_MASK) === 0
-      : (setup & HDMA_V0_BITS.LOCAL_STOP_INT_EN) !== 0 && (setup & HDMA_V0_BITS.STOP_INT_MASK) === 0;
-  }
-
-  private remoteInterruptEnabled(abort: boolean): boolean {
-    const r = this.regs;
-    if (r.family === 'v0') return true;
-    return (this.file.hwLoad(r.intSetup) & (abort ? HDMA_V0_BITS.REMOTE_ABORT_INT_EN : HDMA_V0_BITS.REMOTE_STOP_INT_EN)) !== 0;
-  }
-
   /** The engine's interrupt write (IMWr / HDMA MSI): a 32-bit posted write to host memory. */
   private imwr(abort: boolean): void {
-    const r = this.regs;
-    const lo = this.file.hwLoad(abort ? (r.family === 'v0' ? r.abortImwrLo : r.msiAbortLo) : r.family === 'v0' ? r.doneImwrLo : r.msiStopLo);
-    const hi = this.file.hwLoad(abort ? (r.family === 'v0' ? r.abortImwrHi : r.msiAbortHi) : r.family === 'v0' ? r.doneImwrHi : r.msiStopHi);
-    const addr = hi * 0x1_0000_0000 + lo;
+    const addr = this.ops.interruptAddress(abort);
     if (addr === 0) return;
-    const data = r.family === 'v0' ? (this.file.hwLoad(r.imwrData) >>> r.imwrDataShift) & 0xffff : this.file.hwLoad(r.msiMsgdata);
+    const data = this.ops.interruptData();
     const i = this.remote.resolve(addr, 4);
     if (i < 0) return; // a posted write to nowhere is dropped, as on the bus
     const region = this.remote.region(i);

@@ -1,6 +1,7 @@
 import { EpdmaError } from '../errors.js';
+import { createChannelEngineOps } from '../engine/create-channel-engine-ops.js';
 import { channelRegisters, type ChannelKind } from '../regs/channel-registers.js';
-import { CHANNEL_STATUS, EDMA_V0_CONTROL1, EDMA_V0_INT } from '../regs/edma-v0-regs.js';
+import { CHANNEL_STATUS, EDMA_V0_INT } from '../regs/edma-v0-regs.js';
 import { HDMA_V0_BITS } from '../regs/hdma-v0-regs.js';
 import { registerFamily } from '../regs/map-format.js';
 import type { MmioRegisterFile } from '../regs/register-file.js';
@@ -103,10 +104,7 @@ export class ChannelOwnership {
 
   private running(kind: ChannelKind, hwChannel: number): boolean {
     const r = channelRegisters(this.regs.format, kind, hwChannel);
-    if (r.family === 'v0') {
-      return ((this.regs.hwLoad(r.control1) & EDMA_V0_CONTROL1.CS_MASK) >>> EDMA_V0_CONTROL1.CS_SHIFT) === CHANNEL_STATUS.RUNNING;
-    }
-    return (this.regs.hwLoad(r.chStat) & HDMA_V0_BITS.CH_STAT_MASK) === CHANNEL_STATUS.RUNNING;
+    return createChannelEngineOps(this.regs, r).channelStatus() === CHANNEL_STATUS.RUNNING;
   }
 
   private quiesce(kind: ChannelKind, hwChannel: number): void {

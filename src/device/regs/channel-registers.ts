@@ -131,3 +131,12 @@ export function channelRegisters(format: MapFormat, kind: ChannelKind, ch: numbe
     msiMsgdata: base + HDMA_V0_CH.msiMsgdata,
   };
 }
+
+/**
+ * The channel's power enable (chN_pwr_en) when the layout gates the channel on it (HDMA-compat),
+ * else -1. Unroll has the registers too, but dw-edma neither sets them there nor does the
+ * hardware need them.
+ */
+export function powerEnableRegister(r: ChannelRegisterSet): number {
+  return r.format === 'hdma-compat' ? r.pwrEn : NONE;
+}

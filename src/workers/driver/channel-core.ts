@@ -4,11 +4,9 @@ import { Reason, RESULT_ABORTED, RESULT_OK } from '../rings/completion-ring.js';
 import type { SubmissionRing } from '../rings/submission-ring.js';
 import { CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, type ChannelControlBlock } from '../channel-control-block.js';
 import { STATUS_ABORT, STATUS_NONE, type ChannelOps } from './channel-ops.js';
+import { Backoff, BACKOFF } from '../rings/backoff.js';
 
 export type Direction = 'mem-to-dev' | 'dev-to-mem';
-
-/** Something to Atomics.wait on for a short nap. */
-const napCell = new Int32Array(new SharedArrayBuffer(4));
 
 const REQ_NONE = 0;
 const REQ_STOP = 1;
@@ -65,6 +63,8 @@ export class ChannelCore {
   private readonly gate: LinkGate | null;
   private readonly faultOf: () => { code: number; addr: number };
   private readonly onPublish: () => void;
+  private readonly ringFull = new Backoff(BACKOFF.ringFull);
+  private readonly ringHasRoom = (): boolean => !this.comp.full();
 
   private status = CHANNEL_IDLE;
   private request = REQ_NONE;
@@ -254,9 +254,9 @@ export class ChannelCore {
   private push(cookie: number, result: number, reason: number, faultAddr: number, residue: number, bytes: number): void {
     const now = process.hrtime.bigint();
     while (!this.comp.push(cookie, result, reason, faultAddr, residue, bytes, now)) {
-      // Full: let the main thread drain. It does so asynchronously, so this ends.
+      // Full: publish, so the main thread drains (asynchronously, so this ends), and park on the tail.
       this.flush();
-      Atomics.wait(napCell, 0, 0, 1);
+      this.ringFull.idle(this.comp, this.ringHasRoom);
     }
   }
 

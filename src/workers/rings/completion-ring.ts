@@ -1,4 +1,5 @@
-import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING_TAIL } from './ring-layout.js';
+import type { ParkingWord } from './backoff.js';
+import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING_PRODUCER_PARKED, RING_TAIL } from './ring-layout.js';
 
 /**
  * The completion ring: completion records travel from a channel worker (producer) to the main
@@ -16,8 +17,9 @@ import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING
  * doorbell ring. The main thread drains with a visitor that reads fields by slot: no object is
  * allocated per record, and tail advances once per batch.
  *
- * Sizing: push() returns false when the ring is full; the worker then keeps the record, waits
- * (polling tail from its idle loop) and pushes again, it never drops a completion. Every record
+ * Sizing: push() returns false when the ring is full; the worker then keeps the record, parks
+ * on the ring's tail word (BACKOFF.ringFull; drain() wakes it) and pushes again, it never
+ * drops a completion. Every record
  * answers exactly one submitted descriptor, so the ring cannot fill while the descriptors
  * outstanding on the channel (submitted, completion not yet drained) number at most `capacity`.
  * The submission ring alone does not bound that (the worker frees submission entries before the
@@ -73,13 +75,14 @@ export const Reason = Object.freeze({
 const CONTROL_BYTES = RING_CONTROL_BYTES;
 const HEAD = RING_HEAD;
 const TAIL = RING_TAIL;
+const PRODUCER_PARKED = RING_PRODUCER_PARKED;
 const U32_PER_RECORD = COMPLETION_RECORD_BYTES / 4;
 const F64_PER_RECORD = COMPLETION_RECORD_BYTES / 8;
 const MAX_CAPACITY = 1 << 24;
 
 export type CompletionVisitor = (ring: CompletionRing, slot: number) => void;
 
-export class CompletionRing {
+export class CompletionRing implements ParkingWord {
   readonly buffer: SharedArrayBuffer;
   readonly capacity: number;
 
@@ -161,6 +164,34 @@ export class CompletionRing {
     Atomics.store(this.ctl, HEAD, this.localHead | 0);
   }
 
+  /** True while no record can be pushed (re-reads the consumer's tail). */
+  full(): boolean {
+    this.cachedTail = Atomics.load(this.ctl, TAIL);
+    return ((this.localHead - this.cachedTail) >>> 0) >= this.capacity;
+  }
+
+  /*
+   * Parking on a full ring, the kick-word protocol on the tail word: the producer announces
+   * (parked = 1) and samples tail, re-checks full(), and sleeps while tail is unchanged; drain()
+   * stores tail, then wakes a parked producer. Atomics are sequentially consistent, so either
+   * the drain sees the flag and notifies, or the producer's sample already sees the new tail.
+   */
+
+  prepareSleep(): number {
+    Atomics.store(this.ctl, PRODUCER_PARKED, 1);
+    return Atomics.load(this.ctl, TAIL);
+  }
+
+  cancelSleep(): void {
+    Atomics.store(this.ctl, PRODUCER_PARKED, 0);
+  }
+
+  sleep(seq: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' {
+    const outcome = Atomics.wait(this.ctl, TAIL, seq, timeoutMs);
+    Atomics.store(this.ctl, PRODUCER_PARKED, 0);
+    return outcome;
+  }
+
   // ---- consumer (main thread) ----
 
   /** Published records not yet drained. */
@@ -184,7 +215,10 @@ export class CompletionRing {
         visit(this, slot);
       }
     } finally {
-      if (seq !== start) Atomics.store(this.ctl, TAIL, seq);
+      if (seq !== start) {
+        Atomics.store(this.ctl, TAIL, seq);
+        if (Atomics.load(this.ctl, PRODUCER_PARKED) !== 0) Atomics.notify(this.ctl, TAIL, 1);
+      }
     }
     return (seq - start) >>> 0;
   }

@@ -1,4 +1,5 @@
 import { EpdmaError } from '../../device/errors.js';
+import { Backoff, BACKOFF, type ParkingWord } from './backoff.js';
 
 /**
  * The per-channel wake word: how the main thread wakes a channel worker that went to sleep on
@@ -28,13 +29,10 @@ const SLEEPING = 1;
 /** Bytes a kick word occupies; padded to a cache line so neighbours in a shared block do not false-share. */
 export const KICK_WORD_BYTES = 64;
 
-/** Outcome of one IdleBackoff.onIdle() call. */
-export const IDLE_SPUN = 0;
-export const IDLE_RECHECK_FOUND_WORK = 1;
-export const IDLE_WOKEN = 2;
-export const IDLE_TIMED_OUT = 3;
+/** Outcomes of IdleBackoff.onIdle(), as of every Backoff. */
+export { IDLE_RECHECK_FOUND_WORK, IDLE_SPUN, IDLE_TIMED_OUT, IDLE_WOKEN } from './backoff.js';
 
-export class KickWord {
+export class KickWord implements ParkingWord {
   readonly buffer: SharedArrayBuffer;
   readonly byteOffset: number;
   private readonly ctl: Int32Array;
@@ -114,47 +112,44 @@ export interface IdleBackoffOptions {
   readonly maxSleepMs?: number;
 }
 
-/** An empty poll (peekHeader + onIdle) measured ~28 ns on Node 20 x64: 1500 polls is ~40-50 us. */
-export const DEFAULT_SPIN_ITERATIONS = 1500;
-export const DEFAULT_SLEEP_MS = 1;
-export const DEFAULT_MAX_SLEEP_MS = 50;
-
 /**
- * What a channel worker does when a poll found nothing to do. Call onIdle() after every empty
- * poll and onWork() after every poll that did something. The sleep timeout is a safety net
- * (a kick always wakes the worker); it doubles while nothing happens so an idle channel costs
- * ~20 wakeups per second, and drops back to sleepMs after work.
+ * What a channel worker does when a poll found nothing to do: the channelIdle backoff parked
+ * on its kick word, shaped by the channel's idle options. Call onIdle() after every empty poll
+ * and onWork() after every poll that did something. The sleep timeout is a safety net (a kick
+ * always wakes the worker); it doubles while nothing happens so an idle channel costs ~20
+ * wakeups per second, and drops back to sleepMs after work.
  *
  * Atomics.wait blocks the worker's event loop too: a worker that must also serve control-plane
  * messages returns to its event loop after onIdle() reports IDLE_WOKEN or IDLE_TIMED_OUT, and
  * the control client kicks the channel after posting a request (ControlClientOptions.wake).
  */
-export class IdleBackoff {
+export class IdleBackoff extends Backoff {
   readonly policy: IdlePolicy;
   readonly spinIterations: number;
   readonly sleepMs: number;
   readonly maxSleepMs: number;
-  private idlePolls = 0;
-  private nextSleepMs: number;
-  /** Counters for stats: sleeps that ended by a kick, and by the timeout. */
-  wakeups = 0;
-  timeouts = 0;
 
   constructor(options: IdleBackoffOptions = {}) {
-    this.policy = options.policy ?? 'adaptive';
-    this.spinIterations = options.spinIterations ?? DEFAULT_SPIN_ITERATIONS;
-    this.sleepMs = options.sleepMs ?? DEFAULT_SLEEP_MS;
-    this.maxSleepMs = Math.max(options.maxSleepMs ?? DEFAULT_MAX_SLEEP_MS, this.sleepMs);
-    if (this.policy !== 'adaptive' && this.policy !== 'spin' && this.policy !== 'sleep') {
-      throw new EpdmaError('EINVAL', `idle policy: '${String(this.policy)}' is not adaptive, spin or sleep`);
+    const policy = options.policy ?? 'adaptive';
+    const spinIterations = options.spinIterations ?? BACKOFF.channelIdle.spins;
+    const sleepMs = options.sleepMs ?? BACKOFF.channelIdle.parkMs;
+    const maxSleepMs = Math.max(options.maxSleepMs ?? BACKOFF.channelIdle.maxParkMs, sleepMs);
+    if (policy !== 'adaptive' && policy !== 'spin' && policy !== 'sleep') {
+      throw new EpdmaError('EINVAL', `idle policy: '${String(policy)}' is not adaptive, spin or sleep`);
     }
-    if (!Number.isInteger(this.spinIterations) || this.spinIterations < 0) {
-      throw new EpdmaError('EINVAL', `idle policy: spinIterations ${this.spinIterations} is not a count`);
+    if (!Number.isInteger(spinIterations) || spinIterations < 0) {
+      throw new EpdmaError('EINVAL', `idle policy: spinIterations ${spinIterations} is not a count`);
     }
-    if (!(this.sleepMs > 0)) {
-      throw new EpdmaError('EINVAL', `idle policy: sleepMs ${this.sleepMs} must be > 0`);
+    if (!(sleepMs > 0)) {
+      throw new EpdmaError('EINVAL', `idle policy: sleepMs ${sleepMs} must be > 0`);
     }
-    this.nextSleepMs = this.sleepMs;
+    // 'spin' never parks, 'sleep' parks at once, 'adaptive' spins its iterations first.
+    const spins = policy === 'spin' ? Infinity : policy === 'sleep' ? 0 : spinIterations;
+    super({ spins, parkMs: sleepMs, maxParkMs: maxSleepMs });
+    this.policy = policy;
+    this.spinIterations = spinIterations;
+    this.sleepMs = sleepMs;
+    this.maxSleepMs = maxSleepMs;
   }
 
   /**
@@ -163,45 +158,16 @@ export class IdleBackoff {
    * Returns IDLE_SPUN, IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN or IDLE_TIMED_OUT.
    */
   onIdle(kickWord: KickWord, recheck: () => boolean): number {
-    if (this.policy === 'spin') return IDLE_SPUN;
-    if (this.policy === 'adaptive' && this.idlePolls < this.spinIterations) {
-      this.idlePolls++;
-      return IDLE_SPUN;
-    }
-    const seq = kickWord.prepareSleep();
-    if (recheck()) {
-      kickWord.cancelSleep();
-      this.onWork();
-      return IDLE_RECHECK_FOUND_WORK;
-    }
-    if (kickWord.sleep(seq, this.nextSleepMs) === 'timed-out') {
-      this.timeouts++;
-      this.nextSleepMs = Math.min(this.nextSleepMs * 2, this.maxSleepMs);
-      return IDLE_TIMED_OUT;
-    }
-    this.wakeups++;
-    this.onWork();
-    return IDLE_WOKEN;
+    return this.idle(kickWord, recheck);
   }
 
   /** The timeout the next sleep will use. */
   get currentSleepMs(): number {
-    return this.nextSleepMs;
+    return this.currentParkMs;
   }
 
   /** True if the next onIdle() would spin rather than sleep. */
   get wantsSpin(): boolean {
-    return this.policy === 'spin' || (this.policy === 'adaptive' && this.idlePolls < this.spinIterations);
-  }
-
-  /** Go straight to sleeping at the next onIdle() (no spin budget left for this worker). */
-  skipSpin(): void {
-    if (this.policy === 'adaptive') this.idlePolls = this.spinIterations;
-  }
-
-  /** The worker found work: spin again before the next sleep and restart the timeout ladder. */
-  onWork(): void {
-    this.idlePolls = 0;
-    this.nextSleepMs = this.sleepMs;
+    return this.spinning;
   }
 }

@@ -4,7 +4,7 @@
  * element leaving its reserved dword alone.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { ChannelOps } from '../../../dist/workers/driver/channel-ops.js';
+import { createChannelOps } from '../../../dist/workers/driver/create-channel-ops.js';
 import { channelRegisters, type ChannelKind } from '../../../dist/device/regs/channel-registers.js';
 import { EDMA_V0_CONTROL1 } from '../../../dist/device/regs/edma-v0-regs.js';
 import { HDMA_V0_BITS } from '../../../dist/device/regs/hdma-v0-regs.js';
@@ -19,7 +19,7 @@ function rig(format: Format, kind: ChannelKind, ch: number, remote: boolean, fun
   const file = MmioRegisterFile.create(format, { writeChannels: 8, readChannels: 8 });
   const regs = channelRegisters(format, kind, ch);
   const buffer = new SharedArrayBuffer(LL_BYTES);
-  const ops = new ChannelOps(file, regs, { buffer, bufferOffset: 0, size: LL_BYTES, paddr: LL_PADDR }, { remote, funcNo });
+  const ops = createChannelOps(file, regs, { buffer, bufferOffset: 0, size: LL_BYTES, paddr: LL_PADDR }, { remote, funcNo });
   return { file, regs, ops, ll: new Uint32Array(buffer) };
 }
 

@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
+import { CompletionDoorbell, CompletionPump } from '../../../dist/workers/rings/completion-doorbell.js';
 import {
   COMPLETION_REASONS,
   COMPLETION_RESULTS,
@@ -211,5 +213,59 @@ describe('CompletionRing', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('CompletionRing: a producer parked on a full ring', () => {
+  let worker: Worker | undefined;
+  let pump: CompletionPump | undefined;
+
+  afterEach(async () => {
+    await pump?.stop();
+    await worker?.terminate();
+    pump = undefined;
+    worker = undefined;
+  });
+
+  it('announces itself, samples tail, and a drain after the sample makes its sleep return at once', () => {
+    const ring = CompletionRing.create(2);
+    expect(ring.push(1, 0, 0, 0, 0, 1, 0n) && ring.push(2, 0, 0, 0, 0, 2, 0n)).toBe(true);
+    ring.publish();
+    expect(ring.full()).toBe(true);
+    const seq = ring.prepareSleep();
+    expect(seq).toBe(ring.tail());
+    expect(ring.drain(() => {})).toBe(2);
+    expect(ring.full()).toBe(false);
+    // The tail moved after the sample: Atomics.wait sees a different value and does not block.
+    expect(ring.sleep(seq, 60_000)).toBe('not-equal');
+    // A cancelled park leaves nothing announced either way.
+    ring.prepareSleep();
+    ring.cancelSleep();
+    expect(ring.sleep(ring.tail(), 0)).toBe('timed-out');
+  });
+
+  it('is woken by every drain: 3000 records through a 2-record ring, no park ends by its (one minute) timeout', async () => {
+    const COUNT = 3000;
+    const ring = CompletionRing.create(2);
+    const doorbell = CompletionDoorbell.create();
+    const report = new Int32Array(new SharedArrayBuffer(12));
+    const seen: number[] = [];
+    pump = new CompletionPump(doorbell);
+    pump.add(ring, (r, slot) => {
+      seen.push(r.cookieAt(slot));
+    });
+    pump.start();
+    worker = new Worker(new URL('../../fixtures/ring-full-producer.mjs', import.meta.url), {
+      // A lost wake would stall the producer for a minute: far past the deadline below.
+      workerData: { ring: ring.buffer, doorbell: doorbell.buffer, report: report.buffer, count: COUNT, policy: { spins: 0, parkMs: 60_000, maxParkMs: 60_000 } },
+    });
+    await vi.waitFor(() => {
+      expect(Atomics.load(report, 0)).toBe(1);
+      expect(seen.length).toBe(COUNT);
+    }, { timeout: 20_000, interval: 20 });
+    expect(seen).toEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
+    // Every park ended by the drain's wake (or found the tail already moved), none by its timeout.
+    expect(Atomics.load(report, 2)).toBe(0);
+    expect(Atomics.load(report, 1)).toBeGreaterThan(0);
   });
 });
