@@ -163,7 +163,7 @@ describe('SubmissionRing', () => {
     expect(take(ring)).toMatchObject(d);
     const big = desc(6, 9);
     expect(() => push(ring, big)).toThrow(/EINVAL: submission ring: nseg 9 outside \[0, 8\]/);
-    expect(() => ring.pushSg(1, 0, 0, [1], [1], 2)).toThrow(/nseg 2 but 1 addrs and 1 lengths/);
+    expect(() => ring.pushSg(1, 0, 0, [1], [1], 2)).toThrow(/nseg 2 but columns of 1, 1 and 1 values/);
     expect(ring.head()).toBe(9);
   });
 
