@@ -199,7 +199,7 @@ describe('contract mode: a ring of periods, a Completion per period, until termi
   });
 });
 
-describe("quirks 'dw-edma': what the kernel driver does with a cyclic prep", () => {
+describe("quirks 'dw-edma': what the kernel driver does with a cyclic prep (and an unconfigured interleaved one)", () => {
   let bed: Testbed;
   const opened = new Opened();
   beforeAll(async () => {
@@ -256,5 +256,22 @@ describe("quirks 'dw-edma': what the kernel driver does with a cyclic prep", () 
     expectEpdma(() => s.ch.prepDmaCyclic(s.addr, 64, 4, { direction: 'mem-to-dev' }), 'EINVAL', "direction 'mem-to-dev'", "'dev-to-mem'");
     expect(s.ch.stats().submitted).toBe(0);
     expect(s.ring.every((b) => b === 0)).toBe(true);
+  });
+
+  it('an interleaved prep on an unconfigured channel is NULL (dw-edma checks configured first); configured, it runs', async () => {
+    const s = await setup(bed, opened, 'host', 'host/rd1');
+    const t = {
+      srcStart: s.addr, dstStart: s.deviceAddr, direction: 'mem-to-dev' as const,
+      srcInc: true, dstInc: true, srcSgl: false, dstSgl: false, numFrames: 4, sgl: [{ size: 64 }],
+    };
+    expectEpdma(() => s.ch.prepInterleavedDma(t), 'EINVAL', 'host/rd1: prepInterleavedDma before configure');
+    // The slave config only unlocks the prep: the template's addresses are used.
+    s.ch.configure({ deviceAddr: s.deviceAddr + PERIOD });
+    const d = s.ch.prepInterleavedDma(t);
+    d.submit();
+    s.ch.issuePending();
+    expect(await within(d.done, 'interleaved')).toMatchObject({ result: 'ok', bytes: 256 });
+    expect(firstDifference(s.ring.subarray(0, 256), s.source.subarray(0, 256))).toBe(-1);
+    expect(s.ring.subarray(256).every((b) => b === 0)).toBe(true);
   });
 });
