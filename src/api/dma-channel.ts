@@ -5,7 +5,7 @@ import { CHANNEL_PAUSED } from '../workers/channel-control-block.js';
 import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../workers/rings/completion-ring.js';
 import { DESC_CYCLIC, DESC_INTERLEAVED, DESC_SG, SUBMISSION_FLAG_INTERRUPT } from '../workers/rings/submission-ring.js';
 import { llMax } from '../device/ll/ll-codec.js';
-import { cyclicShape, interleavedShape, type InterleavedShape } from './cyclic-interleaved-prep.js';
+import { cyclicShape, interleavedShape, type InterleavedShape, type PrepScope } from './cyclic-interleaved-prep.js';
 import type {
   ChannelInfo, ChannelStats, Completion, DmaBuffer, DmaChannel, DmaSlaveCaps, Direction, InterleavedTemplate, PrepOptions, Segment,
   TransferRequest, TxDescriptor,
@@ -111,12 +111,15 @@ export class ChannelHandle implements DmaChannel {
   private pendingEntries = 0;
   /** One visitor for the pump, allocated once. */
   readonly visit: (ring: CompletionRing, slot: number) => void;
+  /** What the cyclic and interleaved checks need from this channel. */
+  private readonly scope: PrepScope;
 
   constructor(info: ChannelInfo, actor: ChannelActor, hooks: ChannelSideHooks) {
     this.info = info;
     this.actor = actor;
     this.hooks = hooks;
     this.visit = (ring, slot) => this.onRecord(ring, slot);
+    this.scope = { name: info.name, sideName: hooks.sideName, contains: (addr, length) => hooks.contains(addr, length) };
   }
 
   /** Requested by a client; a new request starts the stats from zero. */
@@ -164,7 +167,7 @@ export class ChannelHandle implements DmaChannel {
     this.checkUsable('prep');
     if (!this.configured) throw new EpdmaError('EINVAL', `${this.info.name}: prepDmaCyclic before configure (dmaengine_slave_config), or after terminate`);
     this.checkDirection(options?.direction, 'prepDmaCyclic');
-    const shape = cyclicShape(this.prepScope(), this.quirks, addr, bufferBytes, periodBytes);
+    const shape = cyclicShape(this.scope, this.quirks, addr, bufferBytes, periodBytes);
     // The device side moves over the buffer's length too (contract) or one burst (dw-edma).
     if (!Number.isSafeInteger(this.slaveAddr + bufferBytes)) {
       throw new EpdmaError('EINVAL', `${this.info.name}: prepDmaCyclic: device range ${hex(this.slaveAddr)}+${hex(bufferBytes)} passes 2^53`);
@@ -183,16 +186,12 @@ export class ChannelHandle implements DmaChannel {
       throw new EpdmaError('EINVAL', `${this.info.name}: prepInterleavedDma before configure (dw-edma refuses any prep on an unconfigured channel)`);
     }
     this.checkDirection(options?.direction, 'prepInterleavedDma');
-    const shape = interleavedShape(this.prepScope(), this.info.direction, this.actor.submissions.maxSegments, template);
+    const shape = interleavedShape(this.scope, this.info.direction, this.actor.submissions.maxSegments, template);
     const d = new Descriptor(this, [], shape.srcStart, this.flags(options), shape.bytes);
     d.kind = DESC_INTERLEAVED;
     d.count = shape.numFrames;
     d.interleaved = shape;
     return d;
-  }
-
-  private prepScope(): { name: string; sideName: 'endpoint' | 'host'; contains: (addr: number, length: number) => boolean } {
-    return { name: this.info.name, sideName: this.hooks.sideName, contains: this.hooks.contains };
   }
 
   private flags(options: PrepOptions | undefined): number {

@@ -163,6 +163,25 @@ describe('contract mode: a ring of periods, a Completion per period, until termi
     }
   });
 
+  it('an engine abort ends a cyclic transfer: one error completion naming the address, no period after it', async () => {
+    const s = await setup(bed, opened, 'host', 'host/rd1');
+    s.ch.configure({ deviceAddr: 0x7_0000_0000 }); // nothing maps it
+    const seen: Completion[] = [];
+    const sub = s.ch.completions$.subscribe((c) => seen.push(c));
+    try {
+      const d = s.ch.prepDmaCyclic(s.addr, RING, PERIOD);
+      const cookie = d.submit();
+      s.ch.issuePending();
+      const c = await within(d.done, 'the aborted cyclic descriptor');
+      expect(c).toMatchObject({ cookie, result: 'aborted', bytes: 0 });
+      expect(c.reason).toContain('0x700000000');
+      expect(seen).toEqual([c]);
+      expect(s.ch.stats()).toMatchObject({ submitted: 1, completed: 0, errors: 1, bytes: 0 });
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it('pause holds the ring at a period boundary and resume continues with the next period', async () => {
     const s = await setup(bed, opened, 'host', 'host/rd1');
     s.ch.configure({ deviceAddr: s.deviceAddr });
