@@ -49,7 +49,7 @@ function expectedImage(src: Uint8Array, dstBefore: Uint8Array): Uint8Array {
   return out;
 }
 
-/** hdma-native splits both directions, so each side has both channel kinds. */
+/** hdma-native splits both directions (host wr0-1, rd0-1; endpoint wr2, rd2): each side has both kinds. */
 const CHANNELS = [
   // [side, name, source memory]
   ['host', 'host/rd0', 'host'], // mem-to-dev: host image -> EP image
@@ -62,7 +62,7 @@ let bed: Testbed;
 const opened = new Opened();
 beforeAll(async () => {
   bed = await createTestbed({
-    endpoint: { mapFormat: 'hdma-native', memoryBytes: 8 << 20 },
+    endpoint: { mapFormat: 'hdma-native', writeChannels: 3, readChannels: 3, memoryBytes: 8 << 20 },
     function: { wrChans: 2, rdChans: 2 },
     host: { memoryBytes: 16 << 20 },
   });
