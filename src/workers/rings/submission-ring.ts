@@ -265,6 +265,10 @@ export class SubmissionRing {
         `submission ring: corrupt descriptor at seq ${tail >>> 0}: nseg ${nseg} with ${available} entries published`,
       );
     }
+    const kind = this.u32[i * U32_PER_ENTRY + 2]! >>> KIND_SHIFT;
+    if (kind > DESC_INTERLEAVED || ((kind === DESC_CYCLIC || kind === DESC_REPEAT) && nseg !== 1)) {
+      throw new EpdmaError('EIO', `submission ring: corrupt descriptor at seq ${tail >>> 0}: kind ${kind} with nseg ${nseg}`);
+    }
     this.curSeq = tail >>> 0;
     this.curIndex = i;
     this.curNseg = nseg;

@@ -213,6 +213,17 @@ describe('SubmissionRing', () => {
     expect(() => new SubmissionRing(producer.buffer).peekHeader()).toThrow(/EIO: submission ring: corrupt descriptor at seq 0: nseg 5/);
   });
 
+  it('reports an unknown kind, or a cyclic header without exactly one segment, as corrupt', () => {
+    const producer = SubmissionRing.create(8);
+    producer.pushSingle(1, 0, 0, 1, 1);
+    const words = new Uint32Array(producer.buffer, 192);
+    words[2] = 4 << 8;
+    expect(() => new SubmissionRing(producer.buffer).peekHeader()).toThrow(/EIO: submission ring: corrupt descriptor at seq 0: kind 4 with nseg 1/);
+    words[2] = DESC_REPEAT << 8;
+    words[1] = 0;
+    expect(() => new SubmissionRing(producer.buffer).peekHeader()).toThrow(/kind 2 with nseg 0/);
+  });
+
   it('matches an array model for random interleavings of pushes and consumes', () => {
     const command = fc.oneof(
       fc.record({ kind: fc.constant('push' as const), nseg: fc.integer({ min: 0, max: 8 }), salt: fc.nat(1000) }),
