@@ -50,6 +50,11 @@ export class ChannelActor {
     this.control = ChannelControlBlock.create();
   }
 
+  /** What the worker is started with (its LL region, quirks...). */
+  get spec(): ChannelActorOptions['spec'] {
+    return this.options.spec;
+  }
+
   /** Starts (or restarts) the worker and resolves once it answers on the control plane. */
   async start(): Promise<void> {
     const data: ChannelWorkerData = {

@@ -3,8 +3,13 @@ import { EpdmaError, hex } from '../device/errors.js';
 import type { ChannelActor } from '../actors/channel-actor.js';
 import { CHANNEL_PAUSED } from '../workers/channel-control-block.js';
 import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../workers/rings/completion-ring.js';
-import { SUBMISSION_FLAG_INTERRUPT } from '../workers/rings/submission-ring.js';
-import type { ChannelInfo, Completion, DmaBuffer, DmaChannel, Direction, PrepOptions, Segment, TransferRequest, TxDescriptor } from './types.js';
+import { DESC_CYCLIC, DESC_INTERLEAVED, DESC_SG, SUBMISSION_FLAG_INTERRUPT } from '../workers/rings/submission-ring.js';
+import { llMax } from '../device/ll/ll-codec.js';
+import { cyclicShape, interleavedShape, type InterleavedShape, type PrepScope } from './cyclic-interleaved-prep.js';
+import type {
+  ChannelInfo, ChannelStats, Completion, DmaBuffer, DmaChannel, DmaSlaveCaps, Direction, InterleavedTemplate, PrepOptions, Segment,
+  TransferRequest, TxDescriptor,
+} from './types.js';
 
 const MAX_SEGMENT_BYTES = 0xffff_ffff; // transfer_size is 32-bit (dma_set_max_seg_size(U32_MAX))
 const COOKIE_MAX = 0x7fff_ffff; // dma_cookie_t is s32; cookies wrap back to 1
@@ -28,6 +33,14 @@ class Descriptor implements TxDescriptor {
   private resolveDone: ((c: Completion) => void) | undefined;
   private donePromise: Promise<Completion> | undefined;
 
+  /** DESC_SG unless set after construction; a cyclic descriptor's one segment is {buffer, burst}. */
+  kind = DESC_SG;
+  /** Cyclic: periods or bursts; interleaved: frames. */
+  count = 0;
+  interleaved: InterleavedShape | undefined;
+  /** A running cyclic descriptor that was terminated: its late period records are dropped. */
+  silenced = false;
+
   constructor(
     private readonly owner: ChannelHandle,
     readonly segments: readonly Segment[],
@@ -35,6 +48,11 @@ class Descriptor implements TxDescriptor {
     readonly flags: number,
     readonly bytes: number,
   ) {}
+
+  /** Submission ring entries it takes: the header and one per segment or interleaved chunk. */
+  get entries(): number {
+    return 1 + (this.interleaved !== undefined ? this.interleaved.sizes.length : this.segments.length);
+  }
 
   submittedNs = 0n;
 
@@ -83,15 +101,44 @@ export class ChannelHandle implements DmaChannel {
   private readonly errors = new Map<number, number>(); // cookie -> residue, for txStatus
   private terminating: Promise<void> | undefined;
   private stoppedReason: string | undefined;
-  requested = false;
+  private isRequested = false;
+  // stats(): plain counters the main thread keeps anyway, so reading them costs no round trip.
+  private submittedCount = 0;
+  private completedCount = 0;
+  private errorCount = 0;
+  private byteCount = 0;
+  /** Ring entries the submitted and overflow descriptors will take once they go in. */
+  private pendingEntries = 0;
   /** One visitor for the pump, allocated once. */
   readonly visit: (ring: CompletionRing, slot: number) => void;
+  /** What the cyclic and interleaved checks need from this channel. */
+  private readonly scope: PrepScope;
 
   constructor(info: ChannelInfo, actor: ChannelActor, hooks: ChannelSideHooks) {
     this.info = info;
     this.actor = actor;
     this.hooks = hooks;
     this.visit = (ring, slot) => this.onRecord(ring, slot);
+    this.scope = { name: info.name, sideName: hooks.sideName, contains: (addr, length) => hooks.contains(addr, length) };
+  }
+
+  /** Requested by a client; a new request starts the stats from zero. */
+  get requested(): boolean {
+    return this.isRequested;
+  }
+
+  set requested(value: boolean) {
+    if (value && !this.isRequested) {
+      this.submittedCount = 0;
+      this.completedCount = 0;
+      this.errorCount = 0;
+      this.byteCount = 0;
+    }
+    this.isRequested = value;
+  }
+
+  private get quirks(): 'contract' | 'dw-edma' {
+    return this.actor.spec.quirks ?? 'contract';
   }
 
   // ---- slave config and prep ----
@@ -116,6 +163,74 @@ export class ChannelHandle implements DmaChannel {
     return this.prep(segments, this.slaveAddr, options);
   }
 
+  prepDmaCyclic(addr: number, bufferBytes: number, periodBytes: number, options?: PrepOptions): TxDescriptor {
+    this.checkUsable('prep');
+    if (!this.configured) throw new EpdmaError('EINVAL', `${this.info.name}: prepDmaCyclic before configure (dmaengine_slave_config), or after terminate`);
+    this.checkDirection(options?.direction, 'prepDmaCyclic');
+    const shape = cyclicShape(this.scope, this.quirks, addr, bufferBytes, periodBytes);
+    // The device side moves over the buffer's length too (contract) or one burst (dw-edma).
+    if (!Number.isSafeInteger(this.slaveAddr + bufferBytes)) {
+      throw new EpdmaError('EINVAL', `${this.info.name}: prepDmaCyclic: device range ${hex(this.slaveAddr)}+${hex(bufferBytes)} passes 2^53`);
+    }
+    const d = new Descriptor(this, [{ addr, length: shape.length }], this.slaveAddr, this.flags(options), shape.bytes);
+    d.kind = shape.kind;
+    d.count = shape.count;
+    return d;
+  }
+
+  prepInterleavedDma(template: InterleavedTemplate, options?: PrepOptions): TxDescriptor {
+    this.checkUsable('prep');
+    // dw-edma refuses every prep on an unconfigured channel; the contract needs no slave
+    // config here (the template carries both addresses).
+    if (this.quirks === 'dw-edma' && !this.configured) {
+      throw new EpdmaError('EINVAL', `${this.info.name}: prepInterleavedDma before configure (dw-edma refuses any prep on an unconfigured channel)`);
+    }
+    this.checkDirection(options?.direction, 'prepInterleavedDma');
+    const shape = interleavedShape(this.scope, this.info.direction, this.actor.submissions.maxSegments, template);
+    const d = new Descriptor(this, [], shape.srcStart, this.flags(options), shape.bytes);
+    d.kind = DESC_INTERLEAVED;
+    d.count = shape.numFrames;
+    d.interleaved = shape;
+    return d;
+  }
+
+  private flags(options: PrepOptions | undefined): number {
+    return options?.interrupt === false ? 0 : SUBMISSION_FLAG_INTERRUPT;
+  }
+
+  caps(): DmaSlaveCaps {
+    return {
+      directions: [this.info.direction],
+      maxSgBurst: llMax(this.actor.spec.ll.size),
+      residueGranularity: 'descriptor',
+      cmdPause: true,
+      cmdResume: true,
+      cmdTerminate: true,
+      hwId: this.info.hwChannel,
+      cyclic: true,
+      interleaved: true,
+    };
+  }
+
+  /**
+   * DPDK dmadev-style counters since the channel was requested. submitted: descriptors
+   * submitted; completed: descriptors that completed 'ok'; errors: descriptors that completed
+   * otherwise with a callback (engine abort, crash, link down; a terminated descriptor gets no
+   * callback and counts in neither); bytes: bytes of completed descriptors and of every
+   * finished cyclic period; burstCapacity: one-segment descriptors the submission ring still
+   * takes after what is submitted or issued but not yet in it (rte_dma_burst_capacity).
+   */
+  stats(): ChannelStats {
+    const free = this.actor.submissions.freeEntries() - this.pendingEntries;
+    return {
+      submitted: this.submittedCount,
+      completed: this.completedCount,
+      errors: this.errorCount,
+      bytes: this.byteCount,
+      burstCapacity: free > 0 ? free >>> 1 : 0,
+    };
+  }
+
   private prep(segments: readonly Segment[], deviceAddr: number, options?: PrepOptions): Descriptor {
     this.checkDirection(options?.direction, 'prep');
     if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: empty segment list`);
@@ -133,8 +248,7 @@ export class ChannelHandle implements DmaChannel {
       total += s.length;
     }
     if (!Number.isSafeInteger(deviceAddr + total)) throw new EpdmaError('EINVAL', `${this.info.name}: prep: device range ${hex(deviceAddr)}+${hex(total)} passes 2^53`);
-    const flags = options?.interrupt === false ? 0 : SUBMISSION_FLAG_INTERRUPT;
-    return new Descriptor(this, segments.length === 1 ? [segments[0]!] : segments.slice(), deviceAddr, flags, total);
+    return new Descriptor(this, segments.length === 1 ? [segments[0]!] : segments.slice(), deviceAddr, this.flags(options), total);
   }
 
   submitDescriptor(d: Descriptor): number {
@@ -144,12 +258,14 @@ export class ChannelHandle implements DmaChannel {
     this.nextCookie = this.nextCookie === COOKIE_MAX ? 1 : this.nextCookie + 1;
     d.submittedNs = process.hrtime.bigint();
     this.submitted.push(d);
+    this.submittedCount++;
+    this.pendingEntries += d.entries;
     return d.cookie;
   }
 
   issuePending(): void {
     if (this.stoppedReason !== undefined) {
-      this.failQueued(this.submitted.splice(0), this.stoppedReason);
+      this.failQueued(this.leavePending(this.submitted.splice(0)), this.stoppedReason);
       return;
     }
     // Issued descriptors still in the ring count too: after an ABORT the worker is IDLE and
@@ -174,11 +290,17 @@ export class ChannelHandle implements DmaChannel {
     for (; n < this.overflow.length; n++) {
       const d = this.overflow[n]!;
       const s = d.segments;
-      const seq = s.length === 1
-        ? ring.pushSingle(d.cookie, d.flags, d.deviceAddr, s[0]!.addr, s[0]!.length)
-        : ring.pushSg(d.cookie, d.flags, d.deviceAddr, s.map((x) => x.addr), s.map((x) => x.length), s.length);
+      const il = d.interleaved;
+      const seq = il !== undefined
+        ? ring.pushInterleaved(d.cookie, d.flags, il.srcStart, il.dstStart, il.numFrames, il.sizes, il.srcGaps, il.dstGaps, il.sizes.length)
+        : d.kind !== DESC_SG
+          ? ring.pushCyclic(d.cookie, d.flags, d.kind as typeof DESC_CYCLIC, d.deviceAddr, s[0]!.addr, s[0]!.length, d.count)
+          : s.length === 1
+            ? ring.pushSingle(d.cookie, d.flags, d.deviceAddr, s[0]!.addr, s[0]!.length)
+            : ring.pushSg(d.cookie, d.flags, d.deviceAddr, s.map((x) => x.addr), s.map((x) => x.length), s.length);
       if (seq < 0) break;
       d.seq = seq;
+      this.pendingEntries -= d.entries;
       this.inRing.set(d.cookie, d);
     }
     if (n > 0) this.overflow.splice(0, n);
@@ -190,6 +312,11 @@ export class ChannelHandle implements DmaChannel {
     const cookie = ring.cookieAt(slot);
     const d = this.inRing.get(cookie);
     if (d === undefined) return; // already settled (crash reconciliation raced a late record)
+    const period = ring.periodAt(slot);
+    if (period >= 0) {
+      this.onPeriod(d, ring, slot, period);
+      return;
+    }
     this.inRing.delete(cookie);
     const reason = ring.reasonAt(slot);
     const result = ring.resultAt(slot);
@@ -201,6 +328,19 @@ export class ChannelHandle implements DmaChannel {
       this.fillRing();
       this.actor.kickWorker();
     }
+  }
+
+  /** A cyclic descriptor finished a period and runs on: a callback, unless it was terminated. */
+  private onPeriod(d: Descriptor, ring: CompletionRing, slot: number, period: number): void {
+    if (d.silenced) return;
+    const bytes = ring.bytesAt(slot);
+    this.byteCount += bytes;
+    const c: Completion = {
+      cookie: d.cookie, channel: this.info, result: 'ok', residue: ring.residueAt(slot), bytes,
+      submittedNs: d.submittedNs, completedNs: ring.completedNsAt(slot), period,
+    };
+    this.subject.next(c);
+    this.hooks.emit(c);
   }
 
   private settle(d: Descriptor, result: Completion['result'], residue: number, bytes: number, completedNs: bigint, reason: string | undefined, silent: boolean): void {
@@ -215,6 +355,10 @@ export class ChannelHandle implements DmaChannel {
     d.settle(c);
     // DMAengine: a terminated descriptor gets no callback; only its `done` learns why.
     if (silent) return;
+    if (result === 'ok') {
+      this.completedCount++;
+      this.byteCount += bytes;
+    } else this.errorCount++;
     this.subject.next(c);
     this.hooks.emit(c);
   }
@@ -244,7 +388,7 @@ export class ChannelHandle implements DmaChannel {
   onStopped(reason: string): void {
     this.stoppedReason = `channel stopped: ${reason}`;
     this.actor.completions.drain(this.visit);
-    const all = [...this.inRing.values(), ...this.overflow.splice(0), ...this.submitted.splice(0)];
+    const all = [...this.inRing.values(), ...this.leavePending(this.overflow.splice(0)), ...this.leavePending(this.submitted.splice(0))];
     this.inRing.clear();
     this.failQueued(all, this.stoppedReason);
   }
@@ -292,9 +436,12 @@ export class ChannelHandle implements DmaChannel {
     // Never issued (or held back by a terminate in progress): they never reached the worker;
     // no callback (DMAengine), done learns why.
     const now = process.hrtime.bigint();
-    for (const d of [...this.submitted.splice(0), ...this.overflow.splice(0)]) {
+    for (const d of [...this.leavePending(this.submitted.splice(0)), ...this.leavePending(this.overflow.splice(0))]) {
       this.settle(d, 'aborted', d.bytes, 0, now, COMPLETION_REASONS[Reason.TERMINATED], true);
     }
+    // A cyclic descriptor still running reports periods until the worker stops it: no more
+    // callbacks from the moment of the terminate.
+    for (const d of this.inRing.values()) if (d.kind === DESC_CYCLIC) d.silenced = true;
     if (this.terminating !== undefined) return;
     const ctl = this.actor.control;
     ctl.setTerminatePending(true);
@@ -370,6 +517,12 @@ export class ChannelHandle implements DmaChannel {
         active = false;
       };
     });
+  }
+
+  /** Descriptors leaving the submitted or overflow list without entering the ring. */
+  private leavePending(list: Descriptor[]): Descriptor[] {
+    for (const d of list) this.pendingEntries -= d.entries;
+    return list;
   }
 
   // ---- checks ----

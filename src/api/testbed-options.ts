@@ -21,6 +21,7 @@ export interface ResolvedTestbedOptions {
   readyPollMs: number;
   readyTimeoutMs: number;
   idle: 'adaptive' | 'spin' | 'sleep';
+  quirks: 'contract' | 'dw-edma';
   supervision: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }
 
@@ -60,7 +61,7 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
   // From JavaScript anything can arrive here; a TypeError would break the EpdmaError promise.
   const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(options)) throw new EpdmaError('EINVAL', `testbed: options ${String(options)} is not an object`);
-  for (const key of ['endpoint', 'function', 'host', 'timing', 'supervision'] as const) {
+  for (const key of ['endpoint', 'function', 'host', 'timing', 'driver', 'supervision'] as const) {
     const v: unknown = options[key];
     if (v !== undefined && !isObject(v)) throw new EpdmaError('EINVAL', `testbed: ${key} ${JSON.stringify(v)} is not an object`);
   }
@@ -77,6 +78,8 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
   const readChannels = count('endpoint.readChannels', ep.readChannels ?? 4, 1, 8);
   const idle = options.idle ?? 'adaptive';
   if (idle !== 'adaptive' && idle !== 'spin' && idle !== 'sleep') throw new EpdmaError('EINVAL', `testbed: idle '${String(idle)}' is not adaptive, spin or sleep`);
+  const quirks = options.driver?.quirks ?? 'contract';
+  if (quirks !== 'contract' && quirks !== 'dw-edma') throw new EpdmaError('EINVAL', `testbed: driver.quirks '${String(quirks)}' is not contract or dw-edma`);
   const link = ep.linkBytesPerSec ?? Infinity;
   if (!(link > 0)) throw new EpdmaError('EINVAL', `testbed: endpoint.linkBytesPerSec ${String(link)} must be positive`);
   return {
@@ -97,6 +100,7 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
     readyPollMs: ms('timing.readyPollMs', timing.readyPollMs ?? PRESETS[preset].readyPollMs),
     readyTimeoutMs: ms('timing.readyTimeoutMs', timing.readyTimeoutMs ?? PRESETS[preset].readyTimeoutMs),
     idle,
+    quirks,
     supervision: supervision(options.supervision ?? {}),
   };
 }

@@ -208,6 +208,7 @@ class InProcessTestbed implements Testbed {
       // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
       idle: { policy: this.o.idle, maxSleepMs: 1000, spinIterations: SPIN_ITERATIONS },
       spinSlots: this.spinSlots,
+      quirks: this.o.quirks,
     });
   }
 

@@ -27,6 +27,8 @@ export interface Completion {
   readonly submittedNs: bigint;
   readonly completedNs: bigint;
   readonly reason?: string;
+  /** Cyclic transfers (contract mode): which period of the buffer finished. */
+  readonly period?: number;
 }
 
 export interface TxDescriptor {
@@ -59,6 +61,53 @@ export interface DmaChannel {
   synchronize(): Promise<void>;
   terminateSync(): Promise<void>;
   release(): Promise<void>;
+  /**
+   * dmaengine_prep_dma_cyclic: the buffer in periods; contract mode emits a Completion per period
+   * (with `period`) and runs until terminated; quirks 'dw-edma' does what the kernel driver does.
+   */
+  prepDmaCyclic(addr: number, bufferBytes: number, periodBytes: number, options?: PrepOptions): TxDescriptor;
+  /** dmaengine_prep_interleaved_dma with struct dma_interleaved_template's fields, camelCase. */
+  prepInterleavedDma(template: InterleavedTemplate, options?: PrepOptions): TxDescriptor;
+  /** dma_get_slave_caps. */
+  caps(): DmaSlaveCaps;
+  /** Counters since the channel was requested (DPDK dmadev style), read without a worker round trip. */
+  stats(): ChannelStats;
+}
+
+export interface InterleavedTemplate {
+  srcStart: number;
+  dstStart: number;
+  direction: Direction;
+  srcInc: boolean;
+  dstInc: boolean;
+  srcSgl: boolean;
+  dstSgl: boolean;
+  /** numf */
+  numFrames: number;
+  /** frame_size = sgl.length */
+  sgl: { size: number; icg?: number; srcIcg?: number; dstIcg?: number }[];
+}
+
+export interface DmaSlaveCaps {
+  directions: Direction[];
+  /** Bursts per chunk (ll_max of the channel's LL region). */
+  maxSgBurst: number;
+  residueGranularity: 'descriptor' | 'segment' | 'burst';
+  cmdPause: boolean;
+  cmdResume: boolean;
+  cmdTerminate: boolean;
+  /** The series' dma_slave_caps.hw_id: the hardware channel number. */
+  hwId: number;
+  cyclic: boolean;
+  interleaved: boolean;
+}
+
+export interface ChannelStats {
+  submitted: number;
+  completed: number;
+  errors: number;
+  bytes: number;
+  burstCapacity: number;
 }
 
 export interface ChannelFilter {
@@ -149,6 +198,11 @@ export interface TestbedOptions {
   };
   /** Channel worker idle policy (default 'adaptive'). */
   idle?: 'adaptive' | 'spin' | 'sleep';
+  /** The host's and the endpoint's dw-edma channel core (API.md "Two semantics"). */
+  driver?: {
+    /** Default 'contract': DMAengine semantics where dw-edma departs from them; 'dw-edma': the kernel driver exactly. */
+    quirks?: 'contract' | 'dw-edma';
+  };
   /** Supervisor restart intensity (default 3 restarts in 5000 ms). */
   supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }

@@ -62,6 +62,11 @@ export interface ChannelWorkerData {
    * every idle worker spins.
    */
   readonly spinSlots?: { readonly buffer: SharedArrayBuffer; readonly max: number };
+  /**
+   * The channel core's semantics where dw-edma departs from the DMAengine contract (default
+   * 'contract'); 'dw-edma' does exactly what the kernel driver does.
+   */
+  readonly quirks?: 'contract' | 'dw-edma';
   /** Restart count: non-zero means the previous worker of this channel died. */
   readonly generation: number;
 }
@@ -87,6 +92,7 @@ export interface ChannelWorkerStats {
   readonly name: string;
   readonly generation: number;
   readonly descriptors: number;
+  readonly periods: number;
   readonly aborted: number;
   readonly terminated: number;
   readonly chunks: number;

@@ -44,6 +44,11 @@ describe('bad options are EINVAL naming the option and the value', () => {
     await expectRejects(createTestbed({ endpoint: 'big' as unknown as TestbedOptions['endpoint'] }), 'EINVAL', 'endpoint', 'big');
   });
 
+  it('driver.quirks is contract or dw-edma', async () => {
+    await expectRejects(createTestbed({ driver: { quirks: 'linux' as 'contract' } }), 'EINVAL', 'driver.quirks', 'linux');
+    await expectRejects(createTestbed({ driver: 'kernel' as unknown as TestbedOptions['driver'] }), 'EINVAL', 'driver', 'kernel');
+  });
+
   it('conflicting function attributes are EINVAL naming them', async () => {
     await expectRejects(createTestbed({ function: { metadataBar: 1, dmaWindowBar: 1 } }), 'EINVAL', 'dma_window_bar', '1');
     await expectRejects(createTestbed({ function: { wrChans: 0, rdChans: 0 } }), 'EINVAL', 'wr_chans', 'rd_chans');

@@ -43,6 +43,8 @@ export interface EndpointProcessOptions {
   readonly deviceId?: number;
   /** Map work's H poll period (default 10 ms). */
   readonly hostRequestPollMs?: number;
+  /** The EP-local channels' core semantics (TestbedOptions.driver). */
+  readonly driver?: { readonly quirks?: 'contract' | 'dw-edma' };
   /** One line per lifecycle event (host attached, host gone, ...). */
   readonly log?: (line: string) => void;
 }
@@ -74,6 +76,7 @@ export async function startEndpointProcess(options: EndpointProcessOptions): Pro
     },
     ...(options.hostMemoryBytes !== undefined ? { host: { memoryBytes: options.hostMemoryBytes } } : {}),
     timing: { hostRequestPollMs: options.hostRequestPollMs ?? 10 },
+    ...(options.driver !== undefined ? { driver: options.driver } : {}),
   });
   const ep = new EndpointProcess(resolvePath(options.shm), o, options.log ?? (() => undefined));
   try {
@@ -237,6 +240,7 @@ export class EndpointProcess {
             ...(o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: o.linkBytesPerSec } : {}),
           },
           idle: { policy: o.idle },
+          quirks: o.quirks,
         }));
       }
     }

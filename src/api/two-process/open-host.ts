@@ -27,6 +27,8 @@ export interface OpenHostOptions {
   /** How long to wait for the endpoint to finish detaching a previous host (default 5000 ms). */
   readonly attachTimeoutMs?: number;
   readonly idle?: 'adaptive' | 'spin' | 'sleep';
+  /** The host channels' core semantics (TestbedOptions.driver; default 'contract'). */
+  readonly driver?: { readonly quirks?: 'contract' | 'dw-edma' };
   readonly supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }
 
@@ -58,6 +60,10 @@ export async function openHost(options: OpenHostOptions): Promise<OpenedHost> {
 export async function openHostSide(options: OpenHostOptions): Promise<HostProcessSide> {
   if (options === null || typeof options !== 'object' || typeof options.shm !== 'string' || options.shm === '') {
     throw new EpdmaError('EINVAL', `openHost: shm ${JSON.stringify(options?.shm)} is not a directory path`);
+  }
+  const quirks = options.driver?.quirks;
+  if (quirks !== undefined && quirks !== 'contract' && quirks !== 'dw-edma') {
+    throw new EpdmaError('EINVAL', `openHost: driver.quirks '${String(quirks)}' is not contract or dw-edma`);
   }
   if (loadNativeAddon() === null) {
     throw new EpdmaError('EOPNOTSUPP', `openHost: two-process mode needs the native addon (${nativeAddonUnavailableReason()})`);
@@ -207,6 +213,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
           funcNo: chip.funcNo, remote: true, registers: chip.registers.buffer, ll: region.ll, gate,
           engine: null, crossProcess: true,
           idle: { policy: this.options.idle ?? 'adaptive' },
+          quirks: this.options.driver?.quirks ?? 'contract',
         }));
       }
     }

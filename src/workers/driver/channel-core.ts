@@ -1,10 +1,13 @@
 import { EngineFault } from '../../device/engine/engine-fault.js';
 import type { CompletionRing } from '../rings/completion-ring.js';
 import { Reason, RESULT_ABORTED, RESULT_OK } from '../rings/completion-ring.js';
-import type { SubmissionRing } from '../rings/submission-ring.js';
+import { DESC_INTERLEAVED, DESC_SG, type SubmissionRing } from '../rings/submission-ring.js';
 import { CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, type ChannelControlBlock } from '../channel-control-block.js';
 import { STATUS_ABORT, STATUS_NONE, type ChannelOps } from './channel-ops.js';
 import { Backoff, BACKOFF } from '../rings/backoff.js';
+import type { BurstPlan } from './burst-plan.js';
+import { CyclicPlan } from './cyclic.js';
+import { InterleavedPlan } from './interleaved.js';
 
 export type Direction = 'mem-to-dev' | 'dev-to-mem';
 
@@ -21,6 +24,8 @@ export interface LinkGate {
 
 export interface ChannelCoreCounters {
   descriptors: number;
+  /** Periods a cyclic descriptor finished (each also counted in bytes). */
+  periods: number;
   aborted: number;
   terminated: number;
   chunks: number;
@@ -41,7 +46,9 @@ const FAULT_REASON: Record<number, number> = {
  * The generic dw-edma channel core for one channel (dw-edma-core.c, reference 6.4-6.5), fed
  * from the submission ring and reporting to the completion ring:
  *
- * descriptor (bursts = segments) -> chunks of at most ll_max bursts, CB alternating per
+ * descriptor (bursts = segments, or from a BurstPlan for cyclic and interleaved descriptors; a
+ * cyclic one reports every period and runs until stopped)
+ * -> chunks of at most ll_max bursts, CB alternating per
  * chunk from 1 -> LL written, started (first chunk programs the channel) -> DONE: next chunk,
  * or the cookie completes and the next descriptor starts -> ABORT: the cookie completes
  * 'aborted' and the channel goes IDLE until the next issuePending, as in the kernel.
@@ -53,7 +60,7 @@ const FAULT_REASON: Record<number, number> = {
  * queued ones are still in the ring for the restarted worker.
  */
 export class ChannelCore {
-  readonly counters: ChannelCoreCounters = { descriptors: 0, aborted: 0, terminated: 0, chunks: 0, bytes: 0, gateWaits: 0 };
+  readonly counters: ChannelCoreCounters = { descriptors: 0, periods: 0, aborted: 0, terminated: 0, chunks: 0, bytes: 0, gateWaits: 0 };
 
   private readonly ops: ChannelOps;
   private readonly memToDev: boolean;
@@ -85,6 +92,10 @@ export class ChannelCore {
   private deviceCursor = 0;
   private chunkBytes = 0;
   private chunkRunning = false;
+  /** Cyclic and interleaved descriptors take their bursts from a plan; null: scatter-gather. */
+  private plan: BurstPlan | null = null;
+  private readonly cyclic: CyclicPlan;
+  private readonly interleaved: InterleavedPlan;
 
   constructor(options: {
     ops: ChannelOps;
@@ -107,6 +118,8 @@ export class ChannelCore {
     this.onPublish = options.onPublish;
     this.segAddr = new Float64Array(this.sub.maxSegments);
     this.segLen = new Float64Array(this.sub.maxSegments);
+    this.cyclic = new CyclicPlan(this.memToDev);
+    this.interleaved = new InterleavedPlan(this.sub.maxSegments);
   }
 
   get busy(): boolean {
@@ -163,12 +176,13 @@ export class ChannelCore {
       this.finishStop();
       return true;
     }
+    if (this.plan !== null && this.plan.chunkPeriod >= 0) this.completePeriod(this.plan.chunkPeriod);
     if (this.request === REQ_PAUSE) {
       this.request = REQ_NONE;
       this.setStatus(CHANNEL_PAUSED);
       return true;
     }
-    if (this.nextSeg < this.nseg) {
+    if (this.moreBursts()) {
       if (this.gateOpen()) this.startChunk(false);
       else this.counters.gateWaits++;
       return true;
@@ -187,11 +201,13 @@ export class ChannelCore {
     if (!this.gateOpen()) return false;
     const sub = this.sub;
     if (!sub.peekHeader()) return false;
-    const n = sub.nseg();
+    const kind = sub.kind();
+    const n = kind === DESC_SG ? sub.nseg() : 0;
     this.cookie = sub.cookie();
     this.deviceAddr = sub.deviceAddr();
     this.nseg = n;
-    let alloc = 0;
+    this.plan = kind === DESC_SG ? null : kind === DESC_INTERLEAVED ? this.interleaved : this.cyclic;
+    let alloc = this.plan === null ? 0 : this.plan.load(sub);
     for (let k = 0; k < n; k++) {
       const len = sub.segLength(k);
       this.segAddr[k] = sub.segAddr(k);
@@ -213,10 +229,18 @@ export class ChannelCore {
     return true;
   }
 
+  private moreBursts(): boolean {
+    return this.plan === null ? this.nextSeg < this.nseg : this.plan.hasMore();
+  }
+
   private startChunk(first: boolean): void {
     const ops = this.ops;
-    const count = Math.min(ops.llMax, this.nseg - this.nextSeg);
     const cb = this.chunksAlloc % 2 === 0;
+    if (this.plan !== null) {
+      this.chunkStarted(this.plan.writeChunk(ops, cb), first);
+      return;
+    }
+    const count = Math.min(ops.llMax, this.nseg - this.nextSeg);
     let bytes = 0;
     for (let i = 0; i < count; i++) {
       const k = this.nextSeg + i;
@@ -230,12 +254,26 @@ export class ChannelCore {
     }
     ops.writeLink(count, cb);
     this.nextSeg += count;
+    this.chunkStarted(bytes, first);
+  }
+
+  private chunkStarted(bytes: number, first: boolean): void {
     this.chunksAlloc++;
     this.chunkBytes = bytes;
     this.xfer += bytes;
+    // Only a cyclic ring passes its buffer's end: its position wraps with it.
+    if (this.xfer > this.alloc) this.xfer -= this.alloc;
     this.ctl.setXfer(this.xfer);
     this.chunkRunning = true;
-    ops.start(first);
+    this.ops.start(first);
+  }
+
+  /** A cyclic period ended: one record for it; the descriptor runs on. */
+  private completePeriod(period: number): void {
+    const bytes = this.chunkBytes;
+    this.counters.periods++;
+    this.counters.bytes += bytes;
+    this.push(this.cookie, RESULT_OK, Reason.NONE, 0, this.alloc - (period + 1) * bytes, bytes, period);
   }
 
   private complete(result: number, reason: number, faultAddr: number): void {
@@ -251,9 +289,9 @@ export class ChannelCore {
     this.cookie = 0;
   }
 
-  private push(cookie: number, result: number, reason: number, faultAddr: number, residue: number, bytes: number): void {
+  private push(cookie: number, result: number, reason: number, faultAddr: number, residue: number, bytes: number, period = -1): void {
     const now = process.hrtime.bigint();
-    while (!this.comp.push(cookie, result, reason, faultAddr, residue, bytes, now)) {
+    while (!this.comp.push(cookie, result, reason, faultAddr, residue, bytes, now, period)) {
       // Full: publish, so the main thread drains (asynchronously, so this ends), and park on the tail.
       this.flush();
       this.ringFull.idle(this.comp, this.ringHasRoom);
@@ -293,7 +331,7 @@ export class ChannelCore {
   resume(): 'ok' | 'EPERM' {
     if (this.status !== CHANNEL_PAUSED) return 'EPERM';
     this.setStatus(CHANNEL_BUSY);
-    if (this.nextSeg >= this.nseg) {
+    if (!this.moreBursts()) {
       // The pause landed on the descriptor's last chunk: it is complete (the kernel would
       // leave it hanging, as start_transfer finds no chunk; completing it is what a client expects).
       this.complete(RESULT_OK, Reason.NONE, 0);
@@ -328,16 +366,10 @@ export class ChannelCore {
     this.setStatus(CHANNEL_IDLE);
     const sub = this.sub;
     while (sub.peekHeader()) {
-      this.push(sub.cookie(), RESULT_ABORTED, Reason.TERMINATED, 0, this.segmentBytes(), 0);
+      this.push(sub.cookie(), RESULT_ABORTED, Reason.TERMINATED, 0, sub.descriptorBytes(), 0);
       this.counters.terminated++;
       sub.consume();
     }
     this.flush();
-  }
-
-  private segmentBytes(): number {
-    let sum = 0;
-    for (let k = 0; k < this.sub.nseg(); k++) sum += this.sub.segLength(k);
-    return sum;
   }
 }

@@ -10,7 +10,9 @@ import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING
  *              (separate cache lines, as in the submission ring).
  *   [192, ...) capacity records of 48 bytes:
  *              u32[0] cookie, u32[1] result (bits 0-7) | reason (bits 16-31),
- *              f64[1] faultAddr, f64[2] residue, f64[3] bytes, i64[4] completedNs, 8 bytes spare.
+ *              f64[1] faultAddr, f64[2] residue, f64[3] bytes, i64[4] completedNs,
+ *              u32[10] period + 1 (0: the record completes its descriptor; n + 1: a cyclic
+ *              descriptor finished period n and keeps running), 4 bytes spare.
  *
  * The worker writes any number of records with push() and makes them visible with one
  * publish() (one Atomics.store of head), so a batch of completions costs one release and one
@@ -21,7 +23,8 @@ import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING
  * on the ring's tail word (BACKOFF.ringFull; drain() wakes it) and pushes again, it never
  * drops a completion. Every record
  * answers exactly one submitted descriptor, so the ring cannot fill while the descriptors
- * outstanding on the channel (submitted, completion not yet drained) number at most `capacity`.
+ * outstanding on the channel (submitted, completion not yet drained) number at most `capacity`
+ * (a running cyclic descriptor adds one record per period: the worker then waits for the drain).
  * The submission ring alone does not bound that (the worker frees submission entries before the
  * main thread drains the completions), so the channel keeps that count and holds back
  * submissions beyond it; with the default sizes (4096 records, 4096 submission entries, i.e. at
@@ -136,6 +139,7 @@ export class CompletionRing implements ParkingWord {
     residue: number,
     bytes: number,
     completedNs: bigint,
+    period = -1,
   ): boolean {
     if (((this.localHead - this.cachedTail) >>> 0) >= this.capacity) {
       this.cachedTail = Atomics.load(this.ctl, TAIL);
@@ -150,6 +154,7 @@ export class CompletionRing implements ParkingWord {
     this.f64[d + 2] = residue;
     this.f64[d + 3] = bytes;
     this.i64[d + 4] = completedNs;
+    this.u32[w + 10] = period + 1;
     this.localHead = (this.localHead + 1) >>> 0;
     return true;
   }
@@ -253,6 +258,11 @@ export class CompletionRing implements ParkingWord {
 
   bytesAt(slot: number): number {
     return this.f64[slot * F64_PER_RECORD + 3]!;
+  }
+
+  /** The cyclic period this record reports, or -1 for a record that completes its descriptor. */
+  periodAt(slot: number): number {
+    return this.u32[slot * U32_PER_RECORD + 10]! - 1;
   }
 
   completedNsAt(slot: number): bigint {

@@ -13,10 +13,18 @@ import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING
  *   [192, ...) capacity entries of 32 bytes, seen as Float64Array (4 per entry) and Uint32Array
  *              (8 per entry) over the same memory.
  *
- * A descriptor is one header entry followed by nseg segment entries, contiguous modulo
- * capacity (a descriptor may wrap the end of the ring):
- *   header:  u32[0] cookie, u32[1] nseg, u32[2] flags (bit0 interrupt), f64[2] deviceAddr
- *   segment: f64[0] addr, u32[2] length
+ * A descriptor is one header entry followed by nseg entries, contiguous modulo capacity (a
+ * descriptor may wrap the end of the ring). Its kind (header u32[2] bits 8-15) says what the
+ * entries are:
+ *   header:  u32[0] cookie, u32[1] nseg, u32[2] flags (bit0 interrupt) | kind << 8,
+ *            u32[3] count, f64[2] deviceAddr (interleaved: src_start), f64[3] dst_start
+ *   DESC_SG          nseg segments {f64[0] addr, u32[2] length}; count 0
+ *   DESC_CYCLIC      one segment {buffer addr, period length}; count = periods in the buffer
+ *                    (DMAengine cyclic: a ring of periods, one record per period, until stopped)
+ *   DESC_REPEAT      one segment {addr, burst length}; count = bursts, all at the same addresses
+ *                    (what dw-edma makes of a cyclic prep: completes once)
+ *   DESC_INTERLEAVED nseg = frame_size chunks {u32[2] size, f64[2] src gap, f64[3] dst gap};
+ *                    count = numf (the gaps are what the addresses advance by after the chunk)
  *
  * head and tail are u32 sequence numbers that only grow (wrapping at 2^32); the slot of a
  * sequence number is `seq & (capacity - 1)`. The producer writes the entries with plain
@@ -33,6 +41,14 @@ export const SUBMISSION_ENTRY_BYTES = 32;
 export const DEFAULT_SUBMISSION_CAPACITY = 4096;
 /** Header flag: raise the completion interrupt (LIE/RIE) for this descriptor. */
 export const SUBMISSION_FLAG_INTERRUPT = 1;
+
+/** Descriptor kinds (header u32[2] bits 8-15). */
+export const DESC_SG = 0;
+export const DESC_CYCLIC = 1;
+export const DESC_REPEAT = 2;
+export const DESC_INTERLEAVED = 3;
+const KIND_SHIFT = 8;
+const FLAGS_MASK = 0xff;
 
 const CONTROL_BYTES = RING_CONTROL_BYTES;
 const HEAD = RING_HEAD;
@@ -113,9 +129,52 @@ export class SubmissionRing {
   pushSingle(cookie: number, flags: number, deviceAddr: number, addr: number, length: number): number {
     if (!this.reserve(2)) return -1;
     const seq = this.localHead;
-    this.writeHeader(seq, cookie, 1, flags, deviceAddr);
+    this.writeHeader(seq, cookie, 1, flags, DESC_SG, 0, deviceAddr, 0);
     this.writeSegment(seq + 1, addr, length);
     return this.publish(seq, 2);
+  }
+
+  /**
+   * Queues a cyclic descriptor: DESC_CYCLIC (`count` periods of `length` bytes from `addr`, the
+   * device side advancing alike) or DESC_REPEAT (`count` bursts of `length` bytes, every one at
+   * `addr` and `deviceAddr`). -1 if the ring is full.
+   */
+  pushCyclic(cookie: number, flags: number, kind: typeof DESC_CYCLIC | typeof DESC_REPEAT, deviceAddr: number, addr: number, length: number, count: number): number {
+    if (kind !== DESC_CYCLIC && kind !== DESC_REPEAT) throw new EpdmaError('EINVAL', `submission ring: kind ${String(kind)} is not cyclic`);
+    if (!this.reserve(2)) return -1;
+    const seq = this.localHead;
+    this.writeHeader(seq, cookie, 1, flags, kind, count, deviceAddr, 0);
+    this.writeSegment(seq + 1, addr, length);
+    return this.publish(seq, 2);
+  }
+
+  /**
+   * Queues an interleaved descriptor: `numFrames` frames of `frameSize` chunks; chunk k is
+   * `sizes[k]` bytes and is followed by `srcGaps[k]`/`dstGaps[k]` bytes the addresses skip.
+   * -1 if the ring is full.
+   */
+  pushInterleaved(
+    cookie: number,
+    flags: number,
+    srcStart: number,
+    dstStart: number,
+    numFrames: number,
+    sizes: ArrayLike<number>,
+    srcGaps: ArrayLike<number>,
+    dstGaps: ArrayLike<number>,
+    frameSize: number,
+  ): number {
+    this.checkCount(frameSize, sizes, srcGaps, dstGaps);
+    if (!this.reserve(1 + frameSize)) return -1;
+    const seq = this.localHead;
+    this.writeHeader(seq, cookie, frameSize, flags, DESC_INTERLEAVED, numFrames, srcStart, dstStart);
+    for (let k = 0; k < frameSize; k++) {
+      const i = (seq + 1 + k) & this.mask;
+      this.u32[i * U32_PER_ENTRY + 2] = sizes[k]!;
+      this.f64[i * F64_PER_ENTRY + 2] = srcGaps[k]!;
+      this.f64[i * F64_PER_ENTRY + 3] = dstGaps[k]!;
+    }
+    return this.publish(seq, 1 + frameSize);
   }
 
   /**
@@ -130,20 +189,22 @@ export class SubmissionRing {
     lengths: ArrayLike<number>,
     count: number,
   ): number {
+    this.checkCount(count, addrs, lengths);
+    if (!this.reserve(1 + count)) return -1;
+    const seq = this.localHead;
+    this.writeHeader(seq, cookie, count, flags, DESC_SG, 0, deviceAddr, 0);
+    for (let k = 0; k < count; k++) this.writeSegment(seq + 1 + k, addrs[k]!, lengths[k]!);
+    return this.publish(seq, 1 + count);
+  }
+
+  /** nseg within the ring's limit and every column long enough (a third column is optional). */
+  private checkCount(count: number, a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number> = a): void {
     if (!Number.isInteger(count) || count < 0 || count > this.maxSegments) {
       throw new EpdmaError('EINVAL', `submission ring: nseg ${count} outside [0, ${this.maxSegments}]`);
     }
-    if (addrs.length < count || lengths.length < count) {
-      throw new EpdmaError(
-        'EINVAL',
-        `submission ring: nseg ${count} but ${addrs.length} addrs and ${lengths.length} lengths`,
-      );
+    if (a.length < count || b.length < count || c.length < count) {
+      throw new EpdmaError('EINVAL', `submission ring: nseg ${count} but columns of ${a.length}, ${b.length} and ${c.length} values`);
     }
-    if (!this.reserve(1 + count)) return -1;
-    const seq = this.localHead;
-    this.writeHeader(seq, cookie, count, flags, deviceAddr);
-    for (let k = 0; k < count; k++) this.writeSegment(seq + 1 + k, addrs[k]!, lengths[k]!);
-    return this.publish(seq, 1 + count);
   }
 
   private reserve(entries: number): boolean {
@@ -152,14 +213,15 @@ export class SubmissionRing {
     return this.capacity - ((this.localHead - this.cachedTail) >>> 0) >= entries;
   }
 
-  private writeHeader(seq: number, cookie: number, nseg: number, flags: number, deviceAddr: number): void {
+  private writeHeader(seq: number, cookie: number, nseg: number, flags: number, kind: number, count: number, addr: number, addr2: number): void {
     const i = seq & this.mask;
     const w = i * U32_PER_ENTRY;
     this.u32[w] = cookie;
     this.u32[w + 1] = nseg;
-    this.u32[w + 2] = flags;
-    this.u32[w + 3] = 0;
-    this.f64[i * F64_PER_ENTRY + 2] = deviceAddr;
+    this.u32[w + 2] = (flags & FLAGS_MASK) | (kind << KIND_SHIFT);
+    this.u32[w + 3] = count;
+    this.f64[i * F64_PER_ENTRY + 2] = addr;
+    this.f64[i * F64_PER_ENTRY + 3] = addr2;
   }
 
   private writeSegment(seq: number, addr: number, length: number): void {
@@ -203,6 +265,10 @@ export class SubmissionRing {
         `submission ring: corrupt descriptor at seq ${tail >>> 0}: nseg ${nseg} with ${available} entries published`,
       );
     }
+    const kind = this.u32[i * U32_PER_ENTRY + 2]! >>> KIND_SHIFT;
+    if (kind > DESC_INTERLEAVED || ((kind === DESC_CYCLIC || kind === DESC_REPEAT) && nseg !== 1)) {
+      throw new EpdmaError('EIO', `submission ring: corrupt descriptor at seq ${tail >>> 0}: kind ${kind} with nseg ${nseg}`);
+    }
     this.curSeq = tail >>> 0;
     this.curIndex = i;
     this.curNseg = nseg;
@@ -223,19 +289,54 @@ export class SubmissionRing {
   }
 
   flags(): number {
-    return this.u32[this.curIndex * U32_PER_ENTRY + 2]!;
+    return this.u32[this.curIndex * U32_PER_ENTRY + 2]! & FLAGS_MASK;
   }
 
+  /** DESC_SG, DESC_CYCLIC, DESC_REPEAT or DESC_INTERLEAVED. */
+  kind(): number {
+    return this.u32[this.curIndex * U32_PER_ENTRY + 2]! >>> KIND_SHIFT;
+  }
+
+  /** Periods (cyclic), bursts (repeat) or frames (interleaved); 0 for scatter-gather. */
+  count(): number {
+    return this.u32[this.curIndex * U32_PER_ENTRY + 3]!;
+  }
+
+  /** The device-side address; an interleaved descriptor's src_start. */
   deviceAddr(): number {
     return this.f64[this.curIndex * F64_PER_ENTRY + 2]!;
+  }
+
+  /** An interleaved descriptor's dst_start. */
+  dstStart(): number {
+    return this.f64[this.curIndex * F64_PER_ENTRY + 3]!;
   }
 
   segAddr(k: number): number {
     return this.f64[((this.curSeq + 1 + k) & this.mask) * F64_PER_ENTRY]!;
   }
 
+  /** Segment length; an interleaved chunk's size. */
   segLength(k: number): number {
     return this.u32[((this.curSeq + 1 + k) & this.mask) * U32_PER_ENTRY + 2]!;
+  }
+
+  /** Interleaved chunk k: bytes the source address skips after it. */
+  segSrcGap(k: number): number {
+    return this.f64[((this.curSeq + 1 + k) & this.mask) * F64_PER_ENTRY + 2]!;
+  }
+
+  /** Interleaved chunk k: bytes the destination address skips after it. */
+  segDstGap(k: number): number {
+    return this.f64[((this.curSeq + 1 + k) & this.mask) * F64_PER_ENTRY + 3]!;
+  }
+
+  /** Bytes the current descriptor moves in all (alloc_sz); a cyclic one: its buffer. */
+  descriptorBytes(): number {
+    let sum = 0;
+    for (let k = 0; k < this.curNseg; k++) sum += this.segLength(k);
+    const kind = this.kind();
+    return kind === DESC_SG ? sum : sum * this.count();
   }
 
   /** Frees the current descriptor's entries for the producer. */

@@ -214,6 +214,27 @@ describe('CompletionRing', () => {
       { numRuns: 200 },
     );
   });
+
+  it('carries a cyclic period number, and a slot reused for a plain record reads -1 (no period)', () => {
+    const worker = CompletionRing.create(2);
+    const main = new CompletionRing(worker.buffer);
+    const periods: number[] = [];
+    const visit = (r: CompletionRing, slot: number): void => {
+      periods.push(r.periodAt(slot));
+    };
+    // Two laps over both slots: a period record, then a plain one in the same slot.
+    for (const p of [0, 0xffff_fffe, -1, -1, 7, -1]) {
+      expect(worker.push(1, RESULT_OK, 0, 0, 0, 64, 1n, p)).toBe(true);
+      worker.publish();
+      main.drain(visit);
+    }
+    expect(periods).toEqual([0, 0xffff_fffe, -1, -1, 7, -1]);
+    // Without the argument a record completes its descriptor.
+    pushRec(worker, rec(3));
+    worker.publish();
+    main.drain(visit);
+    expect(periods.at(-1)).toBe(-1);
+  });
 });
 
 describe('CompletionRing: a producer parked on a full ring', () => {

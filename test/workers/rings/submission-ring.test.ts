@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   DEFAULT_SUBMISSION_CAPACITY,
+  DESC_CYCLIC,
+  DESC_INTERLEAVED,
+  DESC_REPEAT,
+  DESC_SG,
   SUBMISSION_FLAG_INTERRUPT,
   SubmissionRing,
 } from '../../../dist/workers/rings/submission-ring.js';
@@ -163,7 +167,7 @@ describe('SubmissionRing', () => {
     expect(take(ring)).toMatchObject(d);
     const big = desc(6, 9);
     expect(() => push(ring, big)).toThrow(/EINVAL: submission ring: nseg 9 outside \[0, 8\]/);
-    expect(() => ring.pushSg(1, 0, 0, [1], [1], 2)).toThrow(/nseg 2 but 1 addrs and 1 lengths/);
+    expect(() => ring.pushSg(1, 0, 0, [1], [1], 2)).toThrow(/nseg 2 but columns of 1, 1 and 1 values/);
     expect(ring.head()).toBe(9);
   });
 
@@ -207,6 +211,17 @@ describe('SubmissionRing', () => {
     producer.pushSingle(1, 0, 0, 1, 1);
     new Uint32Array(producer.buffer, 192)[1] = 5; // nseg 5 with 2 entries published
     expect(() => new SubmissionRing(producer.buffer).peekHeader()).toThrow(/EIO: submission ring: corrupt descriptor at seq 0: nseg 5/);
+  });
+
+  it('reports an unknown kind, or a cyclic header without exactly one segment, as corrupt', () => {
+    const producer = SubmissionRing.create(8);
+    producer.pushSingle(1, 0, 0, 1, 1);
+    const words = new Uint32Array(producer.buffer, 192);
+    words[2] = 4 << 8;
+    expect(() => new SubmissionRing(producer.buffer).peekHeader()).toThrow(/EIO: submission ring: corrupt descriptor at seq 0: kind 4 with nseg 1/);
+    words[2] = DESC_REPEAT << 8;
+    words[1] = 0;
+    expect(() => new SubmissionRing(producer.buffer).peekHeader()).toThrow(/kind 2 with nseg 0/);
   });
 
   it('matches an array model for random interleavings of pushes and consumes', () => {
@@ -253,5 +268,108 @@ describe('SubmissionRing', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  describe('descriptor kinds', () => {
+    it('carries a cyclic and a repeat descriptor: kind, count, buffer, burst length, device address', () => {
+      const producer = SubmissionRing.create(8);
+      const consumer = new SubmissionRing(producer.buffer);
+      expect(producer.pushCyclic(7, SUBMISSION_FLAG_INTERRUPT, DESC_CYCLIC, 0x8000_1000, 0x1_0000_2000, 4096, 8)).toBe(0);
+      expect(producer.pushCyclic(8, 0, DESC_REPEAT, 0x8000_3000, 0x1_0000_4000, 0xffff_ffff, 0xffff_ffff)).toBe(2);
+      expect(() => producer.pushCyclic(9, 0, DESC_SG as typeof DESC_CYCLIC, 0, 0, 1, 1)).toThrow(/EINVAL: submission ring: kind 0 is not cyclic/);
+      expect(consumer.peekHeader()).toBe(true);
+      expect([consumer.cookie(), consumer.kind(), consumer.flags(), consumer.count(), consumer.nseg()]).toEqual([7, DESC_CYCLIC, SUBMISSION_FLAG_INTERRUPT, 8, 1]);
+      expect([consumer.deviceAddr(), consumer.segAddr(0), consumer.segLength(0), consumer.descriptorBytes()]).toEqual([0x8000_1000, 0x1_0000_2000, 4096, 8 * 4096]);
+      consumer.consume();
+      expect(consumer.peekHeader()).toBe(true);
+      expect([consumer.cookie(), consumer.kind(), consumer.flags(), consumer.count()]).toEqual([8, DESC_REPEAT, 0, 0xffff_ffff]);
+      expect(consumer.descriptorBytes()).toBe(0xffff_ffff * 0xffff_ffff);
+      consumer.consume();
+      expect(consumer.peekHeader()).toBe(false);
+    });
+
+    it('carries an interleaved descriptor across the end of the ring, with every chunk size and gap', () => {
+      const producer = SubmissionRing.create(8);
+      const consumer = new SubmissionRing(producer.buffer);
+      for (let i = 0; i < 6; i++) producer.pushSg(i, 0, 0, [], [], 0);
+      for (let i = 0; i < 6; i++) take(consumer);
+      const sizes = [3, 0xffff_ffff, 17];
+      const srcGaps = [0, 2 ** 40, 5];
+      const dstGaps = [9, 0, 2 ** 52];
+      expect(producer.pushInterleaved(5, SUBMISSION_FLAG_INTERRUPT, 0x1_0000_0000, 0x8000_0000, 0xffff_ffff, sizes, srcGaps, dstGaps, 3)).toBe(6);
+      expect(consumer.peekHeader()).toBe(true);
+      expect([consumer.kind(), consumer.count(), consumer.nseg(), consumer.flags()]).toEqual([DESC_INTERLEAVED, 0xffff_ffff, 3, SUBMISSION_FLAG_INTERRUPT]);
+      expect([consumer.deviceAddr(), consumer.dstStart()]).toEqual([0x1_0000_0000, 0x8000_0000]);
+      expect([0, 1, 2].map((k) => [consumer.segLength(k), consumer.segSrcGap(k), consumer.segDstGap(k)])).toEqual([[3, 0, 9], [0xffff_ffff, 2 ** 40, 0], [17, 5, 2 ** 52]]);
+      expect(consumer.descriptorBytes()).toBe((3 + 0xffff_ffff + 17) * 0xffff_ffff);
+      consumer.consume();
+      expect(consumer.tail()).toBe(10);
+      expect(() => producer.pushInterleaved(1, 0, 0, 0, 1, [1], [1], [], 1)).toThrow(/nseg 1 but columns of 1, 1 and 0 values/);
+      expect(() => producer.pushInterleaved(1, 0, 0, 0, 1, [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], 5)).toThrow(/nseg 5 outside \[0, 4\]/);
+    });
+
+    it('a scatter-gather descriptor written after other kinds in the same slots reads as scatter-gather', () => {
+      const ring = SubmissionRing.create(4);
+      ring.pushInterleaved(1, 0, 1, 2, 3, [4], [5], [6], 1);
+      ring.pushCyclic(2, 0, DESC_REPEAT, 1, 2, 3, 4);
+      take(ring);
+      take(ring);
+      ring.pushSingle(3, SUBMISSION_FLAG_INTERRUPT, 0x8000_0000, 0x1_0000_0000, 64);
+      expect(ring.peekHeader()).toBe(true);
+      expect([ring.kind(), ring.count(), ring.flags(), ring.descriptorBytes()]).toEqual([DESC_SG, 0, SUBMISSION_FLAG_INTERRUPT, 64]);
+    });
+
+    it('round-trips random descriptors of every kind in order (property)', () => {
+      const descriptor = fc.oneof(
+        fc.record({ kind: fc.constant(DESC_SG), lengths: fc.array(fc.integer({ min: 1, max: 0xffff_ffff }), { minLength: 1, maxLength: 8 }), a: fc.nat(2 ** 48) }),
+        fc.record({ kind: fc.constantFrom(DESC_CYCLIC, DESC_REPEAT), length: fc.integer({ min: 1, max: 0xffff_ffff }), count: fc.integer({ min: 1, max: 0xffff_ffff }), a: fc.nat(2 ** 48) }),
+        fc.record({
+          kind: fc.constant(DESC_INTERLEAVED),
+          chunks: fc.array(fc.tuple(fc.integer({ min: 1, max: 0xffff_ffff }), fc.nat(2 ** 40), fc.nat(2 ** 40)), { minLength: 1, maxLength: 8 }),
+          count: fc.integer({ min: 1, max: 0xffff_ffff }),
+          a: fc.nat(2 ** 48),
+        }),
+      );
+      fc.assert(
+        fc.property(fc.array(descriptor, { minLength: 1, maxLength: 40 }), (list) => {
+          const producer = SubmissionRing.create(16);
+          const consumer = new SubmissionRing(producer.buffer);
+          let taken = 0;
+          const check = (): void => {
+            const d = list[taken]!;
+            expect(consumer.cookie()).toBe(taken + 1);
+            expect(consumer.kind()).toBe(d.kind);
+            if (d.kind === DESC_SG) {
+              expect(Array.from({ length: consumer.nseg() }, (_, k) => consumer.segLength(k))).toEqual(d.lengths);
+              expect(consumer.deviceAddr()).toBe(d.a);
+            } else if (d.kind === DESC_INTERLEAVED) {
+              expect(Array.from({ length: consumer.nseg() }, (_, k) => [consumer.segLength(k), consumer.segSrcGap(k), consumer.segDstGap(k)])).toEqual(d.chunks);
+              expect([consumer.count(), consumer.deviceAddr(), consumer.dstStart()]).toEqual([d.count, d.a, d.a + 1]);
+            } else {
+              expect([consumer.count(), consumer.segLength(0), consumer.segAddr(0), consumer.deviceAddr()]).toEqual([d.count, d.length, d.a + 2, d.a]);
+            }
+            consumer.consume();
+            taken++;
+          };
+          for (let i = 0; i < list.length; i++) {
+            const d = list[i]!;
+            const cookie = i + 1;
+            const tryPush = (): number =>
+              d.kind === DESC_SG
+                ? producer.pushSg(cookie, 0, d.a, d.lengths.map(() => 0), d.lengths, d.lengths.length)
+                : d.kind === DESC_INTERLEAVED
+                  ? producer.pushInterleaved(cookie, 0, d.a, d.a + 1, d.count, d.chunks.map((c) => c[0]), d.chunks.map((c) => c[1]), d.chunks.map((c) => c[2]), d.chunks.length)
+                  : producer.pushCyclic(cookie, 0, d.kind, d.a, d.a + 2, d.length, d.count);
+            while (tryPush() === -1) {
+              expect(consumer.peekHeader()).toBe(true);
+              check();
+            }
+          }
+          while (consumer.peekHeader()) check();
+          expect(taken).toBe(list.length);
+        }),
+        { numRuns: 150 },
+      );
+    });
   });
 });
