@@ -2,8 +2,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   NATIVE_ADDON_PATH,
-  loadNativeAddon,
-  nativeAddonUnavailableReason,
   type NativeAddon,
 } from '../../dist/native/native-addon.js';
 import {
@@ -15,18 +13,14 @@ import {
   waitUntilBlockedInSharedFutexWait,
   type ShmPeer,
 } from './native-test-support.js';
+import { nativeAddonOrReport } from '../support/native-gate.js';
 
-const addon = loadNativeAddon();
+const addon = nativeAddonOrReport('futex');
 const native = addon as NativeAddon;
 const canSeeBlockedWaiters = procSyscallReadable();
 
 afterEach(cleanupNativeTestResources);
 
-if (!addon) {
-  describe('futex', () => {
-    it.skip(`skipped: native addon unavailable (${nativeAddonUnavailableReason()})`, () => {});
-  });
-}
 
 /** The parent's view of a fresh mapped file, and a peer process mapping the same file. */
 async function sharedWords(peers = 1): Promise<{ words: Int32Array; peers: ShmPeer[] }> {

@@ -21,17 +21,13 @@ import {
   startPeer,
   waitUntilBlockedInSharedFutexWait,
 } from './native-test-support.js';
+import { nativeAddonOrReport } from '../support/native-gate.js';
 
-const addon = loadNativeAddon();
+const addon = nativeAddonOrReport('native addon loader');
 const canSeeBlockedWaiters = procSyscallReadable();
 
 afterEach(cleanupNativeTestResources);
 
-if (!addon) {
-  describe('native addon loader', () => {
-    it.skip(`skipped: native addon unavailable (${nativeAddonUnavailableReason()})`, () => {});
-  });
-}
 
 describe('in-process fallback (EPDMA_NO_NATIVE=1 in a child process)', () => {
   it('loadNativeAddon() is null with the reason, and wait/wake still work between threads', async () => {

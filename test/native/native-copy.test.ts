@@ -1,19 +1,15 @@
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadNativeAddon, nativeAddonUnavailableReason, type NativeAddon } from '../../dist/native/native-addon.js';
+import type { NativeAddon } from '../../dist/native/native-addon.js';
 import { cleanupNativeTestResources, makeShmDir, patternBytes } from './native-test-support.js';
+import { nativeAddonOrReport } from '../support/native-gate.js';
 
-const addon = loadNativeAddon();
+const addon = nativeAddonOrReport('copy');
 const native = addon as NativeAddon;
 
 afterEach(cleanupNativeTestResources);
 
-if (!addon) {
-  describe('copy', () => {
-    it.skip(`skipped: native addon unavailable (${nativeAddonUnavailableReason()})`, () => {});
-  });
-}
 
 function sharedBytes(length: number, seed: number): Uint8Array {
   const bytes = new Uint8Array(new SharedArrayBuffer(length));

@@ -130,14 +130,12 @@ export class ShmPeer {
   }
 }
 
-/** `as` runs the peer under another uid/gid (only root may ask for that). */
-export function startPeer(addonPath: string, as?: { uid: number; gid: number }): Promise<ShmPeer> {
+export function startPeer(addonPath: string): Promise<ShmPeer> {
   const child = trackChild(
     fork(PEER_FIXTURE, [addonPath], {
       env: envWithNative(),
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      ...as,
     }),
   );
   return new Promise((resolve, reject) => {
