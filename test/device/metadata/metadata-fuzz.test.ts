@@ -257,7 +257,6 @@ describe('metadata parser robustness', () => {
       fc.property(validLayout, fc.array(mutation, { minLength: 1, maxLength: 6 }), options, (layout, mutations, opts) => {
         const headerLayout = layout.headerLayout!;
         const original = encodeMetadata(layout);
-        expect(parseMetadata(original, { headerLayout })).toEqual(layout);
         const bytes = mutate(original, mutations);
         const parsed = tryParse(bytes, { ...opts, headerLayout });
         if (parsed === undefined) {
