@@ -162,10 +162,9 @@ describe.skipIf(!addon)('mapShared: lifetime', () => {
     const path = join(makeShmDir(), 'lifetime');
     const out = await runFixture(UNMAP_FIXTURE, [NATIVE_ADDON_PATH, path], { execArgv: ['--expose-gc'] });
     const report = JSON.parse(out.trim()) as Record<string, number | boolean>;
-    // The control mapping shows the GC rounds the fixture runs do unmap a dropped buffer...
+    // The control mapping, dropped at the same moment, was unmapped by the GC rounds...
     expect(report.controlGcRoundsToUnmap).toBeGreaterThan(0);
-    expect(report.controlGcRoundsToUnmap).toBeLessThanOrEqual(report.holdGcRounds as number);
-    // ...so the worker's reference is what kept this one mapped through as many rounds.
+    // ...and this one survived them and holdGcRounds more: the worker's reference kept it.
     expect(report.mappedAtStart).toBe(true);
     expect(report.workerSaw).toBe(42);
     expect(report.mappedWhileWorkerHolds).toBe(true);
