@@ -19,10 +19,10 @@ import type { ChannelSpec } from '../../dist/api/dma-engine.js';
 import type { ChannelInfo, Completion, Segment } from '../../dist/api/types.js';
 import type { Observable } from 'rxjs';
 import { afterEach } from 'vitest';
+import type { IdlePolicy } from '../../dist/workers/rings/kick-word.js';
 import { waitFor } from './wait.js';
 
 export { waitFor, within } from './wait.js';
-import type { IdlePolicy } from '../../dist/workers/rings/kick-word.js';
 
 export const EP_RAM_BASE = 0x8000_0000;
 export const LL_BASE = 0x7000_0000;
@@ -182,7 +182,9 @@ export function nonZero(bytes: Uint8Array): number {
   return n;
 }
 
+/** One turn of the event loop (a yield, not a wait for anything). */
 export const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Collects everything a stream emits. */
 export function collect<T = Completion>(source: Observable<T>): { items: T[]; stop(): void } {
   const items: T[] = [];
