@@ -11,6 +11,8 @@ export default defineConfig({
     teardownTimeout: 10_000,
     fileParallelism: true,
     maxWorkers: 2,
+    // A test that asserts nothing passes by luck: make it fail instead.
+    expect: { requireAssertions: true },
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

@@ -13,7 +13,7 @@ import { SUBMISSION_FLAG_INTERRUPT } from '../../dist/workers/rings/submission-r
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { TxDescriptor } from '../../dist/api/types.js';
 import {
-  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, macrotask, sameBytes, sleep, view,
+  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, macrotask, sameBytes, streamsCaughtUp, view,
   waitFor, within, useSideFixture,
 } from '../support/side-fixture.js';
 
@@ -44,8 +44,8 @@ describe('submission ring overflow and wrap-around', () => {
     ch.issuePending(); // one issue for all: 2 entries each, so most wait in the overflow queue
     const done = await within(Promise.all(descs.map((d) => d.done)), '5000 descriptors');
     expect(done.every((c, i) => c.cookie === i + 1 && c.result === 'ok')).toBe(true);
-    await waitFor(() => stream.items.length >= N, 'the stream');
-    await macrotask();
+    await streamsCaughtUp(ch);
+    expect(ch.actor.completions.tail()).toBe(N); // the worker produced one record per descriptor
     expect(stream.items).toHaveLength(N);
     expect(stream.items.every((c, i) => c.cookie === i + 1)).toBe(true);
     expect(sameBytes(view(f.hostRam, HOST_RAM_BASE, N * 16), view(f.epRam, EP_RAM_BASE, N * 16))).toBe(true);
@@ -125,7 +125,9 @@ describe('kick/sleep race through the whole stack', () => {
     wr.configure({ deviceAddr: HOST_RAM_BASE + 0x80_0000 });
     rd.configure({ deviceAddr: HOST_RAM_BASE });
     const BURSTS = 150;
-    const gaps: (() => Promise<unknown>)[] = [macrotask, () => sleep(0), () => sleep(2), () => Promise.resolve()];
+    // Gaps of different kinds between bursts; one of them lasts until both workers sleep.
+    const asleep = (): Promise<void> => waitFor(() => wr.actor.kick.isSleeping() && rd.actor.kick.isSleeping(), 'both workers asleep');
+    const gaps: (() => Promise<unknown>)[] = [macrotask, asleep, () => Promise.resolve()];
     let bursts = 0;
     let total = 0;
     const burst = async (ch: ChannelHandle, i: number): Promise<void> => {
@@ -145,8 +147,8 @@ describe('kick/sleep race through the whole stack', () => {
       await gaps[i % gaps.length]!();
     }
     expect(bursts).toBe(2 * BURSTS);
-    await waitFor(() => side.items.length >= total, 'every completion on the side stream');
-    await macrotask();
+    await streamsCaughtUp(wr);
+    await streamsCaughtUp(rd);
     expect(side.items).toHaveLength(total);
     const w = await wr.actor.call('stats');
     const r = await rd.actor.call('stats');
@@ -212,21 +214,19 @@ describe('control plane', () => {
   });
 });
 
-describe('idle cost', () => {
-  // The one coarse resource bound in this suite: an idle side must not busy-poll. Eight idle
-  // channel workers back off to sleeps of up to 50 ms (~20 wakeups/s each); the whole
-  // process (main thread + 8 workers) must stay far below one core. 30 % is generous.
-  it('an idle side with 8 channels uses little CPU over ~1 s', async () => {
+describe('idle side', () => {
+  // What an idle side costs in CPU is measured by the bench (idle scenario), not asserted
+  // here: a share over wall time depends on the machine's load. What must hold is that idle
+  // workers back off into timed sleeps instead of polling: their sleeps time out.
+  it('idle channel workers sleep (their idle sleeps time out) and still answer the control plane', async () => {
     const f = await open({ writeChannels: 4, readChannels: 4 });
     expect(f.handles).toHaveLength(8);
-    await sleep(200); // let every worker leave its spin phase
-    const cpu0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    await sleep(1000);
-    const cpu = process.cpuUsage(cpu0);
-    const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
-    const share = (cpu.user + cpu.system) / wallUs;
-    expect(share).toBeLessThan(0.3);
-    for (const h of f.handles) expect((await h.actor.call('stats')).idleTimeouts).toBeGreaterThan(0);
+    for (const h of f.handles) {
+      await waitFor(() => h.actor.kick.isSleeping(), `${h.info.name} asleep`);
+    }
+    for (const h of f.handles) {
+      await expect.poll(async () => (await h.actor.call('stats')).idleTimeouts, { timeout: 15_000, interval: 20 }).toBeGreaterThan(0);
+    }
+    for (const h of f.handles) expect((await h.actor.call('stats')).descriptors).toBe(0);
   });
 });

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { createControlClient, exposeControl } from '../../dist/actors/control-plane.js';
 import { EpdmaError } from '../../dist/device/errors.js';
 import { KickWord } from '../../dist/workers/rings/kick-word.js';
+import { WAIT_DEADLINE_MS } from '../support/wait.js';
 
 const SERVICE = new URL('../fixtures/control-service.mjs', import.meta.url);
 const PARKED = new URL('../fixtures/control-parked.mjs', import.meta.url);
@@ -164,11 +165,10 @@ describe('control plane over comlink', () => {
     const kick = KickWord.create();
     const progress = new Int32Array(new SharedArrayBuffer(8));
     const worker = await start(PARKED, { kick: kick.buffer, progress: progress.buffer, sleepMs: 120_000 });
-    // Wait until the worker has parked once.
-    while (Atomics.load(progress, 0) === 0) {
-      const w = Atomics.waitAsync(progress, 0, 0, 5000);
-      if (w.async) await w.value;
-    }
+    // Wait until the worker has parked once (it counts each park before it sleeps).
+    const parked = Atomics.waitAsync(progress, 0, 0, WAIT_DEADLINE_MS);
+    expect(parked.async ? await parked.value : parked.value).not.toBe('timed-out');
+    expect(Atomics.load(progress, 0)).toBeGreaterThan(0);
     const deaf = createControlClient<{ ping(): string }>(worker, { name: 'host/rd0', timeoutMs: 100 });
     expect((await rejection(deaf.call('ping'))).code).toBe('ETIMEDOUT');
     deaf.dispose();

@@ -10,6 +10,7 @@ import { PciEnumerator } from '../../dist/device/pci/pci-enumerator.js';
 import { parseMetadata } from '../../dist/device/metadata/metadata-parser.js';
 import { readHostRequest, readReady } from '../../dist/device/metadata/metadata-handshake.js';
 import { EDMA_V0 } from '../../dist/device/regs/edma-v0-regs.js';
+import { waitFor } from '../support/wait.js';
 
 const created: EndpointFunction[] = [];
 afterEach(() => {
@@ -37,7 +38,6 @@ function bindError(epc: EndpointController, epf: EndpointFunction): { code?: str
 function nextEvent(epf: EndpointFunction, type: EpfEventType): Promise<unknown> {
   return firstValueFrom(epf.events$.pipe(filter((e) => e.type === type)));
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const H = 1 << 30;
 
 /** Sets H the way the host does: read-modify-write of CTRL through the metadata BAR. */
@@ -526,7 +526,8 @@ describe('EndpointFunction: lifecycle (reference 3.5)', () => {
     const f = makeEpf();
     f.bind(epc);
     epc.start();
-    await sleep(15); // several map-work polls without H
+    // Several map-work polls without H (counted), and none of them set R.
+    await waitFor(() => f.mapWorkRuns >= 3, 'three map-work polls');
     expect(readReady(f.metadataWords!)).toBe(false);
     expect(f.submapsProgrammed).toBe(false);
     const fn = new PciEnumerator().enumerateFunction(epc, f.funcNo);
@@ -592,9 +593,10 @@ describe('EndpointFunction: lifecycle (reference 3.5)', () => {
     const failed = nextEvent(f, 'map-failed');
     hostSetsH(epc, f);
     await failed;
-    await sleep(15);
+    const runs = f.mapWorkRuns;
     expect(f.failuresLog.length).toBe(1);
     expect(f.failuresLog[0]!.code).toBe('EINVAL');
+    // Not retried: no map work is armed, so none can run before the next link-up.
     expect(f.mapWorkPending).toBe(false);
     expect(readReady(f.metadataWords!)).toBe(false);
     const again = nextEvent(f, 'map-failed');
@@ -602,6 +604,7 @@ describe('EndpointFunction: lifecycle (reference 3.5)', () => {
     epc.linkUp();
     await again;
     expect(f.failuresLog.length).toBe(2);
+    expect(f.mapWorkRuns).toBe(runs + 1); // the link-up's one attempt, nothing in between
   });
 
   it('epc_deinit clears H and R and the BARs', async () => {

@@ -7,6 +7,7 @@ import { PciEnumerator } from '../../dist/device/pci/pci-enumerator.js';
 import type { PciFunction } from '../../dist/device/pci/pci-function.js';
 import { readHostRequest, readReady } from '../../dist/device/metadata/metadata-handshake.js';
 import { channelRegisters } from '../../dist/device/regs/channel-registers.js';
+import { waitFor } from '../support/wait.js';
 
 const epfs: EndpointFunction[] = [];
 const hosts: HostDriver[] = [];
@@ -41,10 +42,9 @@ async function probe(fn: PciFunction, o: HostDriverOptions = {}): Promise<HostDr
   return h;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Until the EP's first map work has run (without H) and re-armed itself. */
 async function firstPollDone(epf: EndpointFunction): Promise<void> {
-  while (epf.mapWorkRuns === 0) await sleep(1);
+  await waitFor(() => epf.mapWorkRuns > 0, "the EP's first map-work poll");
 }
 
 async function probeError(fn: PciFunction, o: HostDriverOptions = {}): Promise<{ code?: string; message?: string }> {
@@ -214,8 +214,7 @@ describe('HostDriver: handshake', () => {
     await firstPollDone(epf);
     const ac = new AbortController();
     const p = probe(fn, { signal: ac.signal, readyTimeoutMs: 60_000 });
-    await sleep(5);
-    expect(readHostRequest(epf.metadataWords!)).toBe(true);
+    await waitFor(() => readHostRequest(epf.metadataWords!), 'the probe to set H');
     ac.abort();
     await expect(p).rejects.toMatchObject({ code: 'ESHUTDOWN' });
     expect(readHostRequest(epf.metadataWords!)).toBe(false);
@@ -236,8 +235,11 @@ describe('HostDriver: after probe', () => {
     epc.linkUp();
     await waiting;
     expect(h.isReady()).toBe(true);
-    // The host's LL window works again after the EP reprogrammed it.
-    expect(() => fn.bars[1]!.aperture.read32(0x2000)).not.toThrow();
+    // The host's LL window works again after the EP reprogrammed it: the BAR reads what the
+    // host's LL view of write channel 0 (BAR 1 offset 0x2000) holds.
+    const ll = h.chip.write[0]!.ll;
+    new DataView(ll.buffer, ll.bufferOffset, ll.size).setUint32(0, 0x5eed_f00d, true);
+    expect(fn.bars[1]!.aperture.read32(0x2000)).toBe(0x5eed_f00d);
     h.remove();
     expect((await events).map((e) => e.type)).toEqual(['link-down', 'link-up']);
   });

@@ -10,7 +10,7 @@ import { EpdmaError } from '../../dist/device/errors.js';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { Completion, TxDescriptor } from '../../dist/api/types.js';
 import {
-  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, macrotask, nonZero, sameBytes, view, waitFor,
+  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, nonZero, sameBytes, streamsCaughtUp, view, waitFor,
   within, type SideFixture, useSideFixture,
 } from '../support/side-fixture.js';
 
@@ -41,6 +41,14 @@ function countByCookie(items: readonly Completion[]): Map<number, number> {
   for (const c of items) m.set(c.cookie, (m.get(c.cookie) ?? 0) + 1);
   return m;
 }
+
+/** What keeps the event loop alive, counted by type (process.getActiveResourcesInfo). */
+function activeResources(): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const type of process.getActiveResourcesInfo()) m.set(type, (m.get(type) ?? 0) + 1);
+  return m;
+}
+const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
 const eventsOf = (f: SideFixture, name: string): string[] => f.events.filter((e) => e.name === name).map((e) => e.type);
 
@@ -81,8 +89,7 @@ describe('crash of a channel worker during traffic', () => {
     expect(s.descriptors).toBe(N - last);
     expect(last).toBeLessThan(N);
 
-    await waitFor(() => stream.items.length >= N, 'the stream');
-    await macrotask();
+    await streamsCaughtUp(ch);
     const counts = countByCookie(stream.items);
     expect([...counts.keys()].sort((a, b) => a - b)).toEqual(done.map((c) => c.cookie));
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
@@ -107,8 +114,7 @@ describe('crash of a channel worker during traffic', () => {
     await within(f.side.settled('endpoint/wr0'), 'the restart');
     const c = await within(queue(ch, 1, 3)[0]!.done, 'after the restart');
     expect(c).toMatchObject({ cookie: 4, result: 'ok' });
-    await waitFor(() => stream.items.length >= 4, 'the stream');
-    await macrotask();
+    await streamsCaughtUp(ch);
     expect(stream.items.map((x) => [x.cookie, x.result])).toEqual([[1, 'ok'], [2, 'ok'], [3, 'ok'], [4, 'ok']]);
     expect((await ch.actor.call('stats')).generation).toBe(1);
   });
@@ -176,7 +182,8 @@ describe('restart intensity exceeded', () => {
     for (const c of done.filter((x) => x.result === 'ok')) expect(copiedExactly(f, c.cookie - 1)).toBe(true);
     const stopped = done.find((c) => kinds[c.cookie - 1] === 'stopped')!;
     expect(stopped.reason).toMatch(/^channel stopped: restart intensity exceeded: 3 restarts within 60000 ms/);
-    await macrotask();
+    // Streams emit before `done` resolves, and the stopped channel has no worker left to
+    // publish anything: the stream is complete here.
     const counts = countByCookie(stream.items);
     expect(counts.size).toBe(8);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
@@ -207,8 +214,7 @@ describe('restart intensity exceeded', () => {
 
 describe('close during traffic', () => {
   it('resolves, joins every worker, settles every done, and may be called twice', async () => {
-    const handles = (): number => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
-    const baseline = handles();
+    const baseline = activeResources();
     const f = await open({ writeChannels: 2, readChannels: 2, linkBytesPerSec: 8_000_000 });
     fillPattern(f.epRam.bytes, 8);
     const chans = await Promise.all(['endpoint/wr0', 'endpoint/wr1', 'endpoint/rd0', 'endpoint/rd1'].map((n) => f.request(n)));
@@ -218,7 +224,8 @@ describe('close during traffic', () => {
     let sideCompleted = false;
     f.side.completions$.subscribe({ complete: () => (sideCompleted = true) });
     await waitFor(() => chans.every((ch) => ch.actor.control.currentCookie() !== 0), 'every channel busy');
-    expect(handles()).toBeGreaterThan(baseline);
+    // Each running worker keeps a message port open on this side.
+    expect(activeResources().get('MessagePort') ?? 0).toBeGreaterThanOrEqual((baseline.get('MessagePort') ?? 0) + 4);
 
     const first = f.side.close();
     const second = f.side.close();
@@ -238,8 +245,9 @@ describe('close during traffic', () => {
     }
     expect(ok).toBeLessThan(all.length);
     expect(sideCompleted).toBe(true);
-    await macrotask();
-    expect(handles()).toBeLessThanOrEqual(baseline);
+    // Nothing the side opened keeps the event loop alive: no port, no timer beyond the baseline.
+    await waitFor(() => total(activeResources()) <= total(baseline), 'the side\'s handles to close');
+    for (const [type, n] of activeResources()) expect(n, type).toBeLessThanOrEqual(baseline.get(type) ?? 0);
     await expect(f.side.requestChannel()).rejects.toMatchObject({ code: 'ESHUTDOWN' });
   });
 });

@@ -12,8 +12,8 @@ import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { Completion } from '../../dist/api/types.js';
 import type { ChannelWorkerStats } from '../../dist/workers/channel-worker-data.js';
 import {
-  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, LL_MAX_4K, macrotask, nonZero,
-  sameBytes, scatteredSegments, sleep, view, waitFor, within, useSideFixture,
+  collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, LL_MAX_4K, nonZero,
+  sameBytes, scatteredSegments, view, waitFor, within, useSideFixture,
 } from '../support/side-fixture.js';
 
 const open = useSideFixture();
@@ -184,19 +184,21 @@ describe('cookies, ordering and residue', () => {
     // Submitted, not issued: nothing has started.
     expect(ch.txStatus(cookie)).toEqual({ status: 'in-progress', residue: total });
     ch.issuePending();
-    let settled = false;
-    void d.done.then(() => (settled = true));
     // residue = alloc_sz - xfer_sz, xfer_sz growing as chunks START: total - k chunks.
-    const allowed = new Set([total, total - LL_MAX_4K * seg, total - 2 * LL_MAX_4K * seg, 0]);
-    const seen: number[] = [];
-    while (!settled) {
+    const allowed = [total, total - LL_MAX_4K * seg, total - 2 * LL_MAX_4K * seg, 0];
+    // Sample txStatus every millisecond until it reports completion; check the samples after.
+    const samples: { status: string; residue: number }[] = [];
+    await waitFor(() => {
       const s = ch.txStatus(cookie);
-      if (s.status === 'complete') break;
+      if (s.status === 'complete') return true;
+      if (samples.at(-1)?.residue !== s.residue || samples.at(-1)?.status !== s.status) samples.push(s);
+      return false;
+    }, 'the descriptor to complete');
+    for (const s of samples) {
       expect(s.status).toBe('in-progress');
-      expect(allowed.has(s.residue)).toBe(true);
-      if (seen.at(-1) !== s.residue) seen.push(s.residue);
-      await macrotask();
+      expect(allowed).toContain(s.residue);
     }
+    const seen = samples.map((s) => s.residue);
     // Never goes back up, and a chunk of ~85 ms is long enough to be seen in between.
     for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeLessThan(seen[i - 1]!);
     expect(seen.some((r) => r === total - LL_MAX_4K * seg || r === total - 2 * LL_MAX_4K * seg)).toBe(true);
@@ -247,8 +249,13 @@ describe('pause and resume (take effect at chunk boundaries)', () => {
     expect(at.engine!.bytes).toBe(copied);
     expect(sameBytes(view(f.hostRam, HOST_RAM_BASE, copied), view(f.epRam, EP_RAM_BASE, copied))).toBe(true);
     expect(nonZero(view(f.hostRam, HOST_RAM_BASE + copied, total - copied))).toBe(0);
-    await sleep(60);
-    expect((await stats(ch)).engine!.bytes).toBe(copied);
+    // Round trips to the paused worker (pausing again is EPERM): it polls its rings and engine
+    // in between, and neither a chunk nor a byte moves.
+    for (let round = 0; round < 3; round++) await expectRejects(ch.pause(), 'EPERM');
+    const later = await stats(ch);
+    expect(later.engine!.bytes).toBe(copied);
+    expect(later.engine!.chunks).toBe(at.engine!.chunks);
+    expect(later.chunks).toBe(at.chunks);
     expect(nonZero(view(f.hostRam, HOST_RAM_BASE + copied, total - copied))).toBe(0);
     expect(ch.txStatus(cookie).status).toBe('paused');
     await ch.resume();
@@ -318,7 +325,7 @@ describe('terminate', () => {
     for (let cookie = 1; cookie <= 7; cookie++) expect(ch.txStatus(cookie).status).toBe('error');
     expect((await stats(ch)).terminated).toBe(5);
     expect(ch.actor.control.status()).toBe(CHANNEL_IDLE);
-    await macrotask();
+    // Streams emit as records are drained, before `done` resolves: they are complete here.
     expect(stream.items).toHaveLength(0);
     expect(side.items).toHaveLength(0);
     expect(ch.outstanding).toBe(0);
@@ -330,8 +337,7 @@ describe('terminate', () => {
     ch.issuePending();
     expect((await again.done).result).toBe('ok');
     expect(sameBytes(view(f.hostRam, HOST_RAM_BASE + 0x80_0000, 4096), view(f.epRam, EP_RAM_BASE + 0x1000, 4096))).toBe(true);
-    await waitFor(() => stream.items.length === 1, 'the new completion');
-    expect(stream.items[0]!.cookie).toBe(8);
+    expect(stream.items.map((c) => c.cookie)).toEqual([8]);
   });
 
   it('work submitted after terminateAsync (with a new slave config) is not terminated by it', async () => {
@@ -447,8 +453,10 @@ describe('abort (engine fault)', () => {
     expect((await bad.done).result).toBe('aborted');
     let settled = 0;
     for (const d of good) void d.done.then(() => settled++);
-    // They are in the ring, and stay there: the kernel goes IDLE on ABORT.
-    for (let i = 0; i < 20; i++) await sleep(2);
+    // They are in the ring, and stay there: the kernel goes IDLE on ABORT. The worker polls
+    // its ring between round trips and still says it is not busy.
+    for (let round = 0; round < 3; round++) await expectRejects(ch.pause(), 'EPERM');
+    expect(await stats(ch)).toMatchObject({ descriptors: 0, aborted: 1, chunks: 0 });
     expect(settled).toBe(0);
     expect(ch.actor.control.status()).toBe(CHANNEL_IDLE);
     expect(ch.txStatus(2)).toEqual({ status: 'in-progress', residue: 512 });

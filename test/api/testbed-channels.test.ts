@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestbed, EpdmaError } from '../../dist/api/index.js';
 import type { ChannelInfo, Completion, DmaChannel, Testbed } from '../../dist/api/index.js';
 import {
-  expectEpdma, expectRejects, fill, firstDifference, isZero, Opened, run, same, sleep, viewAt, waitFor, wholeMemory, within,
+  expectEpdma, expectRejects, expectWorkerIdle, fill, firstDifference, isZero, Opened, run, same, viewAt, waitFor, wholeMemory, within,
 } from './testbed-support.js';
 
 let bed: Testbed;
@@ -54,7 +54,7 @@ describe('descriptors: configure, prep, submit, issuePending, txStatus', () => {
     expect(descs.map((d) => d.submit())).toEqual([1, 2, 3]);
     // Submitted, not issued: queued with every byte left, nothing moved.
     for (let i = 0; i < 3; i++) expect(ch.txStatus(i + 1)).toEqual({ status: 'in-progress', residue: 8192 - i * 1000 });
-    await sleep(20);
+    await expectWorkerIdle(ch);
     expect(isZero(dst.bytes)).toBe(true);
     ch.issuePending();
     const done: Completion[] = await within(Promise.all(descs.map((d) => d.done)), 'three descriptors');
@@ -208,7 +208,8 @@ describe('transfer()', () => {
     const first = ch.prepSlaveSingle(src.addr, 16);
     const c0 = first.submit();
     const cold = ch.transfer({ local: src, remote: dst.addr, length: 4096 });
-    await sleep(20);
+    // An eager transfer() would have issued: the worker would be running it or have moved it.
+    await expectWorkerIdle(ch);
     expect(isZero(dst.bytes.subarray(0, 4096))).toBe(true);
     // No cookie was taken by the unsubscribed observable.
     const second = ch.prepSlaveSingle(src.addr, 16);
@@ -313,8 +314,9 @@ describe('completion streams', () => {
     const onEngine: Completion[] = [];
     const subs = [ch.completions$.subscribe((c) => onChannel.push(c)), bed.host.dma.completions$.subscribe((c) => onEngine.push(c))];
     try {
-      await sleep(10);
+      // A replaying stream would have emitted the first completion synchronously on subscribe.
       expect(onChannel).toHaveLength(0);
+      expect(onEngine).toHaveLength(0);
       const after = await within(run(ch.transfer({ local: src, remote: dst.addr, length: 512 })), 'second');
       await waitFor(() => onEngine.length === 1 && onChannel.length === 1, 'the second completion on both streams');
       expect(onChannel[0]).toEqual(after);

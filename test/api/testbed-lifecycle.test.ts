@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Completion, DmaChannel, RuntimeEvent, TxDescriptor } from '../../dist/api/index.js';
-import { expectEpdma, expectRejects, fill, firstDifference, isZero, Opened, run, sleep, waitFor, within } from './testbed-support.js';
+import { expectEpdma, expectRejects, expectWorkerIdle, fill, firstDifference, isZero, Opened, run, waitFor, within } from './testbed-support.js';
 
 const opened = new Opened();
 afterEach(async () => {
@@ -23,7 +23,6 @@ function record(events: RuntimeEvent[]): (e: RuntimeEvent) => void {
 describe('events$', () => {
   it('a subscriber that arrives after createTestbed resolved still sees ready first; so does a second one', async () => {
     const bed = await opened.testbed(small);
-    await sleep(5);
     const a: RuntimeEvent[] = [];
     const b: RuntimeEvent[] = [];
     const subs = [bed.events$.subscribe(record(a))];
@@ -62,8 +61,9 @@ describe('link down and up', () => {
       ch.issuePending();
       let settled = false;
       void d.done.then(() => (settled = true));
-      await sleep(100);
-      // Nothing ran on windows that are not programmed: not settled, not started, no byte.
+      // The worker polled its ring between round trips and held the descriptor back: nothing
+      // ran on windows that are not programmed: not settled, not started, no byte.
+      await expectWorkerIdle(ch);
       expect(settled).toBe(false);
       expect(ch.txStatus(cookie)).toEqual({ status: 'in-progress', residue: src.length });
       expect(isZero(dst.bytes)).toBe(true);
@@ -187,9 +187,14 @@ describe('close', () => {
   it('close on an idle testbed, then again; releasing a channel after close resolves', async () => {
     const bed = await opened.testbed(small);
     const ch = await bed.host.dma.requestChannel();
+    let streamEnded = false;
+    ch.completions$.subscribe({ complete: () => (streamEnded = true) });
     await within(bed.close(), 'close');
-    await within(Promise.all([bed.close(), bed.close()]), 'close twice more');
-    await within(ch.release(), 'release after close');
+    expect(streamEnded).toBe(true);
+    await expectRejects(bed.host.dma.requestChannel(), 'ESHUTDOWN');
+    await expect(within(Promise.all([bed.close(), bed.close()]), 'close twice more')).resolves.toEqual([undefined, undefined]);
+    await expect(within(ch.release(), 'release after close')).resolves.toBeUndefined();
+    expectEpdma(() => ch.configure({ deviceAddr: bed.endpoint.memory.base }), 'EPERM', ch.info.name, 'not requested');
   });
 
   it('Symbol.asyncDispose closes it (await using)', async () => {

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestbed } from '../../dist/api/index.js';
 import type { Completion, DmaBuffer, DmaChannel, Segment, Testbed, TxDescriptor } from '../../dist/api/index.js';
-import { expectEpdma, expectRejects, fill, firstDifference, isZero, Opened, run, sleep, waitFor, within } from './testbed-support.js';
+import { expectEpdma, expectRejects, fill, firstDifference, isZero, Opened, run, waitFor, within } from './testbed-support.js';
 
 /** dw-edma fits ll_max = 4096 / 24 - 1 = 169 data elements in a 4 KiB LL region. */
 const LL_MAX = 169;
@@ -95,17 +95,19 @@ describe.each(SIDES)('txStatus through a long multi-chunk transfer (%s)', (side)
     const t = await longTransfer(side, 1);
     expect(t.ch.txStatus(t.cookie)).toEqual({ status: 'in-progress', residue: TOTAL });
     t.ch.issuePending();
-    let settled = false;
-    void t.d.done.then(() => (settled = true));
-    const seen: number[] = [];
-    while (!settled) {
+    // Sample txStatus every millisecond until it reports completion; check the samples after.
+    const samples: { status: string; residue: number }[] = [];
+    await waitFor(() => {
       const s = t.ch.txStatus(t.cookie);
-      if (s.status === 'complete') break;
+      if (s.status === 'complete') return true;
+      if (samples.at(-1)?.residue !== s.residue || samples.at(-1)?.status !== s.status) samples.push(s);
+      return false;
+    }, 'the long descriptor to complete');
+    for (const s of samples) {
       expect(s.status).toBe('in-progress');
       expect(CHUNK_RESIDUES).toContain(s.residue);
-      if (seen.at(-1) !== s.residue) seen.push(s.residue);
-      await sleep(1);
     }
+    const seen = samples.map((s) => s.residue);
     for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeLessThan(seen[i - 1]!);
     // Six chunks of ~55 ms each: the middle of the transfer is seen.
     expect(seen.some((r) => r > 0 && r < TOTAL)).toBe(true);
@@ -132,11 +134,12 @@ describe.each(SIDES)('pause and resume (%s)', (side) => {
       // At the boundary the started chunks are complete and nothing after them moved.
       expectGathered(t, copied);
       expect(isZero(t.dst.bytes.subarray(copied))).toBe(true);
-      await sleep(50);
+      // Round trips to the paused worker (pausing again is EPERM): it polls its rings in
+      // between, and still nothing moves.
+      for (let round = 0; round < 3; round++) await expectRejects(t.ch.pause(), 'EPERM', t.ch.info.name);
       expect(t.ch.txStatus(t.cookie)).toEqual(s);
       expect(isZero(t.dst.bytes.subarray(copied))).toBe(true);
       expect(stream).toHaveLength(0);
-      await expectRejects(t.ch.pause(), 'EPERM', t.ch.info.name);
       await t.ch.resume();
       const c = await within(t.d.done, 'the resumed descriptor');
       expect(c).toMatchObject({ result: 'ok', residue: 0, bytes: TOTAL });
@@ -185,8 +188,8 @@ describe.each(SIDES)('terminate (%s)', (side) => {
       expect(results.map((c) => c.cookie)).toEqual([t.cookie, queuedCookie, notIssuedCookie]);
       for (const c of results) expect(c).toMatchObject({ result: 'aborted', reason: 'terminated' });
       for (const c of results) expect(t.ch.txStatus(c.cookie).status).toBe('error');
-      // A terminated descriptor gets no callback (DMAengine): no stream sees it.
-      await sleep(10);
+      // A terminated descriptor gets no callback (DMAengine): no stream sees it. Streams emit
+      // as records are drained, before `done` resolves, so they are complete here.
       expect(stream).toHaveLength(0);
       expect(merged.filter((c) => c.channel.name === t.ch.info.name)).toHaveLength(0);
       // Stopped before the end: the last chunk never moved.
@@ -197,9 +200,12 @@ describe.each(SIDES)('terminate (%s)', (side) => {
       const again = t.ch.prepSlaveSingle(small.addr, 4096);
       expect(again.submit()).toBe(notIssuedCookie + 1);
       t.ch.issuePending();
-      expect(await within(again.done, 'after terminate')).toMatchObject({ result: 'ok' });
+      const c = await within(again.done, 'after terminate');
+      expect(c).toMatchObject({ result: 'ok' });
       expect(firstDifference(dst.bytes, small.bytes)).toBe(-1);
-      await waitFor(() => stream.length === 1, 'the new completion');
+      // In order on the stream: the first and only item is the new descriptor.
+      expect(stream).toEqual([c]);
+      expect(merged.filter((m) => m.channel.name === t.ch.info.name)).toEqual([c]);
     } finally {
       for (const s of subs) s.unsubscribe();
     }

@@ -7,25 +7,7 @@ import { lastValueFrom, type Observable } from 'rxjs';
 import { createTestbed, EpdmaError } from '../../dist/api/index.js';
 import type { Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed, TestbedOptions } from '../../dist/api/index.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `cond` every millisecond; fails the test (not hangs it) after `deadlineMs`. */
-export async function waitFor(cond: () => boolean, what: string, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(1);
-  }
-}
-
-/** Rejects instead of hanging when a promise that must settle does not. */
-export function within<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
+export { waitFor, within } from '../support/wait.js';
 
 function checkError(err: unknown, code: string, parts: readonly (string | RegExp)[]): EpdmaError {
   expect(err).toBeInstanceOf(EpdmaError);
@@ -53,6 +35,15 @@ export function expectEpdma(fn: () => unknown, code: string, ...parts: (string |
 export async function expectRejects(p: Promise<unknown>, code: string, ...parts: (string | RegExp)[]): Promise<EpdmaError> {
   const err = await p.then(() => new Error('did not reject'), (e: unknown) => e);
   return checkError(err, code, parts);
+}
+
+/**
+ * The channel's worker says, over `rounds` control round trips, that it is not busy (pause on
+ * a channel that is not BUSY is EPERM). The worker polls its rings between two round trips,
+ * so this proves, without waiting for time to pass, that queued work has not been taken.
+ */
+export async function expectWorkerIdle(ch: DmaChannel, rounds = 3): Promise<void> {
+  for (let i = 0; i < rounds; i++) await expectRejects(ch.pause(), 'EPERM', 'not busy');
 }
 
 /** Deterministic non-zero pattern (xorshift), different for every seed. */
@@ -132,15 +123,21 @@ export class Opened {
     return buffer;
   }
 
+  /** Closes everything; a release, free or close that fails fails the test (after the rest closed). */
   async closeAll(): Promise<void> {
-    await Promise.allSettled(this.channels.splice(0).map((c) => c.release()));
+    const failures: unknown[] = [];
+    const note = (results: PromiseSettledResult<unknown>[]): void => {
+      for (const r of results) if (r.status === 'rejected') failures.push(r.reason);
+    };
+    note(await Promise.allSettled(this.channels.splice(0).map((c) => c.release())));
     for (const { memory, buffer } of this.buffers.splice(0)) {
       try {
         memory.free(buffer);
-      } catch {
-        /* the test freed it */
+      } catch (err) {
+        failures.push(err);
       }
     }
-    await Promise.allSettled(this.beds.splice(0).map((b) => b.close()));
+    note(await Promise.allSettled(this.beds.splice(0).map((b) => b.close())));
+    if (failures.length > 0) throw new AggregateError(failures, `closing what the test opened: ${failures.length} failure(s)`);
   }
 }

@@ -2,8 +2,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   NATIVE_ADDON_PATH,
-  loadNativeAddon,
-  nativeAddonUnavailableReason,
   type NativeAddon,
 } from '../../dist/native/native-addon.js';
 import {
@@ -12,21 +10,19 @@ import {
   makeShmDir,
   procSyscallReadable,
   startPeer,
+  titleNeedingProcSyscall,
   waitUntilBlockedInSharedFutexWait,
   type ShmPeer,
 } from './native-test-support.js';
+import { nativeAddonOrReport } from '../support/native-gate.js';
+import { WAIT_DEADLINE_MS } from '../support/wait.js';
 
-const addon = loadNativeAddon();
+const addon = nativeAddonOrReport('futex');
 const native = addon as NativeAddon;
 const canSeeBlockedWaiters = procSyscallReadable();
 
 afterEach(cleanupNativeTestResources);
 
-if (!addon) {
-  describe('futex', () => {
-    it.skip(`skipped: native addon unavailable (${nativeAddonUnavailableReason()})`, () => {});
-  });
-}
 
 /** The parent's view of a fresh mapped file, and a peer process mapping the same file. */
 async function sharedWords(peers = 1): Promise<{ words: Int32Array; peers: ShmPeer[] }> {
@@ -84,7 +80,7 @@ describe.skipIf(!addon)('futexWait / futexWake in one process', () => {
 
 describe.skipIf(!addon)('futex across processes', () => {
   it.skipIf(!canSeeBlockedWaiters)(
-    "a child blocked on a word is woken by the parent's store + wake and reports 'ok'",
+    titleNeedingProcSyscall("a child blocked on a word is woken by the parent's store + wake and reports 'ok'"),
     async () => {
       const { words, peers } = await sharedWords();
       const [child] = peers as [ShmPeer];
@@ -100,12 +96,8 @@ describe.skipIf(!addon)('futex across processes', () => {
     const { words, peers } = await sharedWords();
     const [child] = peers as [ShmPeer];
     const waited = child.callOk({ op: 'wait', index: 5, expected: 0, timeoutMs: 20_000 });
-    let woken = 0;
-    for (let attempt = 0; attempt < 10_000 && woken === 0; attempt++) {
-      woken = native.futexWake(words, 5, 1);
-      if (woken === 0) await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-    expect(woken).toBe(1);
+    // Wake one waiter until one wakes: whoever gets there first, the count proves a waiter.
+    await expect.poll(() => native.futexWake(words, 5, 1), { timeout: WAIT_DEADLINE_MS, interval: 2 }).toBe(1);
     expect(await waited).toEqual({ result: 'ok', value: 0 });
   });
 
@@ -118,7 +110,7 @@ describe.skipIf(!addon)('futex across processes', () => {
     expect((await waker).woken).toBe(1);
   });
 
-  it.skipIf(!canSeeBlockedWaiters)('wakes exactly `count` of two waiting processes', async () => {
+  it.skipIf(!canSeeBlockedWaiters)(titleNeedingProcSyscall('wakes exactly `count` of two waiting processes'), async () => {
     const { words, peers } = await sharedWords(2);
     const replies = peers.map((peer) => peer.callOk({ op: 'wait', index: 9, expected: 0, timeoutMs: 20_000 }));
     for (const peer of peers) await waitUntilBlockedInSharedFutexWait(peer.pid);

@@ -19,19 +19,17 @@ import {
   procSyscallReadable,
   runFixture,
   startPeer,
+  titleNeedingProcSyscall,
   waitUntilBlockedInSharedFutexWait,
 } from './native-test-support.js';
+import { nativeAddonOrReport } from '../support/native-gate.js';
+import { within } from '../support/wait.js';
 
-const addon = loadNativeAddon();
+const addon = nativeAddonOrReport('native addon loader');
 const canSeeBlockedWaiters = procSyscallReadable();
 
 afterEach(cleanupNativeTestResources);
 
-if (!addon) {
-  describe('native addon loader', () => {
-    it.skip(`skipped: native addon unavailable (${nativeAddonUnavailableReason()})`, () => {});
-  });
-}
 
 describe('in-process fallback (EPDMA_NO_NATIVE=1 in a child process)', () => {
   it('loadNativeAddon() is null with the reason, and wait/wake still work between threads', async () => {
@@ -91,7 +89,9 @@ describe.skipIf(!addon)('native addon loader', () => {
     expect((await waker).woken).toBe(1);
   });
 
-  it('a worker blocked in a long crossProcessWait can still be terminated', async () => {
+  // Terminating before the worker is inside the native wait would prove nothing, and only
+  // /proc/<pid>/task/<tid>/syscall shows that it is.
+  it.skipIf(!canSeeBlockedWaiters)(titleNeedingProcSyscall('a worker blocked in a long crossProcessWait can still be terminated'), async () => {
     const words = new Int32Array(new SharedArrayBuffer(8));
     const worker = new Worker(
       `const { parentPort, workerData } = require('node:worker_threads');
@@ -105,20 +105,9 @@ describe.skipIf(!addon)('native addon loader', () => {
     const messages: string[] = [];
     worker.on('message', (m: string) => messages.push(m));
     await new Promise((resolve) => worker.once('message', resolve));
-    // Terminate only once the worker is inside the native wait (or, without /proc, a moment after
-    // it announced it): terminating before it gets there would prove nothing.
-    if (canSeeBlockedWaiters) await waitUntilBlockedInSharedFutexWait(process.pid, true);
-    else await new Promise((resolve) => setTimeout(resolve, 200));
-    let timer: NodeJS.Timeout | undefined;
+    await waitUntilBlockedInSharedFutexWait(process.pid, true);
     // Without slicing, terminate() would wait for the native wait (120 s) to return.
-    const outcome = await Promise.race([
-      worker.terminate().then(() => 'terminated'),
-      new Promise((resolve) => {
-        timer = setTimeout(() => resolve('stuck in native wait'), 15_000);
-      }),
-    ]);
-    clearTimeout(timer);
-    expect(outcome).toBe('terminated');
+    await within(worker.terminate(), 'terminate() of a worker in the native wait');
     expect(messages).toEqual(['waiting']);
   });
 });

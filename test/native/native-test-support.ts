@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../support/wait.js';
 
 export const PEER_FIXTURE = fileURLToPath(new URL('../fixtures/native-shm-peer.mjs', import.meta.url));
 export const UNMAP_FIXTURE = fileURLToPath(new URL('../fixtures/native-unmap-child.mjs', import.meta.url));
@@ -130,14 +131,12 @@ export class ShmPeer {
   }
 }
 
-/** `as` runs the peer under another uid/gid (only root may ask for that). */
-export function startPeer(addonPath: string, as?: { uid: number; gid: number }): Promise<ShmPeer> {
+export function startPeer(addonPath: string): Promise<ShmPeer> {
   const child = trackChild(
     fork(PEER_FIXTURE, [addonPath], {
       env: envWithNative(),
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      ...as,
     }),
   );
   return new Promise((resolve, reject) => {
@@ -169,6 +168,11 @@ export function procSyscallReadable(): boolean {
   return SYS_FUTEX[process.arch] !== undefined && readSyscall(process.pid) !== undefined;
 }
 
+/** A test title that states why the test is skipped where procSyscallReadable() is false. */
+export function titleNeedingProcSyscall(title: string): string {
+  return procSyscallReadable() ? title : `${title} (skipped: /proc/<pid>/task/<tid>/syscall is not readable here)`;
+}
+
 function inSharedFutexWait(line: string | undefined): boolean {
   const fields = line?.trim().split(/\s+/);
   if (fields === undefined || fields.length < 3) return false;
@@ -190,11 +194,7 @@ export function blockedInSharedFutexWait(pid: number, anyThread = false): boolea
   return tids.some((tid) => inSharedFutexWait(readSyscall(pid, Number(tid))));
 }
 
-/** Polls until blockedInSharedFutexWait(pid, anyThread); throws after `attempts` polls. */
-export async function waitUntilBlockedInSharedFutexWait(pid: number, anyThread = false, attempts = 5000): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    if (blockedInSharedFutexWait(pid, anyThread)) return;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  throw new Error(`process ${pid} never blocked in the addon's futex wait: ${readSyscall(pid)?.trim()}`);
+/** Resolves once blockedInSharedFutexWait(pid, anyThread) holds; fails after the wait deadline. */
+export async function waitUntilBlockedInSharedFutexWait(pid: number, anyThread = false): Promise<void> {
+  await waitFor(() => blockedInSharedFutexWait(pid, anyThread), `process ${pid} blocked in the addon's futex wait`);
 }

@@ -20,6 +20,9 @@ import type { ChannelInfo, Completion, Segment } from '../../dist/api/types.js';
 import type { Observable } from 'rxjs';
 import { afterEach } from 'vitest';
 import type { IdlePolicy } from '../../dist/workers/rings/kick-word.js';
+import { waitFor } from './wait.js';
+
+export { waitFor, within } from './wait.js';
 
 export const EP_RAM_BASE = 0x8000_0000;
 export const LL_BASE = 0x7000_0000;
@@ -179,20 +182,8 @@ export function nonZero(bytes: Uint8Array): number {
   return n;
 }
 
+/** One turn of the event loop (a yield, not a wait for anything). */
 export const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Waits (yielding to the event loop) until `cond()` holds; throws naming `what` after
- * `deadlineMs`, so a broken runtime fails a test instead of hanging it. Not a timing assertion.
- */
-export async function waitFor(cond: () => boolean, what: string, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(1);
-  }
-}
 
 /** Collects everything a stream emits. */
 export function collect<T = Completion>(source: Observable<T>): { items: T[]; stop(): void } {
@@ -225,13 +216,15 @@ export function scatteredSegments(epRam: MemoryRegion, base: number, n: number, 
   return { segments, image, bytes };
 }
 
-/** `p`, or an error naming `what` after `ms`: a lost completion fails the test instead of hanging it. */
-export function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+/**
+ * Resolves once everything the channel's worker has completed so far is on the streams: a
+ * control round trip (the worker publishes its records before it serves a control call), then
+ * the pump draining the ring (streams emit synchronously as records are drained). After it a
+ * stream's count is exact: nothing the worker did is still on its way.
+ */
+export async function streamsCaughtUp(ch: ChannelHandle): Promise<void> {
+  await ch.actor.call('stats');
+  await waitFor(() => ch.actor.completions.available() === 0, `${ch.info.name}: the completion ring to drain`);
 }
 
 /**

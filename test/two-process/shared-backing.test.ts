@@ -15,6 +15,7 @@ import { setHostRequest } from '../../dist/device/metadata/metadata-handshake.js
 import { PciEnumerator } from '../../dist/device/pci/pci-enumerator.js';
 import { channelRegisters } from '../../dist/device/regs/channel-registers.js';
 import { MmioRegisterFile } from '../../dist/device/regs/register-file.js';
+import { waitFor } from '../support/wait.js';
 
 describe('BarAperture.onChange', () => {
   it('reports every program and unprogram with the windows now in force', () => {
@@ -89,8 +90,7 @@ describe('EndpointController with shared buffers and onBarWindows', () => {
     expect(epf.metadataWords!.byteOffset).toBe(metaLocal - EP_SCRATCH_BASE);
     // H from the host: map work programs the window BAR's submaps, then sets R.
     setHostRequest(epf.metadataWords!);
-    for (let i = 0; i < 2000 && !epf.ready; i++) await new Promise((r) => setTimeout(r, 1));
-    expect(epf.ready).toBe(true);
+    await waitFor(() => epf.ready, 'R after H');
     expect(windows.get(winBar)).toEqual(epf.layout!.submaps.map((m) => ({ barOffset: m.barOffset, size: m.size, localAddr: m.phys })));
     expect(windows.get(winBar)!.length).toBeGreaterThan(1);
     // Link down drops the submaps (reported empty); clearing at unbind too.

@@ -115,9 +115,13 @@ export function readManifest(dir: string): Manifest {
 }
 
 /** Where a bus address of a RAM region lives in the published files. */
+function ramRegionOf(dir: string, addr: number) {
+  return readManifest(dir).regions.find((x) => x.kind === 'ram' && addr >= x.base && addr < x.base + x.size);
+}
+
 function locate(dir: string, addr: number): { path: string; offset: number } {
   const m = readManifest(dir);
-  const r = m.regions.find((x) => x.kind === 'ram' && addr >= x.base && addr < x.base + x.size);
+  const r = ramRegionOf(dir, addr);
   if (r === undefined) throw new Error(`address ${addr.toString(16)} is in no published RAM region`);
   return { path: join(dir, m.files[r.file]!.name), offset: r.fileOffset + (addr - r.base) };
 }
@@ -162,12 +166,9 @@ export function metadataCtrl(dir: string): number {
     const at = CONTROL_MIRROR_BASE_WORDS + b.index * CONTROL_BAR_WORDS;
     if (words[at + 1]! < 1) continue;
     const localAddr = (words[at + 7]! >>> 0) * 0x1_0000_0000 + (words[at + 6]! >>> 0);
-    let head: Buffer;
-    try {
-      head = peek(dir, localAddr, 16);
-    } catch {
-      continue;
-    }
+    // A BAR onto registers (no RAM region) cannot hold the metadata; any other error is real.
+    if (ramRegionOf(dir, localAddr) === undefined) continue;
+    const head = peek(dir, localAddr, 16);
     if (head.readUInt32LE(0) === PCI_EP_DMA_METADATA_MAGIC) return head.readUInt32LE(8);
   }
   throw new Error('no published BAR holds the metadata magic');

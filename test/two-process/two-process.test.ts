@@ -3,7 +3,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastValueFrom, type Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nativeAddonUnavailableReason } from '../../dist/native/native-addon.js';
 import { openHost, type OpenedHost } from '../../dist/api/two-process/open-host.js';
 import { attachTestbed } from '../../dist/api/two-process/attach.js';
 import { loadTest } from '../../dist/api/loadtest/loadtest.js';
@@ -12,8 +11,9 @@ import {
   CLI, cleanup, CTRL_HOST_REQ, CTRL_READY, FALLBACK_FIXTURE, HOST_FIXTURE, makeShmDir, metadataCtrl, nativeEnv, peek, poke,
   readManifest, startEndpoint, track,
 } from './two-process-support.js';
+import { nativeAddonOrReport } from '../support/native-gate.js';
 
-const reason = nativeAddonUnavailableReason();
+const native = nativeAddonOrReport('two-process mode');
 const EP_RAM = 0x8000_0000;
 
 /** Hosts opened by a test; closed in afterEach even when the test failed. */
@@ -49,7 +49,7 @@ async function transfer(host: OpenedHost, name: string, local: number, remote: n
   }
 }
 
-describe.skipIf(reason !== undefined)(`two-process mode${reason !== undefined ? ` (skipped: ${reason})` : ''}`, () => {
+describe.skipIf(native === null)('two-process mode', () => {
   it('probes the published function and moves bytes both ways, exactly', async () => {
     const dir = makeShmDir();
     const ep = await startEndpoint(dir);

@@ -5,10 +5,11 @@
  * last, `side` picks the side's channels, and unsubscribing gives the channels back.
  */
 import { lastValueFrom, toArray } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestbed, loadTest } from '../../../dist/api/index.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTestbed, EpdmaError, loadTest } from '../../../dist/api/index.js';
 import type { LoadProgress, LoadTestOptions, Testbed } from '../../../dist/api/index.js';
-import { expectEpdma, expectRejects, sleep, waitFor, within } from '../testbed-support.js';
+import { expectEpdma, expectRejects, waitFor, within } from '../testbed-support.js';
+import { WAIT_DEADLINE_MS } from '../../support/wait.js';
 
 type Run = Parameters<NonNullable<Parameters<typeof loadTest>[2]>>[0];
 
@@ -180,27 +181,34 @@ describe('side and channels', () => {
     await runLoad({ iterations: 5, depth: 2, size: 256 });
     for (const name of [...HOST, ...EP]) {
       const side = name.startsWith('host/') ? bed.host : bed.endpoint;
-      await (await side.dma.requestChannel({ name })).release();
+      const ch = await side.dma.requestChannel({ name });
+      expect(ch.info.name).toBe(name);
+      await ch.release();
     }
     let seen = 0;
     const sub = loadTest(bed, { durationMs: 20_000, progressMs: 10, depth: 2, size: 1024 }).subscribe({ next: () => seen++ });
     await waitFor(() => seen > 0, 'a first snapshot');
     sub.unsubscribe();
-    // Cleanup is asynchronous (terminate and release): poll until every channel is free again.
+    // Cleanup is asynchronous (terminate and release): request each channel until it is free
+    // again. Only EBUSY (still held) is expected on the way; any other error fails the test.
     for (const name of [...HOST, ...EP]) {
       const side = name.startsWith('host/') ? bed.host : bed.endpoint;
-      const end = Date.now() + 15_000;
-      for (;;) {
-        const ch = await side.dma.requestChannel({ name }).catch((err: unknown) => {
-          if (Date.now() > end) throw err;
-          return undefined;
-        });
-        if (ch !== undefined) {
-          await ch.release();
-          break;
-        }
-        await sleep(2);
-      }
+      let unexpected: unknown;
+      const ch = await vi.waitFor(
+        async () => {
+          try {
+            return await side.dma.requestChannel({ name });
+          } catch (err) {
+            if (err instanceof EpdmaError && err.code === 'EBUSY') throw err; // still held: retry
+            unexpected = err;
+            return undefined;
+          }
+        },
+        { timeout: WAIT_DEADLINE_MS, interval: 2 },
+      );
+      expect(unexpected).toBeUndefined();
+      expect(ch!.info.name).toBe(name);
+      await ch!.release();
     }
   });
 

@@ -2,8 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { firstValueFrom } from 'rxjs';
 import { counter, linked, makePayload, seqOf, useNtbTestbed, whenValue } from './ntb-harness.js';
 import type { NtbTransport } from '../../../dist/api/ntb/ntb-types.js';
+import { waitFor } from '../../support/wait.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const range = (n: number): number[] => [...Array(n).keys()];
 
 describe('NTB transport: backpressure, link flaps and close', () => {
@@ -15,11 +15,13 @@ describe('NTB transport: backpressure, link flaps and close', () => {
     const tx = t.host.queue(0);
     const rx = t.endpoint.queue(0);
     const sends = range(n).map((seq) => tx.send(makePayload(5, seq, tx.maxPayload, 512, 4)));
+    // Nobody receives yet: frames wait in the ring until it is full, and senders wait for room.
+    await waitFor(() => rx.stats.rxErrNoBuf > 0, 'frames waiting in the ring for a subscriber');
+    await waitFor(() => tx.stats.txRingFull > 0, 'a sender waiting for room');
     const got: number[] = [];
     while (got.length < n) {
-      // One subscription = one posted buffer: a frame, then a pause with nobody receiving.
+      // One subscription = one posted buffer: a frame, then nobody receiving until the next.
       got.push(seqOf(await firstValueFrom(rx.receive$)));
-      await sleep(1);
     }
     await Promise.all(sends);
     expect(got).toEqual(range(n));
@@ -102,7 +104,7 @@ describe('NTB transport: backpressure, link flaps and close', () => {
     expect(rejected.length).toBeGreaterThan(0);
     expect(rejected.every((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'ESHUTDOWN')).toBe(true);
     // Whatever reached the endpoint's ring is delivered, exactly once and in order.
-    while (received.length < ok) await sleep(1);
+    await waitFor(() => received.length >= ok, `${ok} frames delivered`);
     expect(received).toEqual(range(ok));
     await whenValue(t.endpoint.link$, false);
     await expect(t.host.queue(0).send(new Uint8Array(8))).rejects.toMatchObject({ code: 'ESHUTDOWN' });
@@ -117,7 +119,12 @@ describe('NTB transport: backpressure, link flaps and close', () => {
     await whenValue(t.host.link$, false);
     let settled = 0;
     for (const s of sends.slice(3)) void s.then(() => settled++, () => settled++);
-    await sleep(20);
+    // Read after the host saw the link go down: only the peer's credit (it is closed) or our
+    // own close can settle a waiting send, so none has settled and none reached the ring.
+    const tx = t.host.queue(0).stats;
+    expect(tx.txPkts).toBe(3);
+    expect(tx.linkUp).toBe(false);
+    await Promise.resolve();
     expect(settled).toBe(0);
     await t.host.close();
     const rest = await Promise.allSettled(sends.slice(3));

@@ -1,5 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import fc from 'fast-check';
+import { waitFor } from '../../support/wait.js';
 import {
   NTB_TRANSPORT_VERSION,
   SPAD_NUM_MWS,
@@ -107,9 +108,6 @@ describe('ScratchpadHandshake (timer driven)', () => {
     return h;
   }
 
-  const until = async (cond: () => boolean): Promise<void> => {
-    while (!cond()) await new Promise((r) => setTimeout(r, 1));
-  };
 
   it('sets up windows with the peer-advertised sizes, then brings the queues up; link down zeroes own spads', async () => {
     const [a, b] = pair(2);
@@ -118,7 +116,7 @@ describe('ScratchpadHandshake (timer driven)', () => {
     const hb = make(b, a, [300, 400], log, 'ep');
     ha.start();
     hb.start();
-    await until(() => [0, 1].every((q) => ha.isQueueUp(q) && hb.isQueueUp(q)));
+    await waitFor(() => [0, 1].every((q) => ha.isQueueUp(q) && hb.isQueueUp(q)), 'both queues up on both sides');
     expect(log.filter((l) => l.includes('windows')).sort()).toEqual(['ep windows 100,200', 'host windows 300,400']);
     expect(log.filter((l) => l.includes(' up')).sort()).toEqual(['ep qp0 up', 'ep qp1 up', 'host qp0 up', 'host qp1 up']);
     expect(ha.retries).toBeGreaterThan(0); // host went first and had to wait for the endpoint
@@ -131,7 +129,7 @@ describe('ScratchpadHandshake (timer driven)', () => {
     log.length = 0;
     hb.start();
     ha.start();
-    await until(() => [0, 1].every((q) => ha.isQueueUp(q) && hb.isQueueUp(q)));
+    await waitFor(() => [0, 1].every((q) => ha.isQueueUp(q) && hb.isQueueUp(q)), 'both queues up on both sides');
     expect(log).toHaveLength(6);
   });
 

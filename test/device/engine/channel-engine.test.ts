@@ -307,7 +307,14 @@ describe('ChannelEngine construction', () => {
     const world = createWorld('unroll');
     const make = (base: number, size: number) => () =>
       new ChannelEngine({ registers: world.regs, kind: 'read', ch: 0, local: world.local, remote: world.host, llRegion: { base, size } });
-    expect(make(LL_BASE, LL_SLOT_BYTES)).not.toThrow();
+    // An aligned slot is taken, and a chunk run through it moves its bytes.
+    const aligned = make(LL_BASE, LL_SLOT_BYTES)();
+    const driver = new KernelLikeDriver(world, 'read', 0, { llRegion: { base: LL_BASE, size: LL_SLOT_BYTES } });
+    world.hostRam.bytes.fill(0xa5, 0, 256);
+    const [obs] = driver.runDescriptor(aligned, [[{ sar: world.hostRam.base, dar: world.epRam.base, size: 256 }]]);
+    expect(obs).toMatchObject({ done: true, aborted: false });
+    expect(world.epRam.bytes.subarray(0, 256).every((b) => b === 0xa5)).toBe(true);
+    expect(aligned.counters).toMatchObject({ chunks: 1, bytes: 256 });
     for (const [base, size] of [[LL_BASE + 2, 0x100], [LL_BASE - 0x1000, 0x2000], [0x6000_0000, 0x100], [0x1234_0000, 0x100]]) {
       expect(make(base!, size!), `${base}+${size}`).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     }

@@ -7,13 +7,17 @@ import { describe, expect, it } from 'vitest';
 import type { ChannelKind } from '../../../dist/device/regs/channel-registers.js';
 import { HDMA_V0_BITS } from '../../../dist/device/regs/hdma-v0-regs.js';
 import {
+  applyBursts,
   CHANNEL_STATUS,
   createEngine,
   createWorld,
+  fillDmatest,
+  firstDifference,
   HOST_RAM_BASE,
   KernelLikeDriver,
   runEngine,
   sides,
+  snapshot,
   type DeviceWorld,
 } from '../../support/device-fixtures.js';
 
@@ -141,10 +145,17 @@ describe('eDMA v0 IMWr (RIE)', () => {
           world.regs.write32(driver.regs.doneImwrLo, addr % 0x1_0000_0000);
           world.regs.write32(driver.regs.doneImwrHi, Math.floor(addr / 0x1_0000_0000));
           world.regs.write32(driver.regs.imwrData, 0x7777);
+          fillDmatest(world, 0x1e, kind);
+          const before = snapshot(world);
           oneChunk(world, kind, driver);
-          expect(() => runEngine(engine)).not.toThrow();
+          runEngine(engine);
           expect(driver.done()).toBe(true);
           expect(engine.counters.remoteInterrupts).toBe(0);
+          // Memory is exactly what the copy alone makes of it: the IMWr wrote nowhere.
+          const { src, dst } = sides(world, kind);
+          const expected = applyBursts(world, before, kind, [{ sar: src.base + 0x40, dar: dst.base + 0x80, size: 64 }]);
+          expect(firstDifference(world.hostRam.bytes, expected.host)).toBe(-1);
+          expect(firstDifference(world.epRam.bytes, expected.ep)).toBe(-1);
         }
       });
 

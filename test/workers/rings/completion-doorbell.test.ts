@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { CompletionRing } from '../../../dist/workers/rings/completion-ring.js';
 import { CompletionDoorbell, CompletionPump } from '../../../dist/workers/rings/completion-doorbell.js';
+import { waitFor, within } from '../../support/wait.js';
 
 const FIXTURE = new URL('../../fixtures/ring-completion-producer.mjs', import.meta.url);
 const STALL_DEADLINE_MS = 10_000;
@@ -24,7 +25,8 @@ function collector(count: number) {
   return { cookies, reached, visit };
 }
 
-const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Until the pump has parked in its wait `n` times (it waits only when a pass found nothing). */
+const parked = (pump: CompletionPump, n: number): Promise<void> => waitFor(() => pump.waits >= n, `the pump parked (${n})`);
 
 describe('CompletionDoorbell', () => {
   it('counts rings and lives inside a larger block at an aligned offset', () => {
@@ -62,34 +64,38 @@ describe('CompletionPump', () => {
     pump.add(a, ca.visit);
     pump.add(b, cb.visit);
     pump.start();
-    await macrotask();
+    await parked(pump, 1);
     publish(a, pump.doorbell, [1, 2, 3]);
     publish(b, pump.doorbell, [10, 11]);
-    await macrotask();
+    await waitFor(() => pump.drained === 5, 'the first batches');
+    const waitsBefore = pump.waits;
     publish(a, pump.doorbell, [4, 5]);
-    await Promise.all([ca.reached, cb.reached]);
+    await within(Promise.all([ca.reached, cb.reached]), 'every batch');
     expect(ca.cookies).toEqual([1, 2, 3, 4, 5]);
     expect(cb.cookies).toEqual([10, 11]);
     expect(pump.drained).toBe(7);
     // Parked with nothing to do: stop() must end the loop, not leave it waiting.
-    await macrotask();
+    await parked(pump, waitsBefore + 1);
     expect(pump.running).toBe(true);
-    await pump.stop();
+    await within(pump.stop(), 'stop while parked');
     expect(pump.running).toBe(false);
+    // The loop has returned: a batch published now stays in the ring for the next start.
     publish(a, pump.doorbell, [6]);
-    await macrotask();
-    expect(ca.cookies).toEqual([1, 2, 3, 4, 5]);
     expect(a.available()).toBe(1);
+    pump.start();
+    await waitFor(() => ca.cookies.length === 6, 'the batch published while stopped');
+    expect(ca.cookies).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(pump.drained).toBe(8);
   });
 
   it('drains a ring added after its completions were announced', async () => {
     const pump = newPump();
     pump.start();
-    await macrotask();
+    await parked(pump, 1);
     const late = CompletionRing.create(8);
     publish(late, pump.doorbell, [7, 8, 9]);
-    await macrotask();
-    await macrotask();
+    // The announcement woke the pump; its pass did not know the ring, and it parked again.
+    await parked(pump, 2);
     expect(late.available()).toBe(3);
     const c = collector(3);
     pump.add(late, c.visit);
@@ -118,18 +124,10 @@ describe('CompletionPump', () => {
     pump.add(a, c.visit);
     pump.add(new PublishWhileDraining(CompletionRing.create(2).buffer), () => {});
     pump.start();
-    await macrotask();
+    await parked(pump, 1);
     armed = true;
     pump.doorbell.ring();
-    let watchdog: NodeJS.Timeout | undefined;
-    const lost = new Promise<never>((_, reject) => {
-      watchdog = setTimeout(() => reject(new Error(`batch lost: ${a.available()} record(s) left in the ring`)), STALL_DEADLINE_MS);
-    });
-    try {
-      await Promise.race([c.reached, lost]);
-    } finally {
-      clearTimeout(watchdog);
-    }
+    await within(c.reached, 'the batch published during the pass (lost if this times out)', STALL_DEADLINE_MS);
     expect(armed).toBe(false);
     expect(c.cookies).toEqual([42]);
   });
