@@ -45,7 +45,8 @@ class ManifestChecker {
   array(field: string, v: unknown, max: number): readonly unknown[] {
     if (!Array.isArray(v)) this.fail(field, v, 'is not an array');
     if (v.length > max) this.fail(field, `${v.length} entries`, `exceeds ${max}`);
-    return v;
+    // Dense: a hole becomes undefined, which the entry check then refuses by name.
+    return Array.from(v as unknown[]);
   }
 
   int(field: string, v: unknown, min: number, max: number): number {
