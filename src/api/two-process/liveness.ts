@@ -161,7 +161,8 @@ export class HostWatch {
       a.heartbeatAt = now;
     }
     if (!sameProcess(a)) {
-      this.gone(v, a.pid, 'died');
+      // Gone for real; it said goodbye first if the word is its -pid.
+      this.gone(v, a.pid, v === -a.pid ? 'detached' : 'died');
       return;
     }
     if (v === -a.pid && now - a.heartbeatAt >= HOST_HEARTBEAT_STALL_MS) {
