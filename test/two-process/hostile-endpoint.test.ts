@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { nativeAddonUnavailableReason } from '../../dist/native/native-addon.js';
+import { startEndpointProcess, type EndpointProcess } from '../../dist/api/two-process/endpoint-process.js';
 import { type Child, cleanup, CTRL_READY, makeShmDir, metadataCtrl, nativeEnv, startEndpoint, track, writeMetadataCtrl } from './two-process-support.js';
 
 const reason = nativeAddonUnavailableReason();
@@ -21,7 +22,11 @@ const MEMORIES = ['arena.mem', 'regs.mem', 'scratch.mem', 'control.mem'] as cons
 /** control.mem word 5: the attached host's pid (shm-layout CTL.HOST_PID). */
 const HOST_PID_BYTE_OFFSET = 5 * 4;
 
-afterEach(cleanup);
+const endpoints: EndpointProcess[] = [];
+afterEach(async () => {
+  await cleanup();
+  await Promise.all(endpoints.splice(0).map((e) => e.close()));
+});
 
 interface Report {
   type: 'report';
@@ -236,5 +241,44 @@ describe.skipIf(reason !== undefined)(`a hostile endpoint cannot take the host d
     expect(r.report.events.filter((e) => e.type === 'link-down')).toEqual([]);
     // The host closed for real: now the endpoint lets it go.
     await ep.waitFor(new RegExp(`host process ${host.pid} detached`));
+  });
+
+  it('an endpoint that stops responding (SIGSTOP) is given up on after linkDownTimeoutMs: transfers settle, later work gets ESHUTDOWN', async () => {
+    const dir = makeShmDir();
+    const ep = await startEndpoint(dir);
+    const host = startHost(dir, 500);
+    await host.waitFor(/"type":"attached"/);
+    await okBeyond(host, 0);
+    ep.proc.kill('SIGSTOP');
+    try {
+      const r = await finalReport(host, false);
+      expectClean(r);
+      expect(r.report.events).toContainEqual({ type: 'link-down', reason: expect.stringMatching(new RegExp(`endpoint process ${ep.pid} stopped responding \\(no heartbeat for \\d+ ms\\)`)) as unknown as string });
+      expect(r.report.submitErrors).toEqual({ ESHUTDOWN: 8 });
+    } finally {
+      ep.proc.kill('SIGCONT');
+    }
+  });
+
+  it('the endpoint resetting the delegated channels under traffic: the host gets an event, no transfer stays stuck, traffic goes on', async () => {
+    const dir = makeShmDir();
+    const ep = await startEndpointProcess({ shm: dir, wrChans: 4, rdChans: 4 });
+    endpoints.push(ep);
+    const host = startHost(dir, 300);
+    await host.waitFor(/"type":"attached"/);
+    let ok = await okBeyond(host, 0);
+    const engines = (ep as unknown as { engines: { reset(): Promise<void> } }).engines;
+    for (let k = 0; k < 5; k++) {
+      await engines.reset();
+      ok = await okBeyond(host, ok);
+    }
+    const r = await finalReport(host);
+    expectClean(r);
+    const resets = r.report.events.filter((e) => e.type === 'link-down');
+    expect(resets.length).toBeGreaterThanOrEqual(1);
+    for (const e of resets) expect(e.reason).toMatch(new RegExp(`endpoint process ${process.pid} reset the delegated channels`));
+    // A chunk the reset swallowed is given up on with the reason; everything else completed ok.
+    for (const why of Object.keys(r.report.aborted)) expect(why).toBe('link down: the endpoint reset the channel under a transfer');
+    expect(r.report.submitErrors).toEqual({});
   });
 });
