@@ -30,12 +30,19 @@ export interface OpenHostOptions {
   /**
    * How long a transfer waits on the endpoint before it completes 'aborted' with a 'link
    * down' reason: READY clear, or its chunk lost to a reset of the endpoint's channels
-   * (default 5000 ms). An endpoint whose heartbeat stands still this long is given up on.
+   * (default 5000 ms). An endpoint whose heartbeat stands still this long (and at least 3 s)
+   * is given up on: its transfers complete 'aborted', later calls throw ESHUTDOWN.
    */
   readonly linkDownTimeoutMs?: number;
   readonly idle?: 'adaptive' | 'spin' | 'sleep';
   readonly supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }
+
+/**
+ * The endpoint's heartbeat comes from its main thread's timer, which a loaded machine can delay
+ * by a second or more: it is given up on after linkDownTimeoutMs, but never sooner than this.
+ */
+const ENDPOINT_STALL_MIN_MS = 3000;
 
 /** What openHost resolves to: the host side of API.md plus its lifecycle. */
 export type OpenedHost = HostSide & AsyncDisposable & {
@@ -237,7 +244,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
       bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr }])),
       metadata: driver.metadata,
     };
-    this.watch = new EndpointWatch(ctl, { pid: m.epPid, generation: m.generation, manifestPath: shmPath(this.dir, SHM_FILES.manifest), stallMs: linkDownTimeoutMs }, {
+    this.watch = new EndpointWatch(ctl, { pid: m.epPid, generation: m.generation, manifestPath: shmPath(this.dir, SHM_FILES.manifest), stallMs: Math.max(linkDownTimeoutMs, ENDPOINT_STALL_MIN_MS) }, {
       onDead: (reason) => {
         void this.endpointDied(reason);
       },
