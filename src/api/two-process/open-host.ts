@@ -60,7 +60,9 @@ export type OpenedHost = HostSide & AsyncDisposable & {
  * worker per delegated channel. Their engines run in the endpoint process.
  *
  * Rejects EOPNOTSUPP without the native addon (naming why), ENODEV when nothing (alive) is
- * published in `shm`, EBUSY when another live host is attached. When the endpoint process
+ * published in `shm`, EBUSY when another live host is attached, EINVAL for a malformed
+ * device.json (naming the field), EPERM for a memory that is not sealed against shrinking
+ * (only sealed memfds are mapped, so nothing the endpoint does later can SIGBUS this process). When the endpoint process
  * dies, every channel completes what it had 'aborted' and later calls throw ESHUTDOWN; that
  * HostSide stays dead: a restarted endpoint is probed again by a new openHost().
  */
