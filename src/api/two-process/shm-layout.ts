@@ -51,8 +51,9 @@ export const CTL = {
   /** Bumped every ~20 ms by the attached host: the endpoint believes it gone only once this stops. */
   HOST_HEARTBEAT: 7,
   /**
-   * Delegated-channel resets by the endpoint, as a seqlock: odd while one runs, even after.
-   * The host's channel workers watch it under a chunk in flight (a reset can swallow it).
+   * Delegated-channel resets by the endpoint, bumped after each. The host reports every change
+   * and its channel workers watch it under a chunk in flight: a reset can swallow the chunk,
+   * whose DONE then never comes (it gets linkDownTimeoutMs, see ChannelCore).
    */
   EP_RESETS: 8,
 } as const;
