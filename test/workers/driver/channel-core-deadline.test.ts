@@ -5,6 +5,7 @@
  * No engine runs here, so a started chunk never finishes unless the test raises its status: the
  * exact situation of a chunk lost on the other side. Time is vitest's fake performance clock.
  */
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChannelCore } from '../../../dist/workers/driver/channel-core.js';
 import { ChannelOps } from '../../../dist/workers/driver/channel-ops.js';
@@ -187,5 +188,50 @@ describe('ChannelCore link-down deadline', () => {
     pollFor(r.core, TIMEOUT_MS + 20);
     expect(r.drain().map((x) => [x.cookie, x.reason])).toEqual([[a, 'terminated'], [b, 'terminated']]);
     expect(r.core.busy).toBe(false);
+  });
+
+  it('property: under any schedule of submissions, gate flaps, clock steps and hardware DONEs, every descriptor completes exactly once, in order; aborts only for a link that was down', () => {
+    type Op = { op: 'submit' } | { op: 'gate' } | { op: 'advance'; ms: number } | { op: 'done' } | { op: 'poll' };
+    const ops = fc.array(fc.oneof(
+      fc.constant<Op>({ op: 'submit' }),
+      fc.constant<Op>({ op: 'gate' }),
+      fc.integer({ min: 1, max: TIMEOUT_MS }).map((ms): Op => ({ op: 'advance', ms })),
+      fc.constant<Op>({ op: 'done' }),
+      fc.constant<Op>({ op: 'poll' }),
+    ), { maxLength: 80 });
+    fc.assert(fc.property(ops, (schedule) => {
+      const r = rig();
+      const submitted: number[] = [];
+      let up = true;
+      let everDown = false;
+      for (const s of schedule) {
+        if (s.op === 'submit') submitted.push(r.submit());
+        else if (s.op === 'gate') {
+          up = !up;
+          everDown ||= !up;
+          if (up) r.linkUp();
+          else r.linkDown();
+        } else if (s.op === 'advance') vi.advanceTimersByTime(s.ms);
+        else if (s.op === 'done') {
+          // The hardware finishes what was started (a doorbell since the last DONE).
+          if (r.doorbells()) r.raiseDone();
+        } else r.core.poll();
+      }
+      // Link up, hardware answering: everything drains.
+      r.linkUp();
+      for (let i = 0; i < submitted.length * 4 + 4 && r.drain().length < submitted.length; i++) {
+        r.core.poll();
+        if (r.doorbells()) r.raiseDone();
+        r.core.poll();
+      }
+      const done = r.drain();
+      expect(done.map((x) => x.cookie)).toEqual(submitted);
+      for (const x of done) {
+        if (x.result === 'ok') continue;
+        expect(x.result).toBe('aborted');
+        expect(x.reason).toBe(COMPLETION_REASONS[Reason.LINK_DOWN]);
+        expect(everDown).toBe(true);
+      }
+    }), { numRuns: 300 });
   });
 });
