@@ -1,4 +1,5 @@
 import { EpdmaError } from '../device/errors.js';
+import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../workers/driver/channel-core.js';
 import type { TestbedOptions } from './types.js';
 
 export const HOST_RAM_BASE = 0x1_0000_0000;
@@ -20,6 +21,7 @@ export interface ResolvedTestbedOptions {
   hostRequestPollMs: number;
   readyPollMs: number;
   readyTimeoutMs: number;
+  linkDownTimeoutMs: number;
   idle: 'adaptive' | 'spin' | 'sleep';
   quirks: 'contract' | 'dw-edma';
   supervision: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
@@ -99,6 +101,7 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
     hostRequestPollMs: ms('timing.hostRequestPollMs', timing.hostRequestPollMs ?? PRESETS[preset].hostRequestPollMs),
     readyPollMs: ms('timing.readyPollMs', timing.readyPollMs ?? PRESETS[preset].readyPollMs),
     readyTimeoutMs: ms('timing.readyTimeoutMs', timing.readyTimeoutMs ?? PRESETS[preset].readyTimeoutMs),
+    linkDownTimeoutMs: ms('timing.linkDownTimeoutMs', timing.linkDownTimeoutMs ?? DEFAULT_LINK_DOWN_TIMEOUT_MS),
     idle,
     quirks,
     supervision: supervision(options.supervision ?? {}),

@@ -199,6 +199,7 @@ class InProcessTestbed implements Testbed {
       registers: chip.registers.buffer,
       ll: region.ll,
       gate,
+      linkDownTimeoutMs: this.o.linkDownTimeoutMs,
       engine: {
         local: this.epc.localSpace.describe(),
         remote: this.hostSpace.describe(),

@@ -195,6 +195,11 @@ export interface TestbedOptions {
     hostRequestPollMs?: number;
     readyPollMs?: number;
     readyTimeoutMs?: number;
+    /**
+     * How long a transfer waits on a link that is down (READY clear) before it completes
+     * 'aborted' with reason 'link down: READY clear' (default 5000 ms).
+     */
+    linkDownTimeoutMs?: number;
   };
   /** Channel worker idle policy (default 'adaptive'). */
   idle?: 'adaptive' | 'spin' | 'sleep';

@@ -1,7 +1,11 @@
-// epdma native addon (Linux only): the three things JavaScript cannot do by itself.
+// epdma native addon (Linux only): the things JavaScript cannot do by itself.
 //
 //   mapShared(path, bytes)                 file-backed MAP_SHARED memory as a SharedArrayBuffer,
 //                                          so two processes (endpoint/host) see the same bytes;
+//   createSealed(name, bytes)              the same over a memfd sealed against shrinking, and
+//   mapSealed(path, bytes)                 the other process's mapping of it, refused unless the
+//                                          seals are there (a peer that could shrink the file
+//                                          could make every later access a SIGBUS);
 //   futexWait/futexWake(view, index, ...)  wakeups that cross processes (Atomics.notify only
 //                                          reaches waiters of the same process);
 //   copy(dst, dstOff, src, srcOff, len)    a plain memmove, kept to measure native copy against
@@ -116,6 +120,16 @@ double IntegerArg(const Napi::CallbackInfo& info, size_t i, const char* fn, cons
   return v;
 }
 
+// A mapping size: 1..2^40 whole bytes (EINVAL naming the path otherwise).
+double BytesArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const std::string& path) {
+  if (!info[i].IsNumber()) ThrowInvalid(info.Env(), std::string(fn) + ": bytes must be a number");
+  double bytesD = info[i].As<Napi::Number>().DoubleValue();
+  if (!(bytesD >= 1 && bytesD <= kMaxMapBytes) || bytesD != std::floor(bytesD)) {
+    ThrowErrno(info.Env(), EINVAL, "mmap", path, "size " + FormatNumber(bytesD) + " out of range (1..2^40 bytes)");
+  }
+  return bytesD;
+}
+
 struct ByteView {
   uint8_t* data;
   size_t length;
@@ -171,6 +185,16 @@ void UnmapDeleter(void* data, size_t length, void* /*deleter_data*/) {
   munmap(data, length);
 }
 
+// A SharedArrayBuffer over `bytes` of mapped memory. From here the backing store owns the
+// mapping: if New throws, the store's deleter unmaps.
+Napi::Value SabOver(Napi::Env env, void* mem, size_t bytes) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  std::unique_ptr<v8::BackingStore> store =
+      v8::SharedArrayBuffer::NewBackingStore(mem, bytes, UnmapDeleter, nullptr);
+  v8::Local<v8::SharedArrayBuffer> sab = v8::SharedArrayBuffer::New(isolate, std::move(store));
+  return Napi::Value(env, ToNapi(sab));
+}
+
 // Closes the descriptor and drops its flock on every exit path. The unlock must be explicit: an
 // flock belongs to the open file description, which the mapping keeps alive after close().
 struct LockedFd {
@@ -189,13 +213,7 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   if (path.empty() || path[0] != '/' || path.find('\0') != std::string::npos) {
     ThrowErrno(env, EINVAL, "open", path, "path must be absolute");
   }
-  if (!info[1].IsNumber()) ThrowInvalid(env, "mapShared: bytes must be a number");
-  double bytesD = info[1].As<Napi::Number>().DoubleValue();
-  if (!(bytesD >= 1 && bytesD <= kMaxMapBytes) || bytesD != std::floor(bytesD)) {
-    ThrowErrno(env, EINVAL, "mmap", path,
-               "size " + FormatNumber(bytesD) + " out of range (1..2^40 bytes)");
-  }
-  const size_t bytes = static_cast<size_t>(bytesD);
+  const size_t bytes = static_cast<size_t>(BytesArg(info, 1, "mapShared", path));
 
   LockedFd file;
   file.fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -214,13 +232,95 @@ Napi::Value MapShared(const Napi::CallbackInfo& info) {
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd, 0);
   if (mem == MAP_FAILED) ThrowErrno(env, errno, "mmap", path);
   // The mapping keeps the file referenced; the descriptor and the lock go when `file` does.
+  return SabOver(env, mem, bytes);
+}
 
-  v8::Isolate* isolate = v8::Isolate::GetCurrent();
-  std::unique_ptr<v8::BackingStore> store =
-      v8::SharedArrayBuffer::NewBackingStore(mem, bytes, UnmapDeleter, nullptr);
-  // From here the backing store owns the mapping: if New throws, the store's deleter unmaps.
-  v8::Local<v8::SharedArrayBuffer> sab = v8::SharedArrayBuffer::New(isolate, std::move(store));
-  return Napi::Value(env, ToNapi(sab));
+// ---------------------------------------------------------------------------------------------
+// Sealed memory (two-process mode). The publisher creates a memfd, sizes it, seals it against
+// shrinking, growing and further sealing, and keeps the descriptor open so another process can
+// open the very same file through /proc/<pid>/fd/<fd>. Seals belong to the file, not the
+// descriptor, so whoever opens it sees them: a mapping of a file nobody can shrink can never
+// fault, whatever the publisher does later.
+
+// F_SEAL_FUTURE_WRITE is newer than some libc headers; its value is fixed by the kernel ABI.
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+constexpr int kRequiredSeals = F_SEAL_SHRINK | F_SEAL_SEAL;
+constexpr int kForbiddenSeals = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+
+struct OwnedFd {
+  int fd = -1;
+  ~OwnedFd() {
+    if (fd >= 0) close(fd);
+  }
+  int release() {
+    int f = fd;
+    fd = -1;
+    return f;
+  }
+};
+
+// createSealed(name, bytes) -> { buffer: SharedArrayBuffer, fd: number }. The caller owns fd
+// (it keeps the file reachable for other processes; close it with fs.closeSync).
+Napi::Value CreateSealed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowInvalid(env, "createSealed: name must be a string");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.empty() || name.size() > 249 || name.find('\0') != std::string::npos || name.find('/') != std::string::npos) {
+    ThrowErrno(env, EINVAL, "memfd_create", name, "name must be 1..249 characters without '/'");
+  }
+  const size_t bytes = static_cast<size_t>(BytesArg(info, 1, "createSealed", name));
+  OwnedFd file;
+  file.fd = static_cast<int>(syscall(SYS_memfd_create, name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (file.fd < 0) ThrowErrno(env, errno, "memfd_create", name);
+  if (ftruncate(file.fd, static_cast<off_t>(bytes)) != 0) ThrowErrno(env, errno, "ftruncate", name);
+  if (fcntl(file.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    ThrowErrno(env, errno, "fcntl", name, "F_ADD_SEALS failed");
+  }
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd, 0);
+  if (mem == MAP_FAILED) ThrowErrno(env, errno, "mmap", name);
+  Napi::Value buffer = SabOver(env, mem, bytes);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("buffer", buffer);
+  out.Set("fd", Napi::Number::New(env, file.release()));
+  return out;
+}
+
+// mapSealed(path, bytes): opens an existing file (never creates), refuses it unless it is
+// sealed against shrinking (and against new seals) and holds at least `bytes`, then maps it.
+Napi::Value MapSealed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowInvalid(env, "mapSealed: path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (path.empty() || path[0] != '/' || path.find('\0') != std::string::npos) {
+    ThrowErrno(env, EINVAL, "open", path, "path must be absolute");
+  }
+  const size_t bytes = static_cast<size_t>(BytesArg(info, 1, "mapSealed", path));
+  OwnedFd file;
+  file.fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (file.fd < 0) ThrowErrno(env, errno, "open", path);
+  struct stat st;
+  if (fstat(file.fd, &st) != 0) ThrowErrno(env, errno, "fstat", path);
+  if (!S_ISREG(st.st_mode)) ThrowErrno(env, EPERM, "fstat", path, "not a regular file");
+  int seals = fcntl(file.fd, F_GET_SEALS);
+  if (seals < 0) {
+    // EINVAL: the file system has no seals at all (a plain tmpfs or disk file).
+    ThrowErrno(env, EPERM, "fcntl", path, "not sealed against shrinking (the file supports no seals)");
+  }
+  if ((seals & kRequiredSeals) != kRequiredSeals) {
+    ThrowErrno(env, EPERM, "fcntl", path,
+               "not sealed against shrinking (seals " + std::to_string(seals) + ", F_SEAL_SHRINK and F_SEAL_SEAL required)");
+  }
+  if ((seals & kForbiddenSeals) != 0) ThrowErrno(env, EPERM, "fcntl", path, "sealed against writing");
+  if (static_cast<uint64_t>(st.st_size) < bytes) {
+    ThrowErrno(env, EIO, "fstat", path,
+               "holds " + std::to_string(static_cast<uint64_t>(st.st_size)) + " bytes, " + std::to_string(bytes) + " needed");
+  }
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd, 0);
+  if (mem == MAP_FAILED) ThrowErrno(env, errno, "mmap", path);
+  return SabOver(env, mem, bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,6 +418,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("futexWait", Napi::Function::New(env, FutexWait, "futexWait"));
   exports.Set("futexWake", Napi::Function::New(env, FutexWake, "futexWake"));
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
+  exports.Set("createSealed", Napi::Function::New(env, CreateSealed, "createSealed"));
+  exports.Set("mapSealed", Napi::Function::New(env, MapSealed, "mapSealed"));
   exports.Set("maxMapBytes", Napi::Number::New(env, kMaxMapBytes));
   return exports;
 }

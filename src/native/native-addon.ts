@@ -35,6 +35,18 @@ export interface NativeAddon {
   futexWake(view: Int32Array, index: number, count: number): number;
   /** memmove of `len` bytes; bounds-checked. */
   copy(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, len: number): void;
+  /**
+   * A memfd named `name` of exactly `bytes`, sealed against shrinking, growing and further
+   * sealing, mapped MAP_SHARED. `fd` stays open (the caller closes it with fs.closeSync): it is
+   * what keeps /proc/<pid>/fd/<fd> openable by another process.
+   */
+  createSealed(name: string, bytes: number): { buffer: SharedArrayBuffer; fd: number };
+  /**
+   * Opens an existing file (never creates) and maps `bytes` of it, refusing (code 'EPERM') a
+   * file not sealed with F_SEAL_SHRINK and F_SEAL_SEAL or sealed against writes, and (code
+   * 'EIO') one shorter than `bytes`. Other errors as mapShared.
+   */
+  mapSealed(path: string, bytes: number): SharedArrayBuffer;
   /** Largest size mapShared accepts (2^40). */
   readonly maxMapBytes: number;
 }
@@ -44,7 +56,7 @@ export const NATIVE_ADDON_PATH = fileURLToPath(
   new URL('../../build/Release/epdma_native.node', import.meta.url),
 );
 
-const EXPORTED_FUNCTIONS = ['mapShared', 'futexWait', 'futexWake', 'copy'] as const;
+const EXPORTED_FUNCTIONS = ['mapShared', 'createSealed', 'mapSealed', 'futexWait', 'futexWake', 'copy'] as const;
 
 // undefined = not tried yet; null = tried and unavailable (see unavailableReason).
 let cachedAddon: NativeAddon | null | undefined;
@@ -122,6 +134,50 @@ export function mapSharedFile(path: string, bytes: number): SharedArrayBuffer {
     );
   }
   return addon.mapShared(path, bytes);
+}
+
+function requireAddon(what: string): NativeAddon {
+  const addon = loadNativeAddon();
+  if (addon === null) throw new EpdmaError('EOPNOTSUPP', `${what}: shared memory between processes needs the native addon (${unavailableReason})`);
+  return addon;
+}
+
+/** Error codes of the addon that name what a peer did to the memory (EPERM, EIO); the rest are ENODEV. */
+function sealedMappingError(path: string, err: unknown): EpdmaError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'EPERM' || code === 'EIO' || code === 'EINVAL') return new EpdmaError(code, `mapSealedFile ${path}: ${message}`);
+  return new EpdmaError('ENODEV', `mapSealedFile ${path}: ${message}`);
+}
+
+/**
+ * Publisher side of two-process mode: memory no other process can shrink under a mapping (a
+ * shrunk file turns every access past its new end into SIGBUS). Returns the buffer and the
+ * descriptor that keeps it reachable as /proc/<pid>/fd/<fd>; EOPNOTSUPP without the addon.
+ */
+export function createSealedMemory(name: string, bytes: number): { buffer: SharedArrayBuffer; fd: number; path: string } {
+  const addon = requireAddon(`createSealedMemory ${name}`);
+  let made: { buffer: SharedArrayBuffer; fd: number };
+  try {
+    made = addon.createSealed(name, bytes);
+  } catch (err) {
+    throw new EpdmaError('ENOMEM', `createSealedMemory ${name} (${bytes} bytes): ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { ...made, path: `/proc/${process.pid}/fd/${made.fd}` };
+}
+
+/**
+ * Reader side: maps `bytes` of the published file at `path` only if nobody can shrink it (EPERM
+ * otherwise, EIO when it is shorter than `bytes`, ENODEV when it cannot be opened: the
+ * publisher is gone or withdrew it). EOPNOTSUPP without the addon.
+ */
+export function mapSealedFile(path: string, bytes: number): SharedArrayBuffer {
+  const addon = requireAddon(`mapSealedFile ${path}`);
+  try {
+    return addon.mapSealed(path, bytes);
+  } catch (err) {
+    throw sealedMappingError(path, err);
+  }
 }
 
 /**

@@ -42,6 +42,10 @@ export interface ChannelWorkerData {
   readonly doorbell: SharedArrayBuffer;
   /** Run only while (view[index] & mask) != 0, e.g. the metadata READY bit. */
   readonly gate: LinkGate | null;
+  /** How long work waits on a closed gate or a possibly lost chunk (default DEFAULT_LINK_DOWN_TIMEOUT_MS). */
+  readonly linkDownTimeoutMs?: number;
+  /** Two-process mode: the endpoint's reset counter (control.mem EP_RESETS), Int32Array(buffer, byteOffset)[index]. */
+  readonly resets?: { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly index: number } | null;
   /** In-process mode: the worker also steps this channel's engine. */
   readonly engine: {
     readonly local: AddressSpaceDescription;

@@ -96,6 +96,8 @@ const core = new ChannelCore({
   gate: data.gate === null ? null : { view: new Int32Array(data.gate.buffer, data.gate.byteOffset), index: data.gate.index, mask: data.gate.mask },
   lastFault: () => file.lastFault(data.kind, data.hwChannel),
   onPublish: () => doorbell.ring(),
+  ...(data.linkDownTimeoutMs !== undefined ? { linkDownTimeoutMs: data.linkDownTimeoutMs } : {}),
+  resets: data.resets == null ? null : { view: new Int32Array(data.resets.buffer, data.resets.byteOffset), index: data.resets.index },
 });
 
 // The previous worker died with a terminate pending: finish it before running anything, or

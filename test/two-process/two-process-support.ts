@@ -159,6 +159,18 @@ const CONTROL_BAR_WORDS = 128;
  * with the metadata magic.
  */
 export function metadataCtrl(dir: string): number {
+  return peek(dir, metadataAddress(dir) + 8, 4).readUInt32LE(0);
+}
+
+/** Stores `value` into the metadata CTRL dword, as the endpoint's own software could. */
+export function writeMetadataCtrl(dir: string, value: number): void {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(value >>> 0, 0);
+  poke(dir, metadataAddress(dir) + 8, bytes);
+}
+
+/** The EP-local address of the metadata BAR's backing (see metadataCtrl). */
+function metadataAddress(dir: string): number {
   const m = readManifest(dir);
   const ctl = readFileSync(join(dir, 'control.mem'));
   const words = new Int32Array(ctl.buffer, ctl.byteOffset, ctl.byteLength >> 2);
@@ -168,8 +180,7 @@ export function metadataCtrl(dir: string): number {
     const localAddr = (words[at + 7]! >>> 0) * 0x1_0000_0000 + (words[at + 6]! >>> 0);
     // A BAR onto registers (no RAM region) cannot hold the metadata; any other error is real.
     if (ramRegionOf(dir, localAddr) === undefined) continue;
-    const head = peek(dir, localAddr, 16);
-    if (head.readUInt32LE(0) === PCI_EP_DMA_METADATA_MAGIC) return head.readUInt32LE(8);
+    if (peek(dir, localAddr, 4).readUInt32LE(0) === PCI_EP_DMA_METADATA_MAGIC) return localAddr;
   }
   throw new Error('no published BAR holds the metadata magic');
 }

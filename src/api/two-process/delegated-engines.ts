@@ -10,9 +10,11 @@ const JOIN_TIMEOUT_MS = 2000;
 
 /**
  * The endpoint process's main-thread side of the engine worker that runs the delegated
- * channels' engines. Restarts the worker if it dies (at most a few times: the engines
- * reset, a host's chunk in flight then never completes and its driver times out on nothing,
- * which is why the crash is logged loudly).
+ * channels' engines. Restarts the worker if it dies (at most a few times: the engines reset
+ * and a host's chunk in flight never completes, which is why the crash is logged loudly).
+ * Every reset of the engines, on request or by a restart, is counted in `resets` (control.mem
+ * EP_RESETS) once it is done: the attached host reports it and gives the chunks it had in
+ * flight a deadline instead of waiting forever.
  */
 export class DelegatedEngines {
   private readonly data: EngineWorkerData;
@@ -24,12 +26,15 @@ export class DelegatedEngines {
   private closing = false;
   private restarts = 0;
 
-  constructor(data: Omit<EngineWorkerData, 'control'>, log: (line: string) => void) {
+  private readonly resets: { readonly view: Int32Array; readonly index: number };
+
+  constructor(data: Omit<EngineWorkerData, 'control'>, log: (line: string) => void, resets: { view: Int32Array; index: number }) {
     const control = new SharedArrayBuffer(ENGINE_CTL_BYTES);
     this.data = { ...data, control };
     this.ctl = new Int32Array(control);
     this.wakeView = new MmioRegisterFile(data.registers, data.mapFormat).shadowWords;
     this.log = log;
+    this.resets = resets;
   }
 
   get sleeps(): number {
@@ -50,8 +55,8 @@ export class DelegatedEngines {
         if (this.closing) return;
         this.log(`engine worker exited unexpectedly (${reason !== '' ? reason : `code ${code}`})`);
         if (this.restarts++ < MAX_RESTARTS) {
-          Atomics.add(this.ctl, ENGINE_CTL.RESET_REQ, 1);
           this.start();
+          this.reset().catch((err: unknown) => this.log(`engine reset after the restart failed: ${err instanceof Error ? err.message : String(err)}`));
         }
       });
     });
@@ -75,6 +80,7 @@ export class DelegatedEngines {
       if (w.async) await w.value;
       else await new Promise((resolve) => setImmediate(resolve));
     }
+    Atomics.add(this.resets.view, this.resets.index, 1);
   }
 
   /** Stops the worker and joins it. Idempotent. */

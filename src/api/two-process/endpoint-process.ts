@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, symlinkSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { Observable, Subject } from 'rxjs';
 import { EpdmaError } from '../../device/errors.js';
@@ -13,7 +13,7 @@ import type { ChannelKind } from '../../device/regs/channel-registers.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
 import { EndpointFunction } from '../../actors/endpoint-function.js';
 import type { SupervisorEventType } from '../../actors/supervisor.js';
-import { loadNativeAddon, mapSharedFile, nativeAddonUnavailableReason } from '../../native/native-addon.js';
+import { createSealedMemory, loadNativeAddon, nativeAddonUnavailableReason } from '../../native/native-addon.js';
 import type { LinkGate } from '../../workers/channel-worker-data.js';
 import { SideEngine } from '../dma-engine.js';
 import { RegionMemory } from '../dma-memory.js';
@@ -88,18 +88,29 @@ export async function startEndpointProcess(options: EndpointProcessOptions): Pro
   return ep;
 }
 
-/** What a previous endpoint left in DIR: its generation, and whether it still runs. */
+/**
+ * What a previous endpoint left in DIR: its generation (from its control block while it runs,
+ * else from its device.json), and whether it still runs.
+ */
 function previousEndpoint(dir: string): { generation: number; livePid: number | undefined } {
+  let generation = 0;
+  try {
+    const m = JSON.parse(readFileSync(shmPath(dir, SHM_FILES.manifest), 'utf8')) as { generation?: unknown };
+    if (typeof m.generation === 'number' && Number.isSafeInteger(m.generation) && m.generation > 0) generation = m.generation;
+  } catch {
+    // none, or not readable: start from the control block or from 1
+  }
   try {
     const bytes = readFileSync(shmPath(dir, SHM_FILES.control));
-    if (bytes.byteLength < 64) return { generation: 0, livePid: undefined };
+    if (bytes.byteLength < 64) return { generation, livePid: undefined };
     const words = new Int32Array(bytes.buffer, bytes.byteOffset, 16);
-    if (words[CTL.MAGIC] !== CONTROL_MAGIC) return { generation: 0, livePid: undefined };
+    if (words[CTL.MAGIC] !== CONTROL_MAGIC) return { generation, livePid: undefined };
     const pid = words[CTL.EP_PID]!;
     const live = pid !== process.pid && words[CTL.EP_STATE] === EP_STATE_RUNNING && processAlive(pid) ? pid : undefined;
-    return { generation: words[CTL.EP_GENERATION]!, livePid: live };
+    return { generation: Math.max(generation, words[CTL.EP_GENERATION]!), livePid: live };
   } catch {
-    return { generation: 0, livePid: undefined };
+    // The link dangles: its endpoint is gone.
+    return { generation, livePid: undefined };
   }
 }
 
@@ -121,6 +132,8 @@ export class EndpointProcess {
   private side: EndpointSide | undefined;
   private closing: Promise<void> | undefined;
   private readonly epLink = new Int32Array(new SharedArrayBuffer(4));
+  /** The memfds behind the published links: open while this process publishes them. */
+  private readonly fds: number[] = [];
   generation = 0;
 
   constructor(dir: string, o: ResolvedTestbedOptions, log: (line: string) => void) {
@@ -160,7 +173,13 @@ export class EndpointProcess {
       scratch: { name: SHM_FILES.scratch, bytes: SHM_SCRATCH_BYTES },
       control: { name: SHM_FILES.control, bytes: CONTROL_BYTES },
     };
-    const map = (f: { name: string; bytes: number }): SharedArrayBuffer => mapSharedFile(shmPath(dir, f.name), f.bytes);
+    // Sealed memfds, published as links to /proc/<pid>/fd/<fd> (see shm-layout.ts).
+    const map = (f: { name: string; bytes: number }): SharedArrayBuffer => {
+      const made = createSealedMemory(`epdma-${f.name}`, f.bytes);
+      this.fds.push(made.fd);
+      symlinkSync(made.path, shmPath(dir, f.name));
+      return made.buffer;
+    };
     const arena = map(files.arena);
     const registers = map(files.registers);
     const scratch = map(files.scratch);
@@ -215,7 +234,7 @@ export class EndpointProcess {
       local: epc.localSpace.describe(),
       remote: hostSpace.describe(),
       ...(o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: o.linkBytesPerSec } : {}),
-    }, (line) => this.log(line));
+    }, (line) => this.log(line), { view: ctl, index: CTL.EP_RESETS });
     this.engines.start();
 
     // EP-local channels: their own workers, engines inside, as in the in-process testbed.
@@ -264,6 +283,7 @@ export class EndpointProcess {
         if (words !== undefined) clearHostRequest(words, epf.attributes.headerLayout);
         this.log(how === 'died' ? `host process ${pid} is gone (killed?): cleared H, reset the delegated channels` : `host process ${pid} detached: cleared H, reset the delegated channels`);
       },
+      onBogusSlot: (word, pid) => this.log(`control.mem host slot holds ${word} while host process ${pid} is attached and alive: ignored`),
     });
   }
 
@@ -324,6 +344,8 @@ export class EndpointProcess {
       if (this.createdFiles) {
         for (const f of ALL_SHM_FILES) rmSync(shmPath(this.dir, f), { force: true });
       }
+      // The memories live on in whoever still maps them (an attached host, dead or alive).
+      for (const fd of this.fds.splice(0)) closeSync(fd);
       if (this.createdDir) {
         try {
           rmdirSync(this.dir);

@@ -7,15 +7,16 @@ import { PciFunction, type PciBar } from '../../device/pci/pci-function.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
 import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../../actors/host-driver.js';
 import type { SupervisorEventType } from '../../actors/supervisor.js';
-import { crossProcessWake, loadNativeAddon, mapSharedFile, nativeAddonUnavailableReason } from '../../native/native-addon.js';
+import { crossProcessWake, loadNativeAddon, mapSealedFile, nativeAddonUnavailableReason } from '../../native/native-addon.js';
+import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../../workers/driver/channel-core.js';
 import type { LinkGate } from '../../workers/channel-worker-data.js';
 import { SideEngine } from '../dma-engine.js';
 import { RegionMemory } from '../dma-memory.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine, HostSide, RuntimeEvent } from '../types.js';
 import { hostChannelInfo } from './endpoint-process.js';
 import { IatuMirror, MirroredBarAperture } from './iatu-mirror.js';
-import { claimHostSlot, EndpointWatch, leaveHostSlot, processAlive } from './liveness.js';
-import { checkFile, CONTROL_MAGIC, CTL, EP_STATE_RUNNING, readManifest, type DeviceManifest } from './shm-layout.js';
+import { claimHostSlot, EndpointWatch, HostHeartbeat, leaveHostSlot, processAlive } from './liveness.js';
+import { checkFile, CONTROL_MAGIC, CTL, EP_STATE_RUNNING, readManifest, shmPath, SHM_FILES, type DeviceManifest } from './shm-layout.js';
 
 export interface OpenHostOptions {
   /** The directory an `epdma endpoint --shm DIR` process publishes. */
@@ -26,11 +27,24 @@ export interface OpenHostOptions {
   readonly readyTimeoutMs?: number;
   /** How long to wait for the endpoint to finish detaching a previous host (default 5000 ms). */
   readonly attachTimeoutMs?: number;
+  /**
+   * How long a transfer waits on the endpoint before it completes 'aborted' with a 'link
+   * down' reason: READY clear, or its chunk lost to a reset of the endpoint's channels
+   * (default 5000 ms). An endpoint whose heartbeat stands still this long (and at least 3 s)
+   * is given up on: its transfers complete 'aborted', later calls throw ESHUTDOWN.
+   */
+  readonly linkDownTimeoutMs?: number;
   readonly idle?: 'adaptive' | 'spin' | 'sleep';
   /** The host channels' core semantics (TestbedOptions.driver; default 'contract'). */
   readonly driver?: { readonly quirks?: 'contract' | 'dw-edma' };
   readonly supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }
+
+/**
+ * The endpoint's heartbeat comes from its main thread's timer, which a loaded machine can delay
+ * by a second or more: it is given up on after linkDownTimeoutMs, but never sooner than this.
+ */
+const ENDPOINT_STALL_MIN_MS = 3000;
 
 /** What openHost resolves to: the host side of API.md plus its lifecycle. */
 export type OpenedHost = HostSide & AsyncDisposable & {
@@ -48,7 +62,9 @@ export type OpenedHost = HostSide & AsyncDisposable & {
  * worker per delegated channel. Their engines run in the endpoint process.
  *
  * Rejects EOPNOTSUPP without the native addon (naming why), ENODEV when nothing (alive) is
- * published in `shm`, EBUSY when another live host is attached. When the endpoint process
+ * published in `shm`, EBUSY when another live host is attached, EINVAL for a malformed
+ * device.json (naming the field), EPERM for a memory that is not sealed against shrinking
+ * (only sealed memfds are mapped, so nothing the endpoint does later can SIGBUS this process). When the endpoint process
  * dies, every channel completes what it had 'aborted' and later calls throw ESHUTDOWN; that
  * HostSide stays dead: a restarted endpoint is probed again by a new openHost().
  */
@@ -64,6 +80,12 @@ export async function openHostSide(options: OpenHostOptions): Promise<HostProces
   const quirks = options.driver?.quirks;
   if (quirks !== undefined && quirks !== 'contract' && quirks !== 'dw-edma') {
     throw new EpdmaError('EINVAL', `openHost: driver.quirks '${String(quirks)}' is not contract or dw-edma`);
+  }
+  for (const key of ['readyPollMs', 'readyTimeoutMs', 'attachTimeoutMs', 'linkDownTimeoutMs'] as const) {
+    const v: unknown = options[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) {
+      throw new EpdmaError('EINVAL', `openHost: ${key} ${String(v)} must be a positive, finite number of ms`);
+    }
   }
   if (loadNativeAddon() === null) {
     throw new EpdmaError('EOPNOTSUPP', `openHost: two-process mode needs the native addon (${nativeAddonUnavailableReason()})`);
@@ -85,6 +107,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
   private manifestData: DeviceManifest | undefined;
   private ctl: Int32Array | undefined;
   private claimed = false;
+  private heartbeat: HostHeartbeat | undefined;
   private driver: HostDriver | undefined;
   private engine: SideEngine | undefined;
   private watch: EndpointWatch | undefined;
@@ -143,8 +166,11 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
   async open(): Promise<void> {
     const m = readManifest(this.dir);
     this.manifestData = m;
-    const ctlPath = checkFile(this.dir, m.files.control);
-    const ctl = new Int32Array(mapSharedFile(ctlPath, m.files.control.bytes));
+    const linkDownTimeoutMs = this.options.linkDownTimeoutMs ?? DEFAULT_LINK_DOWN_TIMEOUT_MS;
+    // Only sealed memory: a file someone could shrink would make a later access SIGBUS.
+    const map = (f: { name: string; bytes: number }): SharedArrayBuffer => mapSealedFile(checkFile(this.dir, f), f.bytes);
+    const ctlPath = shmPath(this.dir, m.files.control.name);
+    const ctl = new Int32Array(map(m.files.control));
     if (Atomics.load(ctl, CTL.MAGIC) !== CONTROL_MAGIC) throw new EpdmaError('EINVAL', `openHost: ${ctlPath} is not an epdma control block`);
     const endpointAlive = (): boolean =>
       processAlive(m.epPid) && Atomics.load(ctl, CTL.EP_STATE) === EP_STATE_RUNNING &&
@@ -155,11 +181,12 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     await claimHostSlot(ctl, { dir: this.dir, timeoutMs: this.options.attachTimeoutMs ?? 5000, endpointAlive });
     this.ctl = ctl;
     this.claimed = true;
+    this.heartbeat = new HostHeartbeat(ctl);
 
     const buffers = {
-      arena: mapSharedFile(checkFile(this.dir, m.files.arena), m.files.arena.bytes),
-      registers: mapSharedFile(checkFile(this.dir, m.files.registers), m.files.registers.bytes),
-      scratch: mapSharedFile(checkFile(this.dir, m.files.scratch), m.files.scratch.bytes),
+      arena: map(m.files.arena),
+      registers: map(m.files.registers),
+      scratch: map(m.files.scratch),
     };
     const regs = new MmioRegisterFile(buffers.registers, m.mapFormat);
     // CPU writes from this thread (none on the data path) must reach the endpoint's engines too.
@@ -211,6 +238,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
         starts.push(engine.addChannel(info, {
           name: info.name, kind, hwChannel: region.hwChannel, direction: info.direction, mapFormat: chip.mapFormat,
           funcNo: chip.funcNo, remote: true, registers: chip.registers.buffer, ll: region.ll, gate,
+          linkDownTimeoutMs, resets: { buffer: ctl.buffer as SharedArrayBuffer, byteOffset: ctl.byteOffset, index: CTL.EP_RESETS },
           engine: null, crossProcess: true,
           idle: { policy: this.options.idle ?? 'adaptive' },
           quirks: this.options.driver?.quirks ?? 'contract',
@@ -225,8 +253,17 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
       bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr }])),
       metadata: driver.metadata,
     };
-    this.watch = new EndpointWatch(ctl, { pid: m.epPid, generation: m.generation }, (reason) => {
-      void this.endpointDied(reason);
+    this.watch = new EndpointWatch(ctl, { pid: m.epPid, generation: m.generation, manifestPath: shmPath(this.dir, SHM_FILES.manifest), stallMs: Math.max(linkDownTimeoutMs, ENDPOINT_STALL_MIN_MS) }, {
+      onDead: (reason) => {
+        void this.endpointDied(reason);
+      },
+      // The endpoint reset the delegated channels' engines under us (a chunk in flight may be
+      // lost: the channel workers give it linkDownTimeoutMs). A flap of the link, to listeners.
+      onReset: (resets) => {
+        const why = `endpoint process ${m.epPid} reset the delegated channels (reset ${resets})`;
+        this.emit('link-down', undefined, why);
+        this.emit('link-up', undefined, why);
+      },
     });
     // It may have died while we probed.
     const why = this.watch.reason();
@@ -278,6 +315,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
       await this.dying;
       await this.engine?.close();
       this.driver?.remove();
+      this.heartbeat?.stop();
       if (this.claimed && this.ctl !== undefined) leaveHostSlot(this.ctl);
       this.eventSubject.complete();
     })();

@@ -1,13 +1,18 @@
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { EpdmaError } from '../../device/errors.js';
 import type { MapFormat } from '../../device/regs/map-format.js';
+import { checkManifest } from './manifest-check.js';
 
 /**
  * What an endpoint process publishes under its DIR (two-process mode), and how both
- * processes read it. Every file is created by the endpoint with the addon's mapShared and
- * removed when it stops; device.json is written last (tmp + rename), so a host that can read
- * it finds every other file complete.
+ * processes read it. Each memory is a memfd the endpoint sealed against shrinking (addon
+ * createSealed), published as a symlink DIR/<name> -> /proc/<ep pid>/fd/<fd>: the host opens
+ * the very same file through it and refuses anything unsealed (mapSealed), so nothing the
+ * endpoint or anyone else does to the files can turn a host access into SIGBUS. `cat`,
+ * `epdma inspect` and pread/pwrite see the same bytes through the links. The links go when
+ * the endpoint stops (and dangle if it dies); device.json is written last (tmp + rename), so
+ * a host that can read it finds every other file complete.
  */
 export const SHM_FILES = {
   arena: 'arena.mem',
@@ -22,6 +27,8 @@ export const ALL_SHM_FILES: readonly string[] = Object.values(SHM_FILES);
 
 export const MANIFEST_FORMAT = 'epdma-shm-device';
 export const MANIFEST_VERSION = 1;
+/** device.json is a few KiB; anything much larger is not one. */
+export const MANIFEST_MAX_BYTES = 64 * 1024;
 
 /** Scratch pool (BAR backing) size in this mode: metadata and window BARs fit many times. */
 export const SHM_SCRATCH_BYTES = 16 * 1024 * 1024;
@@ -36,11 +43,19 @@ export const CTL = {
   EP_PID: 2,
   /** Bumped at every endpoint start in this DIR. */
   EP_GENERATION: 3,
-  /** Bumped every ~50 ms by the endpoint's main thread (diagnostics: is it stuck?). */
+  /** Bumped every ~50 ms by the endpoint's main thread: a host gives up on one that stops (liveness.ts). */
   EP_HEARTBEAT: 4,
   /** The attached host's pid: 0 = none, > 0 attached, < 0 = that host is leaving (see liveness.ts). */
   HOST_PID: 5,
   EP_STATE: 6,
+  /** Bumped every ~20 ms by the attached host: the endpoint believes it gone only once this stops. */
+  HOST_HEARTBEAT: 7,
+  /**
+   * Delegated-channel resets by the endpoint, bumped after each. The host reports every change
+   * and its channel workers watch it under a chunk in flight: a reset can swallow the chunk,
+   * whose DONE then never comes (it gets linkDownTimeoutMs, see ChannelCore).
+   */
+  EP_RESETS: 8,
 } as const;
 export const EP_STATE_RUNNING = 1;
 export const EP_STATE_STOPPING = 2;
@@ -117,21 +132,24 @@ export function writeManifest(dir: string, manifest: DeviceManifest): void {
 /** Reads and checks device.json; ENODEV when nothing is published in `dir`. */
 export function readManifest(dir: string): DeviceManifest {
   const path = shmPath(dir, SHM_FILES.manifest);
-  if (!existsSync(path)) {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
     throw new EpdmaError('ENODEV', `openHost: no endpoint published in ${dir} (${SHM_FILES.manifest} missing; start it with: epdma endpoint --shm ${dir})`);
   }
-  let m: Partial<DeviceManifest>;
+  // A FIFO would block the read forever, a huge file would fill the heap: neither is a description.
+  if (!st.isFile()) throw new EpdmaError('EINVAL', `openHost: ${path} is not a regular file`);
+  if (st.size > MANIFEST_MAX_BYTES) throw new EpdmaError('EINVAL', `openHost: ${path} has ${st.size} bytes, a description has at most ${MANIFEST_MAX_BYTES}`);
+  let raw: unknown;
   try {
-    m = JSON.parse(readFileSync(path, 'utf8')) as Partial<DeviceManifest>;
+    raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new EpdmaError('ENODEV', `openHost: ${path} vanished while being read (the endpoint process stopped?)`);
     throw new EpdmaError('EINVAL', `openHost: ${path} is not JSON: ${(err as Error).message}`);
   }
-  if (m.format !== MANIFEST_FORMAT) throw new EpdmaError('EINVAL', `openHost: ${path}: format ${JSON.stringify(m.format)} is not ${MANIFEST_FORMAT}`);
-  if (m.version !== MANIFEST_VERSION) throw new EpdmaError('EINVAL', `openHost: ${path}: version ${String(m.version)}, this epdma reads version ${MANIFEST_VERSION}`);
-  for (const key of ['mapFormat', 'epPid', 'generation', 'files', 'regions', 'function', 'bars', 'delegated'] as const) {
-    if (m[key] === undefined) throw new EpdmaError('EINVAL', `openHost: ${path}: field ${key} missing`);
-  }
-  return m as DeviceManifest;
+  return checkManifest(raw, path);
 }
 
 /** Size of a published file, checked against the manifest (a stale or foreign file is EINVAL). */

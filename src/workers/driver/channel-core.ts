@@ -3,7 +3,7 @@ import type { CompletionRing } from '../rings/completion-ring.js';
 import { Reason, RESULT_ABORTED, RESULT_OK } from '../rings/completion-ring.js';
 import { DESC_INTERLEAVED, DESC_SG, type SubmissionRing } from '../rings/submission-ring.js';
 import { CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, type ChannelControlBlock } from '../channel-control-block.js';
-import { STATUS_ABORT, STATUS_NONE, type ChannelOps } from './channel-ops.js';
+import { STATUS_ABORT, STATUS_DONE, STATUS_NONE, type ChannelOps } from './channel-ops.js';
 import { Backoff, BACKOFF } from '../rings/backoff.js';
 import type { BurstPlan } from './burst-plan.js';
 import { CyclicPlan } from './cyclic.js';
@@ -21,6 +21,13 @@ export interface LinkGate {
   readonly index: number;
   readonly mask: number;
 }
+
+/**
+ * How long work may wait on a link that is down (or on a chunk the other side may have
+ * dropped) before it completes 'aborted' with reason 'link down'. Long enough to ride out a
+ * link flap or a slow retrain, short enough that nobody waits on a device that went away.
+ */
+export const DEFAULT_LINK_DOWN_TIMEOUT_MS = 5000;
 
 export interface ChannelCoreCounters {
   descriptors: number;
@@ -54,6 +61,12 @@ const FAULT_REASON: Record<number, number> = {
  * 'aborted' and the channel goes IDLE until the next issuePending, as in the kernel.
  * Pause and stop requests take effect at chunk boundaries. Residue is descriptor-granular
  * (alloc_sz - xfer_sz, xfer_sz growing as chunks start).
+ *
+ * No wait on the other side is unbounded (the kernel has no such bound; a DMAengine client
+ * such as dmatest brings its own): work held by a closed gate, or a chunk in flight while the
+ * gate is closed or the other side reset the engine, waits at most linkDownTimeoutMs, then
+ * completes 'aborted' with a 'link down' reason; while the gate stays closed after that,
+ * queued work fails at once instead of waiting again.
  *
  * Only the descriptor in flight is taken out of the submission ring, so after a worker crash
  * the main thread knows exactly which cookie was in flight (the ring's tail says so) and the
@@ -97,6 +110,15 @@ export class ChannelCore {
   private readonly cyclic: CyclicPlan;
   private readonly interleaved: InterleavedPlan;
 
+  private readonly linkDownTimeoutMs: number;
+  /** The other side's reset counter (two-process: control.mem EP_RESETS), sampled per chunk. */
+  private readonly resets: { readonly view: Int32Array; readonly index: number } | null;
+  private chunkResets = 0;
+  /** performance.now() since when waiting work found the other side unusable; 0 = it is fine. */
+  private suspectSince = 0;
+  /** A chunk was given up on: the hardware may still raise its DONE/ABORT late. */
+  private staleStatus = false;
+
   constructor(options: {
     ops: ChannelOps;
     direction: Direction;
@@ -107,6 +129,10 @@ export class ChannelCore {
     lastFault: () => { code: number; addr: number };
     /** Called after completion records were published (rings the side's completion doorbell). */
     onPublish: () => void;
+    /** See DEFAULT_LINK_DOWN_TIMEOUT_MS. */
+    linkDownTimeoutMs?: number;
+    /** A counter the other side bumps after resetting this channel's engine (a chunk in flight may be lost). */
+    resets?: { view: Int32Array; index: number } | null;
   }) {
     this.ops = options.ops;
     this.memToDev = options.direction === 'mem-to-dev';
@@ -116,6 +142,8 @@ export class ChannelCore {
     this.gate = options.gate;
     this.faultOf = options.lastFault;
     this.onPublish = options.onPublish;
+    this.linkDownTimeoutMs = options.linkDownTimeoutMs ?? DEFAULT_LINK_DOWN_TIMEOUT_MS;
+    this.resets = options.resets ?? null;
     this.segAddr = new Float64Array(this.sub.maxSegments);
     this.segLen = new Float64Array(this.sub.maxSegments);
     this.cyclic = new CyclicPlan(this.memToDev);
@@ -144,12 +172,32 @@ export class ChannelCore {
     return g === null || (Atomics.load(g.view, g.index) & g.mask) !== 0;
   }
 
+  /**
+   * Called while work waits on the other side (link down, or a chunk the other side may have
+   * dropped): starts the clock on the first call, true once linkDownTimeoutMs have passed.
+   * Any progress (a chunk starts, the hardware answers) stops the clock. No allocation.
+   */
+  private linkDownExpired(): boolean {
+    const now = performance.now();
+    if (this.suspectSince === 0) {
+      this.suspectSince = now;
+      return false;
+    }
+    return now - this.suspectSince >= this.linkDownTimeoutMs;
+  }
+
   /** One step of the channel. True if it did something. */
   poll(): boolean {
     if (this.chunkRunning) return this.pollChunk();
     if (this.status === CHANNEL_BUSY) {
-      // Between chunks of a descriptor, waiting for the link to come back.
-      if (!this.gateOpen()) return false;
+      // Between chunks of a descriptor, waiting for the link to come back, for a while.
+      if (!this.gateOpen()) {
+        if (!this.linkDownExpired()) return false;
+        this.complete(RESULT_ABORTED, Reason.LINK_DOWN, 0);
+        this.request = REQ_NONE;
+        this.setStatus(CHANNEL_IDLE);
+        return true;
+      }
       this.startChunk(false);
       return true;
     }
@@ -159,7 +207,16 @@ export class ChannelCore {
 
   private pollChunk(): boolean {
     const st = this.ops.status();
-    if (st === STATUS_NONE) return false;
+    if (st === STATUS_NONE) {
+      const reset = this.resets !== null && Atomics.load(this.resets.view, this.resets.index) !== this.chunkResets;
+      if (!reset && this.gateOpen()) return false;
+      // The link went down, or the other side reset the engine, under this chunk: its DONE
+      // may never come. Wait for it a while, then give the chunk up.
+      if (!this.linkDownExpired()) return false;
+      this.abandonChunk(reset ? Reason.ENDPOINT_RESET : Reason.LINK_DOWN);
+      return true;
+    }
+    this.suspectSince = 0;
     this.ops.clear(st);
     this.chunkRunning = false;
     if (st === STATUS_ABORT) {
@@ -193,14 +250,34 @@ export class ChannelCore {
     return true;
   }
 
+  /** Completes the descriptor whose chunk the hardware never finished (see pollChunk). */
+  private abandonChunk(reason: number): void {
+    this.chunkRunning = false;
+    this.staleStatus = true;
+    if (this.request === REQ_STOP) {
+      this.finishStop();
+      return;
+    }
+    this.complete(RESULT_ABORTED, reason, 0);
+    this.request = REQ_NONE;
+    this.setStatus(CHANNEL_IDLE);
+  }
+
   private takeNext(): boolean {
     if (this.abortIssueSeq >= 0) {
       if (this.ctl.issueSeq() === this.abortIssueSeq) return false;
       this.abortIssueSeq = -1;
     }
-    if (!this.gateOpen()) return false;
     const sub = this.sub;
     if (!sub.peekHeader()) return false;
+    if (!this.gateOpen()) {
+      // Queued work waits for the link, for a while; once that is over, it fails one by one.
+      if (!this.linkDownExpired()) return false;
+      this.push(sub.cookie(), RESULT_ABORTED, Reason.LINK_DOWN, 0, sub.descriptorBytes(), 0);
+      this.counters.aborted++;
+      sub.consume();
+      return true;
+    }
     const kind = sub.kind();
     const n = kind === DESC_SG ? sub.nseg() : 0;
     this.cookie = sub.cookie();
@@ -235,6 +312,14 @@ export class ChannelCore {
 
   private startChunk(first: boolean): void {
     const ops = this.ops;
+    this.suspectSince = 0;
+    if (this.staleStatus) {
+      // The chunk given up on may have finished after all: its status is not this chunk's.
+      this.staleStatus = false;
+      ops.clear(STATUS_DONE);
+      ops.clear(STATUS_ABORT);
+    }
+    if (this.resets !== null) this.chunkResets = Atomics.load(this.resets.view, this.resets.index);
     const cb = this.chunksAlloc % 2 === 0;
     if (this.plan !== null) {
       this.chunkStarted(this.plan.writeChunk(ops, cb), first);

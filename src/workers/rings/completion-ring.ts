@@ -58,6 +58,7 @@ export const COMPLETION_REASONS = Object.freeze([
   'paused transfer terminated',
   'engine abort: address outside the windows the channel may reach',
   'channel released',
+  'link down: the endpoint reset the channel under a transfer',
 ] as const);
 
 /** Named indices into COMPLETION_REASONS. */
@@ -73,6 +74,7 @@ export const Reason = Object.freeze({
   PAUSED_TERMINATED: 8,
   OUTSIDE_CHANNEL_WINDOWS: 9,
   CHANNEL_RELEASED: 10,
+  ENDPOINT_RESET: 11,
 });
 
 const CONTROL_BYTES = RING_CONTROL_BYTES;
