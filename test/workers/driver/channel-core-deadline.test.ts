@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChannelCore } from '../../../dist/workers/driver/channel-core.js';
-import { ChannelOps } from '../../../dist/workers/driver/channel-ops.js';
+import { createChannelOps } from '../../../dist/workers/driver/create-channel-ops.js';
 import { ChannelControlBlock, CHANNEL_BUSY, CHANNEL_IDLE } from '../../../dist/workers/channel-control-block.js';
 import { CompletionRing, COMPLETION_REASONS, COMPLETION_RESULTS, Reason } from '../../../dist/workers/rings/completion-ring.js';
 import { SubmissionRing } from '../../../dist/workers/rings/submission-ring.js';
@@ -30,7 +30,7 @@ function rig(options: { resets?: boolean } = {}) {
   const file = MmioRegisterFile.create('unroll', { writeChannels: 1, readChannels: 1 });
   const regs = channelRegisters('unroll', 'read', 0);
   const ll = { buffer: new SharedArrayBuffer(LL_BYTES), bufferOffset: 0, size: LL_BYTES, paddr: 0x7000_0000 };
-  const ops = new ChannelOps(file, regs, ll, { remote: true, funcNo: 0 });
+  const ops = createChannelOps(file, regs, ll, { remote: true, funcNo: 0 });
   const sub = SubmissionRing.create(64);
   const comp = CompletionRing.create(64);
   const ctl = ChannelControlBlock.create();
