@@ -77,7 +77,8 @@ function fromRemoteError(error: unknown): unknown {
 type Listener = Parameters<Comlink.Endpoint['addEventListener']>[1];
 
 export function createControlClient<T>(worker: Worker, options: ControlClientOptions): ControlClient<T> {
-  const { name, wake } = options;
+  const { name } = options;
+  let wake = options.wake;
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS;
   if (!(timeoutMs > 0)) {
     throw new EpdmaError('EINVAL', `${name}: control timeoutMs ${timeoutMs} must be > 0`);
@@ -87,7 +88,10 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
   const base = nodeEndpoint(worker);
   const added: Listener[] = [];
   const endpoint: Comlink.Endpoint = {
-    postMessage: (message, transfer) => base.postMessage(message, transfer),
+    postMessage: (message, transfer) => {
+      // A worker that already exited drops the message (the RELEASE sent on dispose).
+      if (worker.threadId !== -1) base.postMessage(message, transfer);
+    },
     addEventListener: (type, listener, opts) => {
       added.push(listener);
       base.addEventListener(type, listener, opts);
@@ -176,7 +180,14 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
       disposed = true;
       failAll();
       worker.off('exit', onExit);
+      // comlink registers every proxy in a FinalizationRegistry whose held value is the
+      // endpoint, and the endpoint reaches the proxy again (postMessage -> worker, wake ->
+      // actor -> this client): the registry would keep the actor, its rings and the whole
+      // testbed alive forever. Releasing unregisters it (and tells a live worker to stop
+      // serving); the closures below are dropped so nothing here points back at the actor.
+      remote[Comlink.releaseProxy]();
       for (const listener of [...added]) endpoint.removeEventListener('message', listener);
+      wake = undefined;
     },
   };
 }
