@@ -1,10 +1,12 @@
 import { Observable, Subject } from 'rxjs';
+import type { DmaBuffer } from './types.js';
 import { EpdmaError, hex } from '../device/errors.js';
 import type { ChannelActor } from '../actors/channel-actor.js';
 import { CHANNEL_PAUSED } from '../workers/channel-control-block.js';
 import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../workers/rings/completion-ring.js';
 import { SUBMISSION_FLAG_INTERRUPT } from '../workers/rings/submission-ring.js';
-import type { ChannelInfo, Completion, DmaBuffer, DmaChannel, Direction, PrepOptions, Segment, TransferRequest, TxDescriptor } from './types.js';
+import type { ChannelInfo, Completion, DmaChannel, Direction, PrepOptions, Segment, TransferRequest, TxDescriptor } from './types.js';
+import { checkAddress, checkBoolean, checkDmaBuffer, checkLength, checkObject, checkOptions, show } from './validate.js';
 
 const MAX_SEGMENT_BYTES = 0xffff_ffff; // transfer_size is 32-bit (dma_set_max_seg_size(U32_MAX))
 const COOKIE_MAX = 0x7fff_ffff; // dma_cookie_t is s32; cookies wrap back to 1
@@ -14,6 +16,8 @@ const ERROR_HISTORY = 1024;
 export interface ChannelSideHooks {
   /** True if [addr, addr + length) is this side's memory. */
   contains(addr: number, length: number): boolean;
+  /** EPERM for a freed DmaBuffer, EINVAL for a foreign one or one shorter than `length`. */
+  checkBuffer(buffer: DmaBuffer, length: number, what: string): void;
   readonly sideName: 'endpoint' | 'host';
   /** A completion for the side and testbed streams (batched there). */
   emit(completion: Completion): void;
@@ -83,6 +87,8 @@ export class ChannelHandle implements DmaChannel {
   private readonly errors = new Map<number, number>(); // cookie -> residue, for txStatus
   private terminating: Promise<void> | undefined;
   private stoppedReason: string | undefined;
+  /** The testbed closed: every call is ESHUTDOWN. */
+  private closed = false;
   requested = false;
   /** One visitor for the pump, allocated once. */
   readonly visit: (ring: CompletionRing, slot: number) => void;
@@ -117,23 +123,26 @@ export class ChannelHandle implements DmaChannel {
   }
 
   private prep(segments: readonly Segment[], deviceAddr: number, options?: PrepOptions): Descriptor {
-    this.checkDirection(options?.direction, 'prep');
-    if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: empty segment list`);
+    const o = checkOptions(options, `${this.info.name}: prep: options`);
+    this.checkDirection(o.direction, 'prep');
+    if (o.interrupt !== undefined) checkBoolean(o.interrupt, `${this.info.name}: prep: options.interrupt`);
+    if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment list ${show(segments)} is empty or not an array`);
     const max = this.actor.submissions.maxSegments;
     if (segments.length > max) throw new EpdmaError('EINVAL', `${this.info.name}: prep: ${segments.length} segments, more than the ${max} one transfer can carry`);
     let total = 0;
     for (let i = 0; i < segments.length; i++) {
-      const s = segments[i]!;
+      const s = checkObject(segments[i] as Segment | null, `${this.info.name}: prep: segment ${i}`);
+      checkAddress(s.addr, `${this.info.name}: prep: segment ${i} addr`);
       if (!Number.isSafeInteger(s.length) || s.length <= 0 || s.length > MAX_SEGMENT_BYTES) {
-        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} length ${s.length} (must be 1..${hex(MAX_SEGMENT_BYTES)})`);
+        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} length ${show(s.length)} (must be 1..${hex(MAX_SEGMENT_BYTES)})`);
       }
       if (!this.hooks.contains(s.addr, s.length)) {
-        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} ${typeof s.addr === 'number' ? hex(s.addr) : String(s.addr)}+${hex(s.length)} is outside ${this.hooks.sideName} memory`);
+        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} ${hex(s.addr)}+${hex(s.length)} is outside ${this.hooks.sideName} memory`);
       }
       total += s.length;
     }
     if (!Number.isSafeInteger(deviceAddr + total)) throw new EpdmaError('EINVAL', `${this.info.name}: prep: device range ${hex(deviceAddr)}+${hex(total)} passes 2^53`);
-    const flags = options?.interrupt === false ? 0 : SUBMISSION_FLAG_INTERRUPT;
+    const flags = o.interrupt === false ? 0 : SUBMISSION_FLAG_INTERRUPT;
     return new Descriptor(this, segments.length === 1 ? [segments[0]!] : segments.slice(), deviceAddr, flags, total);
   }
 
@@ -148,6 +157,7 @@ export class ChannelHandle implements DmaChannel {
   }
 
   issuePending(): void {
+    this.checkOpen('issuePending');
     if (this.stoppedReason !== undefined) {
       this.failQueued(this.submitted.splice(0), this.stoppedReason);
       return;
@@ -240,6 +250,12 @@ export class ChannelHandle implements DmaChannel {
     this.failQueued(lost, COMPLETION_REASONS[Reason.WORKER_CRASHED]);
   }
 
+  /** The testbed closed: what is left completes aborted, and every call is ESHUTDOWN after. */
+  onClosed(): void {
+    this.closed = true;
+    this.onStopped('testbed closed');
+  }
+
   /** Restart intensity exceeded: nothing will run here again. */
   onStopped(reason: string): void {
     this.stoppedReason = `channel stopped: ${reason}`;
@@ -252,8 +268,9 @@ export class ChannelHandle implements DmaChannel {
   // ---- status and control ----
 
   txStatus(cookie: number): { status: 'complete' | 'in-progress' | 'paused' | 'error'; residue: number } {
+    this.checkOpen('txStatus');
     if (!Number.isSafeInteger(cookie) || cookie < 1 || cookie >= this.nextCookie) {
-      throw new EpdmaError('EINVAL', `${this.info.name}: txStatus: cookie ${cookie} was never submitted (next is ${this.nextCookie})`);
+      throw new EpdmaError('EINVAL', `${this.info.name}: txStatus: cookie ${show(cookie)} was never submitted (next is ${this.nextCookie})`);
     }
     const err = this.errors.get(cookie);
     if (err !== undefined) return { status: 'error', residue: err };
@@ -288,6 +305,7 @@ export class ChannelHandle implements DmaChannel {
   }
 
   terminateAsync(): void {
+    this.checkOpen('terminateAsync');
     this.configured = false;
     // Never issued (or held back by a terminate in progress): they never reached the worker;
     // no callback (DMAengine), done learns why.
@@ -332,6 +350,7 @@ export class ChannelHandle implements DmaChannel {
   }
 
   async release(): Promise<void> {
+    this.checkOpen('release');
     if (!this.requested) return;
     await this.terminateSync();
     this.requested = false;
@@ -343,15 +362,8 @@ export class ChannelHandle implements DmaChannel {
     return new Observable<Completion>((subscriber) => {
       let active = true;
       try {
-        let d: Descriptor;
-        if ('segments' in request) {
-          this.checkUsable('transfer');
-          d = this.prep(request.segments, request.deviceAddr);
-        } else {
-          this.checkUsable('transfer');
-          const local = typeof request.local === 'number' ? request.local : (request.local as DmaBuffer).addr;
-          d = this.prep([{ addr: local, length: request.length }], request.remote);
-        }
+        this.checkUsable('transfer');
+        const d = this.prepTransfer(request);
         this.submitDescriptor(d);
         this.issuePending();
         d.done.then((c) => {
@@ -372,9 +384,27 @@ export class ChannelHandle implements DmaChannel {
     });
   }
 
+  /** Checks a transfer() request (a DmaBuffer against its own length and liveness) and preps it. */
+  private prepTransfer(request: TransferRequest): Descriptor {
+    const what = `${this.info.name}: transfer`;
+    const r = checkObject(request, `${what}: request`);
+    if ('segments' in r) return this.prep(r.segments, checkAddress(r.deviceAddr, `${what}: deviceAddr`));
+    const length = checkLength(r.length, `${what}: length`, 1, MAX_SEGMENT_BYTES);
+    const remote = checkAddress(r.remote, `${what}: remote`);
+    if (typeof r.local === 'number') return this.prep([{ addr: r.local, length }], remote);
+    const buffer = checkDmaBuffer(r.local, `${what}: local`);
+    this.hooks.checkBuffer(buffer, length, `${what}: local`);
+    return this.prep([{ addr: buffer.addr, length }], remote);
+  }
+
   // ---- checks ----
 
+  private checkOpen(what: string): void {
+    if (this.closed) throw new EpdmaError('ESHUTDOWN', `${this.info.name}: ${what} after the testbed closed`);
+  }
+
   private checkUsable(what: string): void {
+    this.checkOpen(what);
     if (!this.requested) throw new EpdmaError('EPERM', `${this.info.name}: ${what} on a channel that is not requested (released?)`);
     if (this.stoppedReason !== undefined) throw new EpdmaError('ESHUTDOWN', `${this.info.name}: ${what}: ${this.stoppedReason}`);
   }

@@ -13,6 +13,7 @@ import { loadNativeAddon } from '../native/native-addon.js';
 import type { SupervisorEventType } from '../actors/supervisor.js';
 import type { LinkGate } from '../workers/channel-worker-data.js';
 import { SideEngine } from './dma-engine.js';
+import { checkString } from './validate.js';
 import { RegionMemory } from './dma-memory.js';
 import { resolveTestbedOptions, HOST_RAM_BASE, type ResolvedTestbedOptions } from './testbed-options.js';
 import type { ChannelInfo, Completion, EndpointSide, HostSide, RuntimeEvent, Testbed, TestbedOptions } from './types.js';
@@ -63,6 +64,7 @@ class InProcessTestbed implements Testbed {
   private hostEngine: SideEngine | undefined;
   private endpointSide: EndpointSide | undefined;
   private hostSide: HostSide | undefined;
+  private readonly memories: RegionMemory[] = [];
   private closing: Promise<void> | undefined;
   private readyEvent: RuntimeEvent | undefined;
   /** READY as the host driver last reported it. */
@@ -79,6 +81,8 @@ class InProcessTestbed implements Testbed {
   });
   readonly faults = {
     crashChannel: async (name: string): Promise<void> => {
+      this.checkOpen('crashChannel');
+      checkString(name, 'testbed: crashChannel: name');
       const engine = name.startsWith('host/') ? this.hostEngine : name.startsWith('endpoint/') ? this.epEngine : undefined;
       if (engine === undefined) throw new EpdmaError('EINVAL', `crashChannel: '${name}' names no channel (expected host/... or endpoint/...)`);
       await engine.crash(name);
@@ -140,9 +144,10 @@ class InProcessTestbed implements Testbed {
 
     const epMemory = new RegionMemory(this.epc.memory);
     const hostMemory = new RegionMemory(this.hostRam);
+    this.memories.push(epMemory, hostMemory);
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
-    this.epEngine = new SideEngine({ side: 'endpoint', contains: (a, l) => epMemory.contains(a, l), supervision: this.o.supervision, onEvent });
-    this.hostEngine = new SideEngine({ side: 'host', contains: (a, l) => hostMemory.contains(a, l), supervision: this.o.supervision, onEvent });
+    this.epEngine = new SideEngine({ side: 'endpoint', memory: epMemory, supervision: this.o.supervision, onEvent });
+    this.hostEngine = new SideEngine({ side: 'host', memory: hostMemory, supervision: this.o.supervision, onEvent });
     for (const e of [this.epEngine, this.hostEngine]) e.addSink((c) => this.completionSubject.next(c));
 
     const md = this.driver.metadata;
@@ -262,6 +267,7 @@ class InProcessTestbed implements Testbed {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      for (const m of this.memories) m.close();
       await Promise.all([this.epEngine?.close(), this.hostEngine?.close()]);
       this.driver?.remove();
       this.epf.unbind();

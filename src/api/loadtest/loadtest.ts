@@ -1,8 +1,9 @@
 import { Observable } from 'rxjs';
-import { EpdmaError, hex } from '../../device/errors.js';
+import { EpdmaError, hex, isEpdmaError } from '../../device/errors.js';
 import { createCpuPool, type CpuPool } from '../../workers/cpu-pool.js';
 import type { Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed } from '../types.js';
 import { LoadStatsAccumulator, type LoadProgress } from './load-stats.js';
+import { checkBoolean, checkCount, checkDuration, checkEnum, checkLength, checkObject, checkOptions, show } from '../validate.js';
 
 export interface LoadTestOptions {
   side?: 'host' | 'endpoint' | 'both';
@@ -56,6 +57,7 @@ interface Lane {
  * Unsubscribing stops issuing and releases the channels.
  */
 export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: (r: LoadTestRun) => void): Observable<LoadProgress> {
+  checkObject(testbed, 'loadtest: testbed');
   const o = normalize(options);
   return new Observable<LoadProgress>((subscriber) => {
     let stopped = false;
@@ -86,6 +88,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
           allocated.push({ mem, buf });
           return buf;
         } catch (err) {
+          if (!isEpdmaError(err, 'ENOMEM')) throw err;
           throw new EpdmaError('ENOMEM', `loadtest: ${picked.length} channels x depth ${o.depth} x ${hex(o.maxSize)} bytes do not fit in memory (${(err as Error).message})`);
         }
       };
@@ -105,13 +108,31 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
         lane.issueQueued = true;
         queueMicrotask(() => {
           lane.issueQueued = false;
-          lane.chan.issuePending();
+          // The testbed may have closed under the run: the slot sees its descriptor aborted.
+          if (!stopped) {
+            try {
+              lane.chan.issuePending();
+            } catch {
+              stopped = true;
+            }
+          }
         });
       };
 
       const runSlot = async (lane: Lane, slot: Slot, slotIndex: number): Promise<void> => {
         const stats = acc.channel(lane.name);
-        let seed = slotIndex * 100_003 + 1;
+        const seed = slotIndex * 100_003 + 1;
+        try {
+          await slotLoop(lane, slot, stats, seed);
+        } catch (err) {
+          // The testbed closed under the run (ESHUTDOWN from a channel, the pool torn down
+          // by cleanup): the run ends with what it measured, it does not fail.
+          if (!stopped && !isEpdmaError(err, 'ESHUTDOWN')) throw err;
+          stopped = true;
+        }
+      };
+
+      const slotLoop = async (lane: Lane, slot: Slot, stats: ReturnType<typeof acc.channel>, seed: number): Promise<void> => {
         while (!stopped && performance.now() < deadline && (o.iterations === undefined || lane.issued < o.iterations)) {
           lane.issued++;
           const n = lane.issued;
@@ -180,24 +201,26 @@ interface Normalized {
 }
 
 function normalize(options: LoadTestOptions): Normalized {
-  const side = options.side ?? 'both';
-  if (side !== 'host' && side !== 'endpoint' && side !== 'both') throw new EpdmaError('EINVAL', `loadtest: side '${String(side)}' is not host, endpoint or both`);
-  const channels = options.channels ?? 'all';
-  if (channels !== 'all' && (!Number.isInteger(channels) || channels < 1)) throw new EpdmaError('EINVAL', `loadtest: channels ${String(channels)} is not a positive count or 'all'`);
-  const size = options.size ?? 65536;
+  const opts = checkOptions(options, 'loadtest: options');
+  const side = checkEnum(opts.side ?? 'both', 'loadtest: side', ['host', 'endpoint', 'both']);
+  const channels = opts.channels ?? 'all';
+  if (channels !== 'all') checkCount(channels, "loadtest: channels (a count or 'all')", 1, 64);
+  const size = opts.size ?? 65536;
+  if (Array.isArray(size) && size.length !== 2) throw new EpdmaError('EINVAL', `loadtest: size ${show(size)} must be a byte count or [min, max]`);
   const [minSize, maxSize] = Array.isArray(size) ? size : [size, size];
-  if (!Number.isSafeInteger(minSize) || !Number.isSafeInteger(maxSize) || minSize < 1 || maxSize < minSize || maxSize > 0xffff_ffff) {
-    throw new EpdmaError('EINVAL', `loadtest: size ${JSON.stringify(size)} must be 1..4 GiB-1, min <= max`);
-  }
-  const depth = options.depth ?? 16;
-  if (!Number.isInteger(depth) || depth < 1 || depth > 1024) throw new EpdmaError('EINVAL', `loadtest: depth ${depth} must be 1..1024`);
-  if (options.durationMs !== undefined && options.iterations !== undefined) throw new EpdmaError('EINVAL', 'loadtest: give durationMs or iterations, not both');
-  const durationMs = options.durationMs ?? 5000;
-  if (!(durationMs > 0)) throw new EpdmaError('EINVAL', `loadtest: durationMs ${durationMs} must be positive`);
-  const iterations = options.iterations;
-  if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1)) throw new EpdmaError('EINVAL', `loadtest: iterations ${iterations} must be a positive count`);
-  const progressMs = options.progressMs ?? 250;
-  return { side, channels, minSize, maxSize, depth, durationMs, iterations, verify: options.verify ?? true, progressMs, onCompleted: options.onCompleted };
+  checkLength(minSize, 'loadtest: size', 1, 0xffff_ffff);
+  checkLength(maxSize, 'loadtest: size', 1, 0xffff_ffff);
+  if (maxSize < minSize) throw new EpdmaError('EINVAL', `loadtest: size ${show(size)} has min > max`);
+  const depth = checkCount(opts.depth ?? 16, 'loadtest: depth', 1, 1024);
+  if (opts.durationMs !== undefined && opts.iterations !== undefined) throw new EpdmaError('EINVAL', 'loadtest: give durationMs or iterations, not both');
+  const durationMs = checkDuration(opts.durationMs ?? 5000, 'loadtest: durationMs');
+  const iterations = opts.iterations === undefined ? undefined : checkCount(opts.iterations, 'loadtest: iterations', 1, Number.MAX_SAFE_INTEGER);
+  const verify = checkBoolean(opts.verify ?? true, 'loadtest: verify');
+  // Below 10 ms the snapshots would only load the main thread the run is measuring.
+  const progressMs = checkDuration(opts.progressMs ?? 250, 'loadtest: progressMs');
+  if (progressMs < 10) throw new EpdmaError('EINVAL', `loadtest: progressMs ${progressMs} is below 10 ms`);
+  if (opts.onCompleted !== undefined && typeof opts.onCompleted !== 'function') throw new EpdmaError('EINVAL', `loadtest: onCompleted ${show(opts.onCompleted)} is not a function`);
+  return { side, channels, minSize, maxSize, depth, durationMs, iterations, verify, progressMs, onCompleted: opts.onCompleted };
 }
 
 async function pickChannels(bed: Testbed, side: Normalized['side'], count: number | 'all'): Promise<Lane[]> {

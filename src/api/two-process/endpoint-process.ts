@@ -219,7 +219,7 @@ export class EndpointProcess {
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
     const lower = ramRegion('ep-ram', epc.memory.base, o.epMemoryBytes / 2, epc.memory.buffer, epc.memory.bufferOffset);
     const epMemory = new RegionMemory(lower);
-    this.epEngine = new SideEngine({ side: 'endpoint', contains: (a, l) => epMemory.contains(a, l), supervision: o.supervision, onEvent });
+    this.epEngine = new SideEngine({ side: 'endpoint', memory: epMemory, supervision: o.supervision, onEvent });
     const gate: LinkGate = { buffer: this.epLink.buffer as SharedArrayBuffer, byteOffset: 0, index: 0, mask: 1 };
     const chip = epc.localChip();
     const starts: Promise<unknown>[] = [];
