@@ -210,6 +210,8 @@ export class EndpointProcess {
       mapFormat: o.mapFormat,
       channels: epf.delegated.map((d) => ({ kind: d.kind, hwChannel: d.hwChannel, llRegion: { base: epc.llAddress(d.kind, d.hwChannel), size: LL_REGION_BYTES } })),
       local: epc.localSpace.describe(),
+      // The host's channels move data only in EP RAM: never LL, metadata, registers, scratch.
+      localData: new AddressSpace('ep-granted', [epc.memory]).describe(),
       remote: hostSpace.describe(),
       ...(o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: o.linkBytesPerSec } : {}),
     }, (line) => this.log(line));
