@@ -86,11 +86,13 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
 
   // Track the listeners comlink adds so dispose() can take them off the worker again.
   const base = nodeEndpoint(worker);
+  let disposed = false;
   const added: Listener[] = [];
   const endpoint: Comlink.Endpoint = {
     postMessage: (message, transfer) => {
-      // A worker that already exited drops the message (the RELEASE sent on dispose).
-      if (worker.threadId !== -1) base.postMessage(message, transfer);
+      // Once disposed nothing reaches the worker: not even comlink's RELEASE (below), which
+      // would make the worker stop serving every other client too.
+      if (!disposed) base.postMessage(message, transfer);
     },
     addEventListener: (type, listener, opts) => {
       added.push(listener);
@@ -108,7 +110,6 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
   // Node keeps no exit code on a Worker, only threadId -1 once its thread is gone; a worker that
   // exited before this client existed therefore reports 'code unknown'.
   let exitCode: number | undefined;
-  let disposed = false;
 
   const settle = (call: PendingCall): boolean => {
     if (!calls.delete(call)) return false;
@@ -183,8 +184,8 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
       // comlink registers every proxy in a FinalizationRegistry whose held value is the
       // endpoint, and the endpoint reaches the proxy again (postMessage -> worker, wake ->
       // actor -> this client): the registry would keep the actor, its rings and the whole
-      // testbed alive forever. Releasing unregisters it (and tells a live worker to stop
-      // serving); the closures below are dropped so nothing here points back at the actor.
+      // testbed alive forever. Releasing unregisters it (its RELEASE message is dropped by
+      // the endpoint above); `wake` is dropped so nothing here points back at the actor.
       remote[Comlink.releaseProxy]();
       for (const listener of [...added]) endpoint.removeEventListener('message', listener);
       wake = undefined;

@@ -184,12 +184,12 @@ describe('close', () => {
     expect(lateDone).toBe(true);
   });
 
-  it('close on an idle testbed, then again; releasing a channel after close resolves', async () => {
+  it('close on an idle testbed, then again; releasing a channel after close is ESHUTDOWN', async () => {
     const bed = await opened.testbed(small);
     const ch = await bed.host.dma.requestChannel();
     await within(bed.close(), 'close');
     await within(Promise.all([bed.close(), bed.close()]), 'close twice more');
-    await within(ch.release(), 'release after close');
+    await expectRejects(ch.release(), 'ESHUTDOWN', 'release', ch.info.name);
   });
 
   it('Symbol.asyncDispose closes it (await using)', async () => {

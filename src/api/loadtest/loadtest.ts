@@ -204,7 +204,7 @@ function normalize(options: LoadTestOptions): Normalized {
   const opts = checkOptions(options, 'loadtest: options');
   const side = checkEnum(opts.side ?? 'both', 'loadtest: side', ['host', 'endpoint', 'both']);
   const channels = opts.channels ?? 'all';
-  if (channels !== 'all') checkCount(channels, "loadtest: channels (a count or 'all')", 1, 64);
+  if (channels !== 'all') checkCount(channels, 'loadtest: channels', 1, 64);
   const size = opts.size ?? 65536;
   if (Array.isArray(size) && size.length !== 2) throw new EpdmaError('EINVAL', `loadtest: size ${show(size)} must be a byte count or [min, max]`);
   const [minSize, maxSize] = Array.isArray(size) ? size : [size, size];
