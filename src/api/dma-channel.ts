@@ -6,11 +6,12 @@ import { CHANNEL_PAUSED } from '../workers/channel-control-block.js';
 import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../workers/rings/completion-ring.js';
 import { SUBMISSION_FLAG_INTERRUPT } from '../workers/rings/submission-ring.js';
 import type { ChannelInfo, Completion, DmaChannel, Direction, PrepOptions, Segment, TransferRequest, TxDescriptor } from './types.js';
-import { checkAddress, checkBoolean, checkDmaBuffer, checkLength, checkObject, checkOptions, show } from './validate.js';
+import { checkAddress, checkBoolean, checkDmaBuffer, checkLength, checkObject, checkOptions, isAddress, isPlainObject, show } from './validate.js';
 
 const MAX_SEGMENT_BYTES = 0xffff_ffff; // transfer_size is 32-bit (dma_set_max_seg_size(U32_MAX))
 const COOKIE_MAX = 0x7fff_ffff; // dma_cookie_t is s32; cookies wrap back to 1
 const ERROR_HISTORY = 1024;
+const NO_PREP_OPTIONS: PrepOptions = Object.freeze({});
 
 /** What a channel needs from its side. */
 export interface ChannelSideHooks {
@@ -123,16 +124,19 @@ export class ChannelHandle implements DmaChannel {
   }
 
   private prep(segments: readonly Segment[], deviceAddr: number, options?: PrepOptions): Descriptor {
-    const o = checkOptions(options, `${this.info.name}: prep: options`);
+    // Checked with predicates first: a valid prep builds no message string (hot path).
+    if (options !== undefined && !isPlainObject(options)) checkOptions(options, `${this.info.name}: prep: options`);
+    const o: PrepOptions = options ?? NO_PREP_OPTIONS;
     this.checkDirection(o.direction, 'prep');
-    if (o.interrupt !== undefined) checkBoolean(o.interrupt, `${this.info.name}: prep: options.interrupt`);
+    if (o.interrupt !== undefined && typeof o.interrupt !== 'boolean') checkBoolean(o.interrupt, `${this.info.name}: prep: options.interrupt`);
     if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment list ${show(segments)} is empty or not an array`);
     const max = this.actor.submissions.maxSegments;
     if (segments.length > max) throw new EpdmaError('EINVAL', `${this.info.name}: prep: ${segments.length} segments, more than the ${max} one transfer can carry`);
     let total = 0;
     for (let i = 0; i < segments.length; i++) {
-      const s = checkObject(segments[i] as Segment | null, `${this.info.name}: prep: segment ${i}`);
-      checkAddress(s.addr, `${this.info.name}: prep: segment ${i} addr`);
+      const s = segments[i]!;
+      if (!isPlainObject(s)) checkObject(s as Segment | null, `${this.info.name}: prep: segment ${i}`);
+      if (!isAddress(s.addr)) checkAddress(s.addr, `${this.info.name}: prep: segment ${i} addr`);
       if (!Number.isSafeInteger(s.length) || s.length <= 0 || s.length > MAX_SEGMENT_BYTES) {
         throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} length ${show(s.length)} (must be 1..${hex(MAX_SEGMENT_BYTES)})`);
       }

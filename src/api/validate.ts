@@ -30,10 +30,21 @@ function invalid(what: string, value: unknown, expected: string): never {
   throw new EpdmaError('EINVAL', `${what} ${show(value)} ${expected}`);
 }
 
+/**
+ * Predicates for per-descriptor paths: test first, and only on failure call the check*
+ * helper, so a valid call builds no message string and allocates nothing.
+ */
+export function isPlainObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+export function isAddress(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
 /** A plain options/request object (not null, not an array). */
 export function checkObject<T extends object>(value: T | null | undefined, what: string): T {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid(what, value, 'is not an object');
-  return value;
+  if (!isPlainObject(value)) invalid(what, value, 'is not an object');
+  return value as T;
 }
 
 const NO_OPTIONS = Object.freeze({});
@@ -48,7 +59,7 @@ export function checkOptions<T extends object>(value: T | null | undefined, what
 
 /** A bus address: a safe integer >= 0 (a number, never a bigint or a string). */
 export function checkAddress(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) invalid(what, value, 'is not a bus address (an integer >= 0)');
+  if (!isAddress(value)) invalid(what, value, 'is not a bus address (an integer >= 0)');
   return value;
 }
 

@@ -269,6 +269,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     this.closing ??= (async () => {
       this.watch?.stop();
       await this.dying;
+      this.hostMemory?.close();
       await this.engine?.close();
       this.driver?.remove();
       if (this.claimed && this.ctl !== undefined) leaveHostSlot(this.ctl);
