@@ -129,7 +129,7 @@ export class ChannelHandle implements DmaChannel {
     const o: PrepOptions = options ?? NO_PREP_OPTIONS;
     this.checkDirection(o.direction, 'prep');
     if (o.interrupt !== undefined && typeof o.interrupt !== 'boolean') checkBoolean(o.interrupt, `${this.info.name}: prep: options.interrupt`);
-    if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment list ${show(segments)} is empty or not an array`);
+    if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: empty segment list (or not an array): ${show(segments)}`);
     const max = this.actor.submissions.maxSegments;
     if (segments.length > max) throw new EpdmaError('EINVAL', `${this.info.name}: prep: ${segments.length} segments, more than the ${max} one transfer can carry`);
     let total = 0;

@@ -138,10 +138,10 @@ export class SideEngine implements DmaEngine {
    * still starting, or two kills on one worker, would make the crash and restart counts on
    * events$ disagree with the calls. So each waits for the previous one and for the restart.
    */
-  crash(name: string): Promise<void> {
+  async crash(name: string): Promise<void> {
     checkOpen(this.closed, `${this.side}: crashChannel`);
     const h = this.handle(name);
-    if (h === undefined) return Promise.reject(new EpdmaError('EINVAL', `${this.side}: crashChannel: no channel named ${show(name)}`));
+    if (h === undefined) throw new EpdmaError('EINVAL', `${this.side}: crashChannel: no channel named ${show(name)}`);
     const previous = this.crashing.get(name);
     const next = (async () => {
       await previous?.catch(() => undefined);
@@ -150,11 +150,11 @@ export class SideEngine implements DmaEngine {
       await h.actor.kill();
     })();
     this.crashing.set(name, next);
-    const forget = (): void => {
+    try {
+      await next;
+    } finally {
       if (this.crashing.get(name) === next) this.crashing.delete(name);
-    };
-    next.then(forget, forget);
-    return next;
+    }
   }
 
   async settled(name: string): Promise<void> {

@@ -31,7 +31,7 @@ export class RegionMemory implements DmaMemory {
 
   alloc(bytes: number, options?: { align?: number }): DmaBuffer {
     checkOpen(this.closed, `${this.region.name}: alloc`);
-    checkLength(bytes, `alloc: size`, 1, this.size);
+    checkLength(bytes, 'alloc: size'); // larger than the memory is ENOMEM below, naming it
     const align = checkCount(checkOptions(options, 'alloc: options').align ?? 64, 'alloc: align', 1, 2 ** 30);
     if ((align & (align - 1)) !== 0) throw new EpdmaError('EINVAL', `alloc: align ${align} must be a power of two`);
     for (let i = 0; i < this.free_.length; i++) {
