@@ -77,7 +77,8 @@ function fromRemoteError(error: unknown): unknown {
 type Listener = Parameters<Comlink.Endpoint['addEventListener']>[1];
 
 export function createControlClient<T>(worker: Worker, options: ControlClientOptions): ControlClient<T> {
-  const { name, wake } = options;
+  const { name } = options;
+  let wake = options.wake;
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS;
   if (!(timeoutMs > 0)) {
     throw new EpdmaError('EINVAL', `${name}: control timeoutMs ${timeoutMs} must be > 0`);
@@ -85,9 +86,14 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
 
   // Track the listeners comlink adds so dispose() can take them off the worker again.
   const base = nodeEndpoint(worker);
+  let disposed = false;
   const added: Listener[] = [];
   const endpoint: Comlink.Endpoint = {
-    postMessage: (message, transfer) => base.postMessage(message, transfer),
+    postMessage: (message, transfer) => {
+      // Once disposed nothing reaches the worker: not even comlink's RELEASE (below), which
+      // would make the worker stop serving every other client too.
+      if (!disposed) base.postMessage(message, transfer);
+    },
     addEventListener: (type, listener, opts) => {
       added.push(listener);
       base.addEventListener(type, listener, opts);
@@ -104,7 +110,6 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
   // Node keeps no exit code on a Worker, only threadId -1 once its thread is gone; a worker that
   // exited before this client existed therefore reports 'code unknown'.
   let exitCode: number | undefined;
-  let disposed = false;
 
   const settle = (call: PendingCall): boolean => {
     if (!calls.delete(call)) return false;
@@ -176,7 +181,14 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
       disposed = true;
       failAll();
       worker.off('exit', onExit);
+      // comlink registers every proxy in a FinalizationRegistry whose held value is the
+      // endpoint, and the endpoint reaches the proxy again (postMessage -> worker, wake ->
+      // actor -> this client): the registry would keep the actor, its rings and the whole
+      // testbed alive forever. Releasing unregisters it (its RELEASE message is dropped by
+      // the endpoint above); `wake` is dropped so nothing here points back at the actor.
+      remote[Comlink.releaseProxy]();
       for (const listener of [...added]) endpoint.removeEventListener('message', listener);
+      wake = undefined;
     },
   };
 }

@@ -10,15 +10,19 @@ import type {
   ChannelInfo, ChannelStats, Completion, DmaBuffer, DmaChannel, DmaSlaveCaps, Direction, InterleavedTemplate, PrepOptions, Segment,
   TransferRequest, TxDescriptor,
 } from './types.js';
+import { checkAddress, checkBoolean, checkDmaBuffer, checkLength, checkObject, checkOptions, isAddress, isPlainObject, show } from './validate.js';
 
 const MAX_SEGMENT_BYTES = 0xffff_ffff; // transfer_size is 32-bit (dma_set_max_seg_size(U32_MAX))
 const COOKIE_MAX = 0x7fff_ffff; // dma_cookie_t is s32; cookies wrap back to 1
 const ERROR_HISTORY = 1024;
+const NO_PREP_OPTIONS: PrepOptions = Object.freeze({});
 
 /** What a channel needs from its side. */
 export interface ChannelSideHooks {
   /** True if [addr, addr + length) is this side's memory. */
   contains(addr: number, length: number): boolean;
+  /** EPERM for a freed DmaBuffer, EINVAL for a foreign one or one shorter than `length`. */
+  checkBuffer(buffer: DmaBuffer, length: number, what: string): void;
   readonly sideName: 'endpoint' | 'host';
   /** A completion for the side and testbed streams (batched there). */
   emit(completion: Completion): void;
@@ -109,6 +113,8 @@ export class ChannelHandle implements DmaChannel {
   private byteCount = 0;
   /** Ring entries the submitted and overflow descriptors will take once they go in. */
   private pendingEntries = 0;
+  /** The testbed closed: every call is ESHUTDOWN. */
+  private closed = false;
   /** One visitor for the pump, allocated once. */
   readonly visit: (ring: CompletionRing, slot: number) => void;
   /** What the cyclic and interleaved checks need from this channel. */
@@ -232,23 +238,29 @@ export class ChannelHandle implements DmaChannel {
   }
 
   private prep(segments: readonly Segment[], deviceAddr: number, options?: PrepOptions): Descriptor {
-    this.checkDirection(options?.direction, 'prep');
-    if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: empty segment list`);
+    // Checked with predicates first: a valid prep builds no message string (hot path).
+    if (options !== undefined && !isPlainObject(options)) checkOptions(options, `${this.info.name}: prep: options`);
+    const o: PrepOptions = options ?? NO_PREP_OPTIONS;
+    this.checkDirection(o.direction, 'prep');
+    if (o.interrupt !== undefined && typeof o.interrupt !== 'boolean') checkBoolean(o.interrupt, `${this.info.name}: prep: options.interrupt`);
+    if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: empty segment list (or not an array): ${show(segments)}`);
     const max = this.actor.submissions.maxSegments;
     if (segments.length > max) throw new EpdmaError('EINVAL', `${this.info.name}: prep: ${segments.length} segments, more than the ${max} one transfer can carry`);
     let total = 0;
     for (let i = 0; i < segments.length; i++) {
       const s = segments[i]!;
+      if (!isPlainObject(s)) checkObject(s as Segment | null, `${this.info.name}: prep: segment ${i}`);
+      if (!isAddress(s.addr)) checkAddress(s.addr, `${this.info.name}: prep: segment ${i} addr`);
       if (!Number.isSafeInteger(s.length) || s.length <= 0 || s.length > MAX_SEGMENT_BYTES) {
-        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} length ${s.length} (must be 1..${hex(MAX_SEGMENT_BYTES)})`);
+        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} length ${show(s.length)} (must be 1..${hex(MAX_SEGMENT_BYTES)})`);
       }
       if (!this.hooks.contains(s.addr, s.length)) {
-        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} ${typeof s.addr === 'number' ? hex(s.addr) : String(s.addr)}+${hex(s.length)} is outside ${this.hooks.sideName} memory`);
+        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} ${hex(s.addr)}+${hex(s.length)} is outside ${this.hooks.sideName} memory`);
       }
       total += s.length;
     }
     if (!Number.isSafeInteger(deviceAddr + total)) throw new EpdmaError('EINVAL', `${this.info.name}: prep: device range ${hex(deviceAddr)}+${hex(total)} passes 2^53`);
-    return new Descriptor(this, segments.length === 1 ? [segments[0]!] : segments.slice(), deviceAddr, this.flags(options), total);
+    return new Descriptor(this, segments.length === 1 ? [segments[0]!] : segments.slice(), deviceAddr, this.flags(o), total);
   }
 
   submitDescriptor(d: Descriptor): number {
@@ -264,6 +276,7 @@ export class ChannelHandle implements DmaChannel {
   }
 
   issuePending(): void {
+    this.checkOpen('issuePending');
     if (this.stoppedReason !== undefined) {
       this.failQueued(this.leavePending(this.submitted.splice(0)), this.stoppedReason);
       return;
@@ -384,6 +397,12 @@ export class ChannelHandle implements DmaChannel {
     this.failQueued(lost, COMPLETION_REASONS[Reason.WORKER_CRASHED]);
   }
 
+  /** The testbed closed: what is left completes aborted, and every call is ESHUTDOWN after. */
+  onClosed(): void {
+    this.closed = true;
+    this.onStopped('testbed closed');
+  }
+
   /** Restart intensity exceeded: nothing will run here again. */
   onStopped(reason: string): void {
     this.stoppedReason = `channel stopped: ${reason}`;
@@ -396,8 +415,9 @@ export class ChannelHandle implements DmaChannel {
   // ---- status and control ----
 
   txStatus(cookie: number): { status: 'complete' | 'in-progress' | 'paused' | 'error'; residue: number } {
+    this.checkOpen('txStatus');
     if (!Number.isSafeInteger(cookie) || cookie < 1 || cookie >= this.nextCookie) {
-      throw new EpdmaError('EINVAL', `${this.info.name}: txStatus: cookie ${cookie} was never submitted (next is ${this.nextCookie})`);
+      throw new EpdmaError('EINVAL', `${this.info.name}: txStatus: cookie ${show(cookie)} was never submitted (next is ${this.nextCookie})`);
     }
     const err = this.errors.get(cookie);
     if (err !== undefined) return { status: 'error', residue: err };
@@ -432,6 +452,7 @@ export class ChannelHandle implements DmaChannel {
   }
 
   terminateAsync(): void {
+    this.checkOpen('terminateAsync');
     this.configured = false;
     // Never issued (or held back by a terminate in progress): they never reached the worker;
     // no callback (DMAengine), done learns why.
@@ -479,6 +500,7 @@ export class ChannelHandle implements DmaChannel {
   }
 
   async release(): Promise<void> {
+    this.checkOpen('release');
     if (!this.requested) return;
     await this.terminateSync();
     this.requested = false;
@@ -490,15 +512,8 @@ export class ChannelHandle implements DmaChannel {
     return new Observable<Completion>((subscriber) => {
       let active = true;
       try {
-        let d: Descriptor;
-        if ('segments' in request) {
-          this.checkUsable('transfer');
-          d = this.prep(request.segments, request.deviceAddr);
-        } else {
-          this.checkUsable('transfer');
-          const local = typeof request.local === 'number' ? request.local : (request.local as DmaBuffer).addr;
-          d = this.prep([{ addr: local, length: request.length }], request.remote);
-        }
+        this.checkUsable('transfer');
+        const d = this.prepTransfer(request);
         this.submitDescriptor(d);
         this.issuePending();
         d.done.then((c) => {
@@ -525,9 +540,27 @@ export class ChannelHandle implements DmaChannel {
     return list;
   }
 
+  /** Checks a transfer() request (a DmaBuffer against its own length and liveness) and preps it. */
+  private prepTransfer(request: TransferRequest): Descriptor {
+    const what = `${this.info.name}: transfer`;
+    const r = checkObject(request, `${what}: request`);
+    if ('segments' in r) return this.prep(r.segments, checkAddress(r.deviceAddr, `${what}: deviceAddr`));
+    const length = checkLength(r.length, `${what}: length`, 1, MAX_SEGMENT_BYTES);
+    const remote = checkAddress(r.remote, `${what}: remote`);
+    if (typeof r.local === 'number') return this.prep([{ addr: r.local, length }], remote);
+    const buffer = checkDmaBuffer(r.local, `${what}: local`);
+    this.hooks.checkBuffer(buffer, length, `${what}: local`);
+    return this.prep([{ addr: buffer.addr, length }], remote);
+  }
+
   // ---- checks ----
 
+  private checkOpen(what: string): void {
+    if (this.closed) throw new EpdmaError('ESHUTDOWN', `${this.info.name}: ${what} after the testbed closed`);
+  }
+
   private checkUsable(what: string): void {
+    this.checkOpen(what);
     if (!this.requested) throw new EpdmaError('EPERM', `${this.info.name}: ${what} on a channel that is not requested (released?)`);
     if (this.stoppedReason !== undefined) throw new EpdmaError('ESHUTDOWN', `${this.info.name}: ${what}: ${this.stoppedReason}`);
   }

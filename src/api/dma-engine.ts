@@ -5,13 +5,22 @@ import { Supervisor, type SupervisorEventType } from '../actors/supervisor.js';
 import type { ChannelWorkerData } from '../workers/channel-worker-data.js';
 import { CompletionDoorbell, CompletionPump } from '../workers/rings/completion-doorbell.js';
 import { ChannelHandle } from './dma-channel.js';
-import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine } from './types.js';
+import type { ChannelFilter, ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaEngine } from './types.js';
+import { checkCount, checkEnum, checkOpen, checkOptions, checkString, show } from './validate.js';
 
 export type ChannelSpec = Omit<ChannelWorkerData, 'submissions' | 'completions' | 'kick' | 'control' | 'generation' | 'doorbell'>;
 
+/** What a side's channels check their memory arguments against (RegionMemory). */
+export interface SideMemoryChecks {
+  /** True if [addr, addr + length) is this side's memory. */
+  contains(addr: number, length: number): boolean;
+  /** EPERM for a freed DmaBuffer, EINVAL for a foreign one or one shorter than `length`. */
+  checkBuffer(buffer: DmaBuffer, length: number, what: string): void;
+}
+
 export interface SideEngineOptions {
   readonly side: 'endpoint' | 'host';
-  readonly contains: (addr: number, length: number) => boolean;
+  readonly memory: SideMemoryChecks;
   readonly supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
   readonly onEvent: (type: SupervisorEventType, name: string, reason?: string) => void;
   /** Wait bound for the pump when another process publishes (its notify cannot reach us). */
@@ -29,7 +38,7 @@ export class SideEngine implements DmaEngine {
   private readonly pump: CompletionPump;
   private readonly supervisor: Supervisor;
   private readonly handles: ChannelHandle[] = [];
-  private readonly contains: SideEngineOptions['contains'];
+  private readonly memory: SideMemoryChecks;
   private readonly itemSubject = new Subject<Completion>();
   private readonly batchSubject = new Subject<readonly Completion[]>();
   readonly completions$: Observable<Completion> = this.itemSubject.asObservable();
@@ -37,12 +46,14 @@ export class SideEngine implements DmaEngine {
   /** Extra sinks (the testbed's merged stream). */
   private readonly sinks: ((c: Completion) => void)[] = [];
   private batch: Completion[] = [];
+  /** The last crashChannel of each channel still running. */
+  private readonly crashing = new Map<string, Promise<void>>();
   private flushQueued = false;
   private closed = false;
 
   constructor(options: SideEngineOptions) {
     this.side = options.side;
-    this.contains = options.contains;
+    this.memory = options.memory;
     this.supervisor = new Supervisor({ ...options.supervision, onEvent: options.onEvent });
     this.pump = new CompletionPump(this.doorbell, options.pumpWaitTimeoutMs !== undefined ? { waitTimeoutMs: options.pumpWaitTimeoutMs } : {});
   }
@@ -59,7 +70,8 @@ export class SideEngine implements DmaEngine {
     });
     const h = new ChannelHandle(info, actor, {
       sideName: this.side,
-      contains: this.contains,
+      contains: (addr, length) => this.memory.contains(addr, length),
+      checkBuffer: (buffer, length, what) => this.memory.checkBuffer(buffer, length, what),
       emit: (c) => this.emit(c),
       drainNow: () => this.pump.drainAll(),
     });
@@ -77,17 +89,23 @@ export class SideEngine implements DmaEngine {
     return this.handles.find((h) => h.info.name === name);
   }
 
-  async requestChannel(filter: ChannelFilter = {}): Promise<DmaChannel> {
-    if (this.closed) throw new EpdmaError('ESHUTDOWN', `${this.side}: requestChannel after close`);
+  async requestChannel(filter?: ChannelFilter): Promise<DmaChannel> {
+    checkOpen(this.closed, `${this.side}: requestChannel`);
+    const f = checkOptions(filter, `${this.side}: requestChannel: filter`);
+    const what = `${this.side}: requestChannel: filter.`;
+    if (f.direction !== undefined) checkEnum(f.direction, `${what}direction`, ['mem-to-dev', 'dev-to-mem']);
+    if (f.kind !== undefined) checkEnum(f.kind, `${what}kind`, ['read', 'write']);
+    if (f.hwChannel !== undefined) checkCount(f.hwChannel, `${what}hwChannel`, 0, 7);
+    if (f.name !== undefined) checkString(f.name, `${what}name`);
     const match = (h: ChannelHandle): boolean =>
-      (filter.direction === undefined || h.info.direction === filter.direction) &&
-      (filter.kind === undefined || h.info.kind === filter.kind) &&
-      (filter.hwChannel === undefined || h.info.hwChannel === filter.hwChannel) &&
-      (filter.name === undefined || h.info.name === filter.name);
+      (f.direction === undefined || h.info.direction === f.direction) &&
+      (f.kind === undefined || h.info.kind === f.kind) &&
+      (f.hwChannel === undefined || h.info.hwChannel === f.hwChannel) &&
+      (f.name === undefined || h.info.name === f.name);
     const candidates = this.handles.filter(match);
     const free = candidates.find((h) => !h.requested && h.actor.state !== 'stopped');
     if (free === undefined) {
-      throw new EpdmaError('EBUSY', `${this.side}: no free channel matches ${JSON.stringify(filter)} (${candidates.length} match, all in use or stopped)`);
+      throw new EpdmaError('EBUSY', `${this.side}: no free channel matches ${JSON.stringify(f)} (${candidates.length} match, all in use or stopped)`);
     }
     free.requested = true;
     return free;
@@ -114,10 +132,29 @@ export class SideEngine implements DmaEngine {
     this.sinks.push(sink);
   }
 
+  /**
+   * Kills a channel's worker (faults.crashChannel). Crashes of one channel run one at a time,
+   * each on a running worker: a kill that landed during the backoff (no worker) or on a worker
+   * still starting, or two kills on one worker, would make the crash and restart counts on
+   * events$ disagree with the calls. So each waits for the previous one and for the restart.
+   */
   async crash(name: string): Promise<void> {
+    checkOpen(this.closed, `${this.side}: crashChannel`);
     const h = this.handle(name);
-    if (h === undefined) throw new EpdmaError('EINVAL', `${this.side}: no channel named '${name}'`);
-    await h.actor.kill();
+    if (h === undefined) throw new EpdmaError('EINVAL', `${this.side}: crashChannel: no channel named ${show(name)}`);
+    const previous = this.crashing.get(name);
+    const next = (async () => {
+      await previous?.catch(() => undefined);
+      await this.supervisor.settled(name);
+      checkOpen(this.closed, `${this.side}: crashChannel`);
+      await h.actor.kill();
+    })();
+    this.crashing.set(name, next);
+    try {
+      await next;
+    } finally {
+      if (this.crashing.get(name) === next) this.crashing.delete(name);
+    }
   }
 
   async settled(name: string): Promise<void> {
@@ -131,7 +168,7 @@ export class SideEngine implements DmaEngine {
     await this.supervisor.close();
     this.pump.drainAll();
     await this.pump.stop();
-    for (const h of this.handles) h.onStopped('testbed closed');
+    for (const h of this.handles) h.onClosed();
     this.flushBatch();
     for (const h of this.handles) h.completeStreams();
     this.itemSubject.complete();

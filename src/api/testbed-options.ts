@@ -18,6 +18,7 @@ export interface ResolvedTestbedOptions {
   rdChans: number;
   msiInterrupts: number;
   hostMemoryBytes: number;
+  iommu: boolean;
   hostRequestPollMs: number;
   readyPollMs: number;
   readyTimeoutMs: number;
@@ -56,6 +57,11 @@ function supervision(s: NonNullable<TestbedOptions['supervision']>): ResolvedTes
   if (s.withinMs !== undefined) ms('supervision.withinMs', s.withinMs);
   if (s.backoffMs !== undefined) ms('supervision.backoffMs', s.backoffMs);
   return s;
+}
+
+function iommu(value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new EpdmaError('EINVAL', `testbed: host.iommu ${String(value)} is not a boolean`);
+  return value;
 }
 
 /** Defaults of API.md, every value checked with the offending value in the message. */
@@ -98,6 +104,7 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
     rdChans: count('function.rdChans', fn.rdChans ?? readChannels, 0, readChannels),
     msiInterrupts: count('function.msiInterrupts', fn.msiInterrupts ?? 1, 0, 32),
     hostMemoryBytes: bytes('host.memoryBytes', options.host?.memoryBytes ?? 256 * 1024 * 1024, 1 << 16, 2 ** 31),
+    iommu: iommu(options.host?.iommu ?? false),
     hostRequestPollMs: ms('timing.hostRequestPollMs', timing.hostRequestPollMs ?? PRESETS[preset].hostRequestPollMs),
     readyPollMs: ms('timing.readyPollMs', timing.readyPollMs ?? PRESETS[preset].readyPollMs),
     readyTimeoutMs: ms('timing.readyTimeoutMs', timing.readyTimeoutMs ?? PRESETS[preset].readyTimeoutMs),

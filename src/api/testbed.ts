@@ -13,6 +13,8 @@ import { loadNativeAddon } from '../native/native-addon.js';
 import type { SupervisorEventType } from '../actors/supervisor.js';
 import type { LinkGate } from '../workers/channel-worker-data.js';
 import { SideEngine } from './dma-engine.js';
+import { checkString } from './validate.js';
+import { TableIommu } from './host-iommu.js';
 import { RegionMemory } from './dma-memory.js';
 import { resolveTestbedOptions, HOST_RAM_BASE, type ResolvedTestbedOptions } from './testbed-options.js';
 import type { ChannelInfo, Completion, EndpointSide, HostSide, RuntimeEvent, Testbed, TestbedOptions } from './types.js';
@@ -63,6 +65,14 @@ class InProcessTestbed implements Testbed {
   private hostEngine: SideEngine | undefined;
   private endpointSide: EndpointSide | undefined;
   private hostSide: HostSide | undefined;
+  private readonly memories: RegionMemory[] = [];
+  private iommu: TableIommu | undefined;
+  /**
+   * The EP-local memory pci-epf-dma grants the host's channels for data: EP RAM only. The
+   * LL regions, the metadata BAR backing, the registers and the scratch pool are on the same
+   * bus but out of the host's reach (a host channel aimed there fails and writes nothing).
+   */
+  private readonly hostGrant: AddressSpace;
   private closing: Promise<void> | undefined;
   private readyEvent: RuntimeEvent | undefined;
   /** READY as the host driver last reported it. */
@@ -79,6 +89,8 @@ class InProcessTestbed implements Testbed {
   });
   readonly faults = {
     crashChannel: async (name: string): Promise<void> => {
+      this.checkOpen('crashChannel');
+      checkString(name, 'testbed: crashChannel: name');
       const engine = name.startsWith('host/') ? this.hostEngine : name.startsWith('endpoint/') ? this.epEngine : undefined;
       if (engine === undefined) throw new EpdmaError('EINVAL', `crashChannel: '${name}' names no channel (expected host/... or endpoint/...)`);
       await engine.crash(name);
@@ -98,6 +110,7 @@ class InProcessTestbed implements Testbed {
     // Host RAM shares the EP arena's buffer, so engine copies between them are one copyWithin.
     this.hostRam = this.epc.companion('host-ram') ?? ramRegion('host-ram', HOST_RAM_BASE, o.hostMemoryBytes);
     this.hostSpace = new AddressSpace('host-bus', [this.hostRam]);
+    this.hostGrant = new AddressSpace('ep-granted', [this.epc.memory]);
     this.epf = new EndpointFunction({
       vendorId: o.vendorId,
       deviceId: o.deviceId,
@@ -140,9 +153,11 @@ class InProcessTestbed implements Testbed {
 
     const epMemory = new RegionMemory(this.epc.memory);
     const hostMemory = new RegionMemory(this.hostRam);
+    this.memories.push(epMemory, hostMemory);
+    if (this.o.iommu) this.iommu = new TableIommu(hostMemory);
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
-    this.epEngine = new SideEngine({ side: 'endpoint', contains: (a, l) => epMemory.contains(a, l), supervision: this.o.supervision, onEvent });
-    this.hostEngine = new SideEngine({ side: 'host', contains: (a, l) => hostMemory.contains(a, l), supervision: this.o.supervision, onEvent });
+    this.epEngine = new SideEngine({ side: 'endpoint', memory: epMemory, supervision: this.o.supervision, onEvent });
+    this.hostEngine = new SideEngine({ side: 'host', memory: hostMemory, supervision: this.o.supervision, onEvent });
     for (const e of [this.epEngine, this.hostEngine]) e.addSink((c) => this.completionSubject.next(c));
 
     const md = this.driver.metadata;
@@ -181,6 +196,7 @@ class InProcessTestbed implements Testbed {
         bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr }])),
         metadata: md,
       },
+      ...(this.iommu !== undefined ? { iommu: this.iommu } : {}),
     };
     this.readyEvent = { type: 'ready', atNs: process.hrtime.bigint() };
     this.eventSubject.next(this.readyEvent);
@@ -204,6 +220,8 @@ class InProcessTestbed implements Testbed {
         local: this.epc.localSpace.describe(),
         remote: this.hostSpace.describe(),
         llRegion: { base: this.epc.llAddress(kind, region.hwChannel), size: region.ll.size },
+        ...(side === 'host' ? { localData: this.hostGrant.describe() } : {}),
+        ...(this.iommu !== undefined ? { iommu: this.iommu.table.buffer } : {}),
         ...(this.o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: this.o.linkBytesPerSec } : {}),
       },
       // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
@@ -264,6 +282,8 @@ class InProcessTestbed implements Testbed {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      for (const m of this.memories) m.close();
+      this.iommu?.close();
       await Promise.all([this.epEngine?.close(), this.hostEngine?.close()]);
       this.driver?.remove();
       this.epf.unbind();

@@ -162,6 +162,27 @@ export interface HostSide extends Side {
     bars: readonly BarInfo[];
     metadata: MetadataLayout;
   };
+  /** Present when the testbed was created with host.iommu true. */
+  readonly iommu?: HostIommu;
+}
+
+export type IommuDirection = 'to-device' | 'from-device' | 'bidirectional';
+
+/**
+ * dma_map_single / dma_unmap_single with identity IOVA. With the IOMMU on, an engine read of
+ * host memory outside a to-device/bidirectional mapping, or a write outside a
+ * from-device/bidirectional one, fails with the address in the reason and writes nothing.
+ */
+export interface HostIommu {
+  map(buffer: DmaBuffer | Segment, direction: IommuDirection): DmaMapping;
+  /** Engine accesses refused so far. */
+  readonly faults: number;
+}
+
+export interface DmaMapping {
+  readonly addr: number;
+  readonly length: number;
+  unmap(): void;
 }
 
 export interface RuntimeEvent {
@@ -189,7 +210,7 @@ export interface TestbedOptions {
     rdChans?: number;
     msiInterrupts?: number;
   };
-  host?: { memoryBytes?: number };
+  host?: { memoryBytes?: number; iommu?: boolean };
   timing?: {
     preset?: 'fast' | 'kernel';
     hostRequestPollMs?: number;

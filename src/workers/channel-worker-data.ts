@@ -52,6 +52,10 @@ export interface ChannelWorkerData {
     readonly remote: AddressSpaceDescription;
     readonly llRegion: { readonly base: number; readonly size: number };
     readonly linkBytesPerSec?: number;
+    /** EP-local memory data may move to/from (host channels: what the function grants). */
+    readonly localData?: AddressSpaceDescription;
+    /** The host IOMMU's mapping table (IommuTable.buffer), when the host has one. */
+    readonly iommu?: SharedArrayBuffer;
   } | null;
   /**
    * Two-process mode: the engine runs in another process (`engine` is null). The worker

@@ -10,6 +10,7 @@
 import { workerData } from 'node:worker_threads';
 import { AddressSpace } from '../device/bus/address-space.js';
 import { ChannelEngine } from '../device/engine/channel-engine.js';
+import { IommuTable } from '../device/bus/iommu-table.js';
 import { channelRegisters } from '../device/regs/channel-registers.js';
 import { MmioRegisterFile } from '../device/regs/register-file.js';
 import { EpdmaError } from '../device/errors.js';
@@ -74,6 +75,8 @@ const engine = data.engine === null ? null : new ChannelEngine({
   local: AddressSpace.fromDescription(data.engine.local),
   remote: AddressSpace.fromDescription(data.engine.remote),
   llRegion: data.engine.llRegion,
+  ...(data.engine.localData !== undefined ? { localData: AddressSpace.fromDescription(data.engine.localData) } : {}),
+  ...(data.engine.iommu !== undefined ? { iommu: new IommuTable(data.engine.iommu) } : {}),
   ...(addon !== null ? { bigCopy: addon.copy, bigCopyBytes: NATIVE_COPY_MIN_BYTES } : {}),
   ...(data.engine.linkBytesPerSec !== undefined ? { linkBytesPerSec: data.engine.linkBytesPerSec } : {}),
 });

@@ -55,6 +55,12 @@ export function createCpuPool(options: CpuPoolOptions = {}): CpuPool {
     idleTimeout,
   });
   let closing: Promise<void> | undefined;
+  // Piscina emits 'error' for a result that arrives after destroy() dropped its task (a close
+  // while tasks run) and for a thread that died idle. Unhandled, that event kills the process;
+  // the tasks concerned were already rejected, so after close it is noise, before it a warning.
+  piscina.on('error', (err: unknown) => {
+    if (closing === undefined) process.emitWarning(`cpu pool: ${err instanceof Error ? err.message : String(err)}`);
+  });
   const run = <R>(task: CpuTask): Promise<R> => {
     if (closing) return Promise.reject(new EpdmaError('ESHUTDOWN', `cpu pool: ${task.op} after close`));
     return piscina.run(task) as Promise<R>;

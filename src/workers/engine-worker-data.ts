@@ -24,5 +24,7 @@ export interface EngineWorkerData {
   /** The EP's local bus and the host memory as the EP's DMA reaches it. */
   readonly local: AddressSpaceDescription;
   readonly remote: AddressSpaceDescription;
+  /** The EP-local memory the function grants the host's channels for data (EP RAM). */
+  readonly localData?: AddressSpaceDescription;
   readonly linkBytesPerSec?: number;
 }

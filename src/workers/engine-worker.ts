@@ -31,12 +31,14 @@ file.crossProcessNotify = (view, index) => {
 const ctl = new Int32Array(data.control);
 const local = AddressSpace.fromDescription(data.local);
 const remote = AddressSpace.fromDescription(data.remote);
+const localData = data.localData !== undefined ? AddressSpace.fromDescription(data.localData) : undefined;
 const engines = data.channels.map((c) => new ChannelEngine({
   registers: file,
   kind: c.kind,
   ch: c.hwChannel,
   local,
   remote,
+  ...(localData !== undefined ? { localData } : {}),
   llRegion: c.llRegion,
   ...(data.linkBytesPerSec !== undefined ? { linkBytesPerSec: data.linkBytesPerSec } : {}),
 }));

@@ -97,7 +97,7 @@ export async function createSideFixture(options: SideFixtureOptions = {}): Promi
   const events: SideEvent[] = [];
   const side = new SideEngine({
     side: 'endpoint',
-    contains: (addr, length) => epMemory.contains(addr, length),
+    memory: epMemory,
     ...(options.supervision !== undefined ? { supervision: options.supervision } : {}),
     onEvent: (type, name, reason) => events.push({ type, name, reason }),
   });

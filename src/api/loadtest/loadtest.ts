@@ -1,9 +1,10 @@
 import { Observable, type Subscription } from 'rxjs';
-import { EpdmaError, hex } from '../../device/errors.js';
+import { EpdmaError, isEpdmaError } from '../../device/errors.js';
 import type { ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed } from '../types.js';
 import { LoadStatsAccumulator, type ChannelStatsAccumulator, type LoadProgress } from './load-stats.js';
 import { sourcePattern } from './dmatest-pattern.js';
 import { GUARD_BYTES, SlotCheck } from './slot-check.js';
+import { checkBoolean, checkCount, checkDuration, checkEnum, checkLength, checkObject, checkOptions, show } from '../validate.js';
 
 export interface LoadTestOptions {
   side?: 'host' | 'endpoint' | 'both';
@@ -79,6 +80,7 @@ interface Lane {
  * final one, then completes. Unsubscribing stops issuing and releases the channels.
  */
 export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: (r: LoadTestRun) => void): Observable<LoadProgress> {
+  checkObject(testbed, 'loadtest: testbed');
   const o = normalize(options);
   return new Observable<LoadProgress>((subscriber) => {
     let stopped = false;
@@ -114,6 +116,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
           allocated.push({ mem, buf });
           return buf;
         } catch (err) {
+          if (!isEpdmaError(err, 'ENOMEM')) throw err;
           throw new EpdmaError('ENOMEM', `loadtest: ${picked.length} channels x depth ${o.depth} x ${o.maxSize} bytes (plus ${2 * GUARD_BYTES} guard bytes each) do not fit in memory: lower --depth or --size (${(err as Error).message})`);
         }
       };
@@ -177,20 +180,27 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       };
 
       const onBatch = (batch: readonly Completion[]): void => {
-        for (let i = 0; i < batch.length; i++) {
-          const c = batch[i]!;
-          const lane = byChannel.get(c.channel);
-          if (lane !== undefined && lane.inFlight > 0) complete(lane, c);
-        }
-        let busy = false;
-        for (const lane of lanes) {
-          if (lane.pending) {
-            lane.pending = false;
-            lane.chan.issuePending();
+        try {
+          for (let i = 0; i < batch.length; i++) {
+            const c = batch[i]!;
+            const lane = byChannel.get(c.channel);
+            if (lane !== undefined && lane.inFlight > 0) complete(lane, c);
           }
-          if (lane.inFlight > 0) busy = true;
+          let busy = false;
+          for (const lane of lanes) {
+            if (lane.pending) {
+              lane.pending = false;
+              lane.chan.issuePending();
+            }
+            if (lane.inFlight > 0) busy = true;
+          }
+          if (!busy) finish?.();
+        } catch (err) {
+          // The testbed closed under the run: it ends with what it measured, it does not fail.
+          if (!isEpdmaError(err, 'ESHUTDOWN')) throw err;
+          stopped = true;
+          finish?.();
         }
-        if (!busy) finish?.();
       };
 
       const done = new Promise<void>((resolve, reject) => {
@@ -200,8 +210,15 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       const sides = new Set(lanes.map((l) => (l.chan.info.side === 'host' ? testbed.host : testbed.endpoint)));
       for (const side of sides) {
         subscriptions.push(side.dma.completionBatches$.subscribe({
-          next: onBatch,
-          complete: () => fail?.(new EpdmaError('ESHUTDOWN', 'loadtest: the testbed closed during the run')),
+          next: (batch) => {
+          try {
+            onBatch(batch);
+          } catch (err) {
+            fail?.(err as Error);
+          }
+        },
+          // The testbed closed under the run: it ends with what it measured.
+          complete: () => finish?.(),
         }));
       }
       const endWarmup = (): void => {
@@ -255,27 +272,28 @@ interface Normalized {
 }
 
 function normalize(options: LoadTestOptions): Normalized {
-  const side = options.side ?? 'both';
-  if (side !== 'host' && side !== 'endpoint' && side !== 'both') throw new EpdmaError('EINVAL', `loadtest: side '${String(side)}' is not host, endpoint or both`);
-  const channels = options.channels ?? 'all';
-  if (channels !== 'all' && (!Number.isInteger(channels) || channels < 1)) throw new EpdmaError('EINVAL', `loadtest: channels ${String(channels)} is not a positive count or 'all'`);
-  const size = options.size ?? 65536;
+  const opts = checkOptions(options, 'loadtest: options');
+  const side = checkEnum(opts.side ?? 'both', 'loadtest: side', ['host', 'endpoint', 'both']);
+  const channels = opts.channels ?? 'all';
+  if (channels !== 'all') checkCount(channels, 'loadtest: channels', 1, 64);
+  const size = opts.size ?? 65536;
+  if (Array.isArray(size) && size.length !== 2) throw new EpdmaError('EINVAL', `loadtest: size ${show(size)} must be a byte count or [min, max]`);
   const [minSize, maxSize] = Array.isArray(size) ? size : [size, size];
-  if (!Number.isSafeInteger(minSize) || !Number.isSafeInteger(maxSize) || minSize < 1 || maxSize < minSize || maxSize > 0xffff_ffff) {
-    throw new EpdmaError('EINVAL', `loadtest: size ${JSON.stringify(size)} must be 1..4 GiB-1, min <= max`);
-  }
-  const depth = options.depth ?? 16;
-  if (!Number.isInteger(depth) || depth < 1 || depth > 1024) throw new EpdmaError('EINVAL', `loadtest: depth ${depth} must be 1..1024`);
-  if (options.durationMs !== undefined && options.iterations !== undefined) throw new EpdmaError('EINVAL', 'loadtest: give durationMs or iterations, not both');
-  const durationMs = options.durationMs ?? 5000;
-  if (!Number.isFinite(durationMs) || durationMs <= 0) throw new EpdmaError('EINVAL', `loadtest: durationMs ${durationMs} must be a positive, finite number of ms`);
-  const iterations = options.iterations;
-  if (iterations !== undefined && (!Number.isInteger(iterations) || iterations < 1)) throw new EpdmaError('EINVAL', `loadtest: iterations ${iterations} must be a positive count`);
-  const progressMs = options.progressMs ?? 250;
-  if (!Number.isFinite(progressMs) || progressMs <= 0) throw new EpdmaError('EINVAL', `loadtest: progressMs ${progressMs} must be a positive number of ms`);
-  const warmupMs = options.warmupMs ?? (iterations !== undefined ? 0 : Math.min(1000, Math.floor(durationMs / 10)));
-  if (!Number.isFinite(warmupMs) || warmupMs < 0) throw new EpdmaError('EINVAL', `loadtest: warmupMs ${warmupMs} must be a number of ms >= 0`);
-  return { side, channels, minSize, maxSize, depth, durationMs, iterations, verify: options.verify ?? true, warmupMs, progressMs, onCompleted: options.onCompleted };
+  checkLength(minSize, 'loadtest: size', 1, 0xffff_ffff);
+  checkLength(maxSize, 'loadtest: size', 1, 0xffff_ffff);
+  if (maxSize < minSize) throw new EpdmaError('EINVAL', `loadtest: size ${show(size)} has min > max`);
+  const depth = checkCount(opts.depth ?? 16, 'loadtest: depth', 1, 1024);
+  if (opts.durationMs !== undefined && opts.iterations !== undefined) throw new EpdmaError('EINVAL', 'loadtest: give durationMs or iterations, not both');
+  const durationMs = checkDuration(opts.durationMs ?? 5000, 'loadtest: durationMs');
+  const iterations = opts.iterations === undefined ? undefined : checkCount(opts.iterations, 'loadtest: iterations', 1, Number.MAX_SAFE_INTEGER);
+  const verify = checkBoolean(opts.verify ?? true, 'loadtest: verify');
+  // Below 10 ms the snapshots would only load the main thread the run is measuring.
+  const progressMs = checkDuration(opts.progressMs ?? 250, 'loadtest: progressMs');
+  if (progressMs < 10) throw new EpdmaError('EINVAL', `loadtest: progressMs ${progressMs} is below 10 ms`);
+  const warmupMs = opts.warmupMs === undefined ? (iterations !== undefined ? 0 : Math.min(1000, Math.floor(durationMs / 10)))
+    : opts.warmupMs === 0 ? 0 : checkDuration(opts.warmupMs, 'loadtest: warmupMs');
+  if (opts.onCompleted !== undefined && typeof opts.onCompleted !== 'function') throw new EpdmaError('EINVAL', `loadtest: onCompleted ${show(opts.onCompleted)} is not a function`);
+  return { side, channels, minSize, maxSize, depth, durationMs, iterations, verify, warmupMs, progressMs, onCompleted: opts.onCompleted };
 }
 
 /** A channel chosen for the run and where its sources and destinations live. */

@@ -232,6 +232,8 @@ export class EndpointProcess {
       mapFormat: o.mapFormat,
       channels: epf.delegated.map((d) => ({ kind: d.kind, hwChannel: d.hwChannel, llRegion: { base: epc.llAddress(d.kind, d.hwChannel), size: LL_REGION_BYTES } })),
       local: epc.localSpace.describe(),
+      // The host's channels move data only in EP RAM: never LL, metadata, registers, scratch.
+      localData: new AddressSpace('ep-granted', [epc.memory]).describe(),
       remote: hostSpace.describe(),
       ...(o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: o.linkBytesPerSec } : {}),
     }, (line) => this.log(line), { view: ctl, index: CTL.EP_RESETS });
@@ -241,7 +243,7 @@ export class EndpointProcess {
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
     const lower = ramRegion('ep-ram', epc.memory.base, o.epMemoryBytes / 2, epc.memory.buffer, epc.memory.bufferOffset);
     const epMemory = new RegionMemory(lower);
-    this.epEngine = new SideEngine({ side: 'endpoint', contains: (a, l) => epMemory.contains(a, l), supervision: o.supervision, onEvent });
+    this.epEngine = new SideEngine({ side: 'endpoint', memory: epMemory, supervision: o.supervision, onEvent });
     const gate: LinkGate = { buffer: this.epLink.buffer as SharedArrayBuffer, byteOffset: 0, index: 0, mask: 1 };
     const chip = epc.localChip();
     const starts: Promise<unknown>[] = [];

@@ -225,7 +225,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     const hostMemory = new RegionMemory(hostRam);
     this.hostMemory = hostMemory;
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
-    const engine = new SideEngine({ side: 'host', contains: (a, l) => hostMemory.contains(a, l), supervision: this.options.supervision ?? {}, onEvent });
+    const engine = new SideEngine({ side: 'host', memory: hostMemory, supervision: this.options.supervision ?? {}, onEvent });
     this.engine = engine;
     const metaBar = fn.bars[driver.metadataBar]!.aperture.iomap(0, 16);
     // Channels run only while READY (metadata CTRL bit 31) is set, as in-process.
@@ -313,6 +313,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     this.closing ??= (async () => {
       this.watch?.stop();
       await this.dying;
+      this.hostMemory?.close();
       await this.engine?.close();
       this.driver?.remove();
       this.heartbeat?.stop();

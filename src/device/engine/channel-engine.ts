@@ -9,6 +9,7 @@ import type { ChannelEngineOps } from './channel-engine-ops.js';
 import { createChannelEngineOps } from './create-channel-engine-ops.js';
 import { EngineFault } from './engine-fault.js';
 import { LinkBudget } from './link-budget.js';
+import { IOMMU_DEVICE_READS, IOMMU_DEVICE_WRITES, type IommuTable } from '../bus/iommu-table.js';
 
 export interface ChannelEngineOptions {
   readonly registers: MmioRegisterFile;
@@ -18,6 +19,14 @@ export interface ChannelEngineOptions {
   readonly local: AddressSpace;
   /** The PCIe side as the EP's DMA sees it: host memory at host bus addresses. */
   readonly remote: AddressSpace;
+  /**
+   * The EP-local memory this channel may move data to or from (default all of `local`). A
+   * channel delegated to the host gets only what the function grants for data (EP RAM):
+   * never the LL regions, the metadata, the registers or the scratch pool.
+   */
+  readonly localData?: AddressSpace;
+  /** The host IOMMU: host memory is reachable only through its live mappings. */
+  readonly iommu?: IommuTable;
   /** This channel's LL region (EP-local address); elements outside it abort the channel. */
   readonly llRegion: { readonly base: number; readonly size: number };
   /** Link throughput budget in bytes per second (default unlimited). */
@@ -77,6 +86,7 @@ export class ChannelEngine {
   private readonly budget: LinkBudget;
   private readonly bigCopy: ChannelEngineOptions['bigCopy'];
   private readonly bigCopyBytes: number;
+  private readonly iommu: IommuTable | null;
 
   private running = false;
   private ptr = 0;
@@ -94,8 +104,10 @@ export class ChannelEngine {
     this.regs = channelRegisters(this.file.format, options.kind, options.ch);
     this.ops = createChannelEngineOps(this.file, this.regs);
     // Read channel: host -> EP (SAR on the PCIe side). Write channel: EP -> host.
-    this.src = options.kind === 'read' ? options.remote : options.local;
-    this.dst = options.kind === 'read' ? options.local : options.remote;
+    const data = options.localData ?? options.local;
+    this.src = options.kind === 'read' ? options.remote : data;
+    this.dst = options.kind === 'read' ? data : options.remote;
+    this.iommu = options.iommu ?? null;
     this.remote = options.remote;
     const { base, size } = options.llRegion;
     const hit = options.local.translate(base, size, true);
@@ -211,6 +223,16 @@ export class ChannelEngine {
    * element faulted (halted).
    */
   private move(sar: number, dar: number, size: number): boolean {
+    // The IOMMU sits between the engine and the host: a read channel reads host memory (SAR),
+    // a write channel writes it (DAR); outside a mapping of that direction nothing moves.
+    if (this.iommu !== null) {
+      const reads = this.kind === 'read';
+      if (!this.iommu.allows(reads ? sar : dar, size, reads ? IOMMU_DEVICE_READS : IOMMU_DEVICE_WRITES)) {
+        this.iommu.recordFault();
+        this.abort(reads ? EngineFault.SOURCE_UNMAPPED : EngineFault.DESTINATION_UNMAPPED, reads ? sar : dar, size);
+        return false;
+      }
+    }
     const si = this.src.resolve(sar, size);
     if (si < 0) {
       this.abort(EngineFault.SOURCE_UNMAPPED, si === RESOLVE_CROSSES_END ? sar + size : sar, size);

@@ -82,6 +82,13 @@ export function metadataLength(
  * blobs the host must reject.
  */
 export function encodeMetadata(layout: MetadataLayout): Uint8Array {
+  if (typeof layout !== 'object' || layout === null) invalid(`layout ${String(layout)} is not an object`);
+  for (const table of ['write', 'read'] as const) {
+    if (!Array.isArray(layout[table])) invalid(`${table} table ${String(layout[table])} is not an array`);
+    for (const [i, e] of layout[table].entries()) {
+      if (typeof e !== 'object' || e === null) invalid(`${table} entry ${i} ${String(e)} is not an object`);
+    }
+  }
   const headerLayout = layout.headerLayout ?? 'v4';
   if (!isHeaderLayout(headerLayout)) invalid(`header layout ${String(headerLayout)} unknown`);
   const hdrLen = headerLength(headerLayout);
