@@ -14,6 +14,7 @@ import { EpdmaError, type EpdmaErrorCode } from '../device/errors.js';
  */
 
 export const DEFAULT_CONTROL_TIMEOUT_MS = 5000;
+export const DEFAULT_BOOT_TIMEOUT_MS = 60_000;
 
 type AnyFunction = (...args: never[]) => unknown;
 
@@ -30,6 +31,11 @@ export interface ControlClientOptions {
   readonly name: string;
   /** Deadline of each call in ms (default 5000). */
   readonly timeoutMs?: number;
+  /**
+   * Deadline of calls made before the worker first answered (default 60000): a new worker
+   * thread loads its modules first, which on a loaded 2-core machine takes more than a call.
+   */
+  readonly bootTimeoutMs?: number;
   /**
    * Called after every request is posted. A channel worker parked in Atomics.wait does not run
    * its event loop, so pass its KickWord.kick here to make it come back and read the request.
@@ -80,9 +86,12 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
   const { name } = options;
   let wake = options.wake;
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS;
-  if (!(timeoutMs > 0)) {
-    throw new EpdmaError('EINVAL', `${name}: control timeoutMs ${timeoutMs} must be > 0`);
+  const bootTimeoutMs = options.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS;
+  if (!(timeoutMs > 0) || !(bootTimeoutMs > 0)) {
+    throw new EpdmaError('EINVAL', `${name}: control timeoutMs ${timeoutMs} / bootTimeoutMs ${bootTimeoutMs} must be > 0`);
   }
+  /** Until the worker answered once, calls wait for it to boot. */
+  let booted = false;
 
   // Track the listeners comlink adds so dispose() can take them off the worker again.
   const base = nodeEndpoint(worker);
@@ -151,11 +160,12 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
       return new Promise((resolve, reject) => {
         const call: PendingCall = { method, reject, timer: undefined };
         calls.add(call);
+        const deadline = booted ? timeoutMs : bootTimeoutMs;
         call.timer = setTimeout(() => {
           if (settle(call)) {
-            reject(new EpdmaError('ETIMEDOUT', `${name}: ${method} did not answer within ${timeoutMs} ms`));
+            reject(new EpdmaError('ETIMEDOUT', `${name}: ${method} did not answer within ${deadline} ms${booted ? '' : ' (worker start)'}`));
           }
-        }, timeoutMs);
+        }, deadline);
         // comlink's proxy turns any property into a remote call; an unknown method fails in
         // the worker (TypeError) and comes back as a rejection.
         let answer: Promise<unknown>;
@@ -167,9 +177,11 @@ export function createControlClient<T>(worker: Worker, options: ControlClientOpt
         }
         answer.then(
           (value) => {
+            booted = true;
             if (settle(call)) resolve(value as ControlResult<T[typeof method]>);
           },
           (error: unknown) => {
+            booted = true;
             if (settle(call)) reject(fromRemoteError(error));
           },
         );

@@ -138,6 +138,19 @@ describe('control plane over comlink', () => {
     control.dispose();
   });
 
+  it('gives calls before the first answer the boot deadline, later calls the call deadline', async () => {
+    // The worker blocks for 400 ms before it exposes its API, as a slow module load would.
+    const worker = await start(SERVICE, { bootDelayMs: 400 });
+    const control = createControlClient<Service>(worker, { name: 'host/rd0', timeoutMs: 50, bootTimeoutMs: 20_000 });
+    expect(await control.call('configure', { deviceAddr: 6 })).toEqual({ deviceAddr: 6 });
+    const err = await rejection(control.call('never'));
+    expect(err.message).toBe('ETIMEDOUT: host/rd0: never did not answer within 50 ms');
+    control.dispose();
+    const impatient = createControlClient<Service>(await start(SERVICE, { bootDelayMs: 400 }), { name: 'host/rd1', timeoutMs: 20_000, bootTimeoutMs: 50 });
+    expect((await rejection(impatient.call('configure', { deviceAddr: 1 }))).message).toBe('ETIMEDOUT: host/rd1: configure did not answer within 50 ms (worker start)');
+    impatient.dispose();
+  });
+
   it('dispose rejects calls in flight, refuses new ones and takes its listeners off the worker', async () => {
     const worker = await start(SERVICE);
     const before = { exit: worker.listenerCount('exit'), message: worker.listenerCount('message') };
@@ -169,7 +182,7 @@ describe('control plane over comlink', () => {
     const parked = Atomics.waitAsync(progress, 0, 0, WAIT_DEADLINE_MS);
     expect(parked.async ? await parked.value : parked.value).not.toBe('timed-out');
     expect(Atomics.load(progress, 0)).toBeGreaterThan(0);
-    const deaf = createControlClient<{ ping(): string }>(worker, { name: 'host/rd0', timeoutMs: 100 });
+    const deaf = createControlClient<{ ping(): string }>(worker, { name: 'host/rd0', timeoutMs: 100, bootTimeoutMs: 100 });
     expect((await rejection(deaf.call('ping'))).code).toBe('ETIMEDOUT');
     deaf.dispose();
     const control = createControlClient<{ ping(): string }>(worker, {

@@ -123,18 +123,25 @@ export class Opened {
     return buffer;
   }
 
-  /** Closes everything; a release, free or close that fails fails the test (after the rest closed). */
+  /**
+   * Closes everything; a release, free or close that fails fails the test (after the rest
+   * closed). ESHUTDOWN is no failure: the test closed the testbed itself, which released its
+   * channels and memory.
+   */
   async closeAll(): Promise<void> {
     const failures: unknown[] = [];
+    const fail = (err: unknown): void => {
+      if (!(err instanceof Error && (err as { code?: unknown }).code === 'ESHUTDOWN')) failures.push(err);
+    };
     const note = (results: PromiseSettledResult<unknown>[]): void => {
-      for (const r of results) if (r.status === 'rejected') failures.push(r.reason);
+      for (const r of results) if (r.status === 'rejected') fail(r.reason);
     };
     note(await Promise.allSettled(this.channels.splice(0).map((c) => c.release())));
     for (const { memory, buffer } of this.buffers.splice(0)) {
       try {
         memory.free(buffer);
       } catch (err) {
-        failures.push(err);
+        fail(err);
       }
     }
     note(await Promise.allSettled(this.beds.splice(0).map((b) => b.close())));
