@@ -1,5 +1,6 @@
 import { EpdmaError } from '../device/errors.js';
 import type { TestbedOptions } from './types.js';
+import { DRIVER_QUIRKS, type DriverQuirks } from '../workers/driver/driver-quirks.js';
 
 export const HOST_RAM_BASE = 0x1_0000_0000;
 
@@ -21,6 +22,7 @@ export interface ResolvedTestbedOptions {
   readyPollMs: number;
   readyTimeoutMs: number;
   idle: 'adaptive' | 'spin' | 'sleep';
+  quirks: DriverQuirks;
   supervision: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }
 
@@ -55,12 +57,19 @@ function supervision(s: NonNullable<TestbedOptions['supervision']>): ResolvedTes
   return s;
 }
 
+/** The channel core's semantics, default 'contract'; `what` names the option in the error. */
+export function driverQuirks(what: string, value: unknown): DriverQuirks {
+  if (value === undefined) return 'contract';
+  if (!(DRIVER_QUIRKS as readonly unknown[]).includes(value)) throw new EpdmaError('EINVAL', `${what} '${String(value)}' is not ${DRIVER_QUIRKS.join(' or ')}`);
+  return value as DriverQuirks;
+}
+
 /** Defaults of API.md, every value checked with the offending value in the message. */
 export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedOptions {
   // From JavaScript anything can arrive here; a TypeError would break the EpdmaError promise.
   const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(options)) throw new EpdmaError('EINVAL', `testbed: options ${String(options)} is not an object`);
-  for (const key of ['endpoint', 'function', 'host', 'timing', 'supervision'] as const) {
+  for (const key of ['endpoint', 'function', 'host', 'timing', 'driver', 'supervision'] as const) {
     const v: unknown = options[key];
     if (v !== undefined && !isObject(v)) throw new EpdmaError('EINVAL', `testbed: ${key} ${JSON.stringify(v)} is not an object`);
   }
@@ -77,6 +86,7 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
   const readChannels = count('endpoint.readChannels', ep.readChannels ?? 4, 1, 8);
   const idle = options.idle ?? 'adaptive';
   if (idle !== 'adaptive' && idle !== 'spin' && idle !== 'sleep') throw new EpdmaError('EINVAL', `testbed: idle '${String(idle)}' is not adaptive, spin or sleep`);
+  const quirks = driverQuirks('testbed: driver.quirks', options.driver?.quirks);
   const link = ep.linkBytesPerSec ?? Infinity;
   if (!(link > 0)) throw new EpdmaError('EINVAL', `testbed: endpoint.linkBytesPerSec ${String(link)} must be positive`);
   return {
@@ -97,6 +107,7 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
     readyPollMs: ms('timing.readyPollMs', timing.readyPollMs ?? PRESETS[preset].readyPollMs),
     readyTimeoutMs: ms('timing.readyTimeoutMs', timing.readyTimeoutMs ?? PRESETS[preset].readyTimeoutMs),
     idle,
+    quirks,
     supervision: supervision(options.supervision ?? {}),
   };
 }

@@ -195,6 +195,7 @@ class InProcessTestbed implements Testbed {
       direction: info.direction,
       mapFormat: chip.mapFormat,
       funcNo: chip.funcNo,
+      quirks: this.o.quirks,
       remote: !chip.local,
       registers: chip.registers.buffer,
       ll: region.ll,

@@ -147,6 +147,14 @@ export interface TestbedOptions {
     readyPollMs?: number;
     readyTimeoutMs?: number;
   };
+  /** The host's and the EP's dw-edma channel core. */
+  driver?: {
+    /**
+     * 'contract' (default): DMAengine semantics where dw-edma departs from them; 'dw-edma':
+     * exactly what the kernel driver does (docs/channel-semantics.md).
+     */
+    quirks?: 'contract' | 'dw-edma';
+  };
   /** Channel worker idle policy (default 'adaptive'). */
   idle?: 'adaptive' | 'spin' | 'sleep';
   /** Supervisor restart intensity (default 3 restarts in 5000 ms). */

@@ -43,6 +43,8 @@ export interface EndpointProcessOptions {
   readonly deviceId?: number;
   /** Map work's H poll period (default 10 ms). */
   readonly hostRequestPollMs?: number;
+  /** The EP-local channel core's semantics, as TestbedOptions.driver (default 'contract'). */
+  readonly quirks?: 'contract' | 'dw-edma';
   /** One line per lifecycle event (host attached, host gone, ...). */
   readonly log?: (line: string) => void;
 }
@@ -74,6 +76,7 @@ export async function startEndpointProcess(options: EndpointProcessOptions): Pro
     },
     ...(options.hostMemoryBytes !== undefined ? { host: { memoryBytes: options.hostMemoryBytes } } : {}),
     timing: { hostRequestPollMs: options.hostRequestPollMs ?? 10 },
+    ...(options.quirks !== undefined ? { driver: { quirks: options.quirks } } : {}),
   });
   const ep = new EndpointProcess(resolvePath(options.shm), o, options.log ?? (() => undefined));
   try {
@@ -229,7 +232,7 @@ export class EndpointProcess {
         const info = channelInfo(kind, region.hwChannel);
         starts.push(this.epEngine.addChannel(info, {
           name: info.name, kind, hwChannel: region.hwChannel, direction: info.direction, mapFormat: chip.mapFormat,
-          funcNo: chip.funcNo, remote: false, registers: chip.registers.buffer, ll: region.ll, gate,
+          funcNo: chip.funcNo, quirks: o.quirks, remote: false, registers: chip.registers.buffer, ll: region.ll, gate,
           engine: {
             local: epc.localSpace.describe(),
             remote: hostSpace.describe(),

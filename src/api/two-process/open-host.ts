@@ -10,6 +10,7 @@ import type { SupervisorEventType } from '../../actors/supervisor.js';
 import { crossProcessWake, loadNativeAddon, mapSharedFile, nativeAddonUnavailableReason } from '../../native/native-addon.js';
 import type { LinkGate } from '../../workers/channel-worker-data.js';
 import { SideEngine } from '../dma-engine.js';
+import { driverQuirks } from '../testbed-options.js';
 import { RegionMemory } from '../dma-memory.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine, HostSide, RuntimeEvent } from '../types.js';
 import { hostChannelInfo } from './endpoint-process.js';
@@ -27,6 +28,8 @@ export interface OpenHostOptions {
   /** How long to wait for the endpoint to finish detaching a previous host (default 5000 ms). */
   readonly attachTimeoutMs?: number;
   readonly idle?: 'adaptive' | 'spin' | 'sleep';
+  /** The host channel core's semantics, as TestbedOptions.driver (default 'contract'). */
+  readonly driver?: { readonly quirks?: 'contract' | 'dw-edma' };
   readonly supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }
 
@@ -59,6 +62,7 @@ export async function openHostSide(options: OpenHostOptions): Promise<HostProces
   if (options === null || typeof options !== 'object' || typeof options.shm !== 'string' || options.shm === '') {
     throw new EpdmaError('EINVAL', `openHost: shm ${JSON.stringify(options?.shm)} is not a directory path`);
   }
+  driverQuirks('openHost: driver.quirks', options.driver?.quirks);
   if (loadNativeAddon() === null) {
     throw new EpdmaError('EOPNOTSUPP', `openHost: two-process mode needs the native addon (${nativeAddonUnavailableReason()})`);
   }
@@ -204,7 +208,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
         const info = hostChannelInfo(kind, region.hwChannel);
         starts.push(engine.addChannel(info, {
           name: info.name, kind, hwChannel: region.hwChannel, direction: info.direction, mapFormat: chip.mapFormat,
-          funcNo: chip.funcNo, remote: true, registers: chip.registers.buffer, ll: region.ll, gate,
+          funcNo: chip.funcNo, quirks: driverQuirks('openHost: driver.quirks', this.options.driver?.quirks), remote: true, registers: chip.registers.buffer, ll: region.ll, gate,
           engine: null, crossProcess: true,
           idle: { policy: this.options.idle ?? 'adaptive' },
         }));

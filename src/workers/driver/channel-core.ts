@@ -1,24 +1,35 @@
 import { EngineFault } from '../../device/engine/engine-fault.js';
 import type { CompletionRing } from '../rings/completion-ring.js';
-import { Reason, RESULT_ABORTED, RESULT_OK } from '../rings/completion-ring.js';
+import { Reason, RESULT_ABORTED, RESULT_OK, RESULT_READ_FAILED, RESULT_WRITE_FAILED } from '../rings/completion-ring.js';
 import type { SubmissionRing } from '../rings/submission-ring.js';
-import { CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, type ChannelControlBlock } from '../channel-control-block.js';
-import { STATUS_ABORT, STATUS_NONE, type ChannelOps } from './channel-ops.js';
+import {
+  CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, REQUEST_MASK, REQUEST_PAUSE, REQUEST_STOP, STATE_HALTED, STATE_RUNNING,
+  stateRequest, stateStatus, TERMINATE_FREE, TERMINATE_NONE, type ChannelControlBlock,
+} from '../channel-control-block.js';
+import { STATUS_ABORT, STATUS_NONE } from './channel-ops.js';
+import { descriptorResidue, u32Bytes, type DriverQuirks } from './driver-quirks.js';
 
 export type Direction = 'mem-to-dev' | 'dev-to-mem';
 
 /** Something to Atomics.wait on for a short nap. */
 const napCell = new Int32Array(new SharedArrayBuffer(4));
 
-const REQ_NONE = 0;
-const REQ_STOP = 1;
-const REQ_PAUSE = 2;
-
 /** Where a channel may run: e.g. the host's view of READY (metadata CTRL bit 31). */
 export interface LinkGate {
   readonly view: Int32Array;
   readonly index: number;
   readonly mask: number;
+}
+
+/** The per-layout half the core drives (ChannelOps; a scripted one in tests). */
+export interface ChunkHardware {
+  readonly llMax: number;
+  writeElement(i: number, chunkCb: boolean, last: boolean, size: number, sar: number, dar: number): void;
+  writeLink(count: number, chunkCb: boolean): void;
+  start(first: boolean): void;
+  /** STATUS_NONE / STATUS_DONE / STATUS_ABORT. */
+  status(): number;
+  clear(status: number): void;
 }
 
 export interface ChannelCoreCounters {
@@ -40,15 +51,34 @@ const FAULT_REASON: Record<number, number> = {
 };
 
 /**
- * The generic dw-edma channel core for one channel (dw-edma-core.c, reference 6.4-6.5), fed
- * from the submission ring and reporting to the completion ring:
+ * The side that faulted, as DMAengine names it. The kernel driver only ever says ABORTED; the
+ * engine model knows which address it could not reach, so 'contract' mode says so.
+ */
+const FAULT_RESULT: Record<number, number> = {
+  [EngineFault.SOURCE_UNMAPPED]: RESULT_READ_FAILED,
+  [EngineFault.DESTINATION_UNMAPPED]: RESULT_WRITE_FAILED,
+};
+
+/**
+ * The generic dw-edma channel core for one channel (dw-edma-core.c, reference 6.4-6.5 and
+ * 13.5), fed from the submission ring and reporting to the completion ring:
  *
  * descriptor (bursts = segments) -> chunks of at most ll_max bursts, CB alternating per
- * chunk from 1 -> LL written, started (first chunk programs the channel) -> DONE: next chunk,
- * or the cookie completes and the next descriptor starts -> ABORT: the cookie completes
- * 'aborted' and the channel goes IDLE until the next issuePending, as in the kernel.
- * Pause and stop requests take effect at chunk boundaries. Residue is descriptor-granular
- * (alloc_sz - xfer_sz, xfer_sz growing as chunks start).
+ * chunk from 1 -> LL written, started (the first chunk programs the channel) -> DONE: next
+ * chunk, or the cookie completes and the next issued descriptor starts -> ABORT: the cookie
+ * completes with the fault and the channel goes IDLE until the next issuePending.
+ *
+ * The channel state (status, request) lives in the control block's STATE word, shared with
+ * the main thread: issuePending marks the channel BUSY with its first chunk started (the
+ * kernel starts it before issue_pending returns), pause/resume/terminate change it there at
+ * once, and this core acts on it at chunk boundaries. Every transition of either thread is
+ * one compare-and-swap, and the core makes its side effects only after its swap succeeded.
+ *
+ * Where dw-edma departs from the DMAengine contract, `quirks` picks the behaviour (see
+ * driver-quirks.ts): a STOP completes the in-flight descriptor NOERROR with residue 0 and
+ * keeps the queue, a pause that landed on the last chunk hangs after resume, byte counts are
+ * u32 ('dw-edma'); or the contract: a terminate completes everything unfinished as
+ * 'terminated', the last-chunk pause resumes to completion, counts are exact ('contract').
  *
  * Only the descriptor in flight is taken out of the submission ring, so after a worker crash
  * the main thread knows exactly which cookie was in flight (the ring's tail says so) and the
@@ -57,19 +87,16 @@ const FAULT_REASON: Record<number, number> = {
 export class ChannelCore {
   readonly counters: ChannelCoreCounters = { descriptors: 0, aborted: 0, terminated: 0, chunks: 0, bytes: 0, gateWaits: 0 };
 
-  private readonly ops: ChannelOps;
+  private readonly ops: ChunkHardware;
   private readonly memToDev: boolean;
+  /** 'dw-edma' quirks: the kernel driver's behaviour where it departs from the contract. */
+  private readonly kernel: boolean;
   private readonly sub: SubmissionRing;
   private readonly comp: CompletionRing;
   private readonly ctl: ChannelControlBlock;
   private readonly gate: LinkGate | null;
   private readonly faultOf: () => { code: number; addr: number };
   private readonly onPublish: () => void;
-
-  private status = CHANNEL_IDLE;
-  private request = REQ_NONE;
-  /** After an ABORT the kernel goes IDLE; the next issue_pending restarts the queue. */
-  private abortIssueSeq = -1;
 
   // The descriptor in flight, copied out of the ring (preallocated, nothing per descriptor).
   private cookie = 0;
@@ -87,8 +114,9 @@ export class ChannelCore {
   private chunkRunning = false;
 
   constructor(options: {
-    ops: ChannelOps;
+    ops: ChunkHardware;
     direction: Direction;
+    quirks: DriverQuirks;
     submissions: SubmissionRing;
     completions: CompletionRing;
     control: ChannelControlBlock;
@@ -99,6 +127,7 @@ export class ChannelCore {
   }) {
     this.ops = options.ops;
     this.memToDev = options.direction === 'mem-to-dev';
+    this.kernel = options.quirks === 'dw-edma';
     this.sub = options.submissions;
     this.comp = options.completions;
     this.ctl = options.control;
@@ -110,7 +139,7 @@ export class ChannelCore {
   }
 
   get busy(): boolean {
-    return this.status !== CHANNEL_IDLE;
+    return this.ctl.status() !== CHANNEL_IDLE;
   }
 
   /** A chunk is on the hardware: the loop must keep polling the status register. */
@@ -118,12 +147,28 @@ export class ChannelCore {
     return this.chunkRunning;
   }
 
+  /**
+   * A worker restarted after a crash: the descriptor the old one had in flight was completed
+   * 'aborted' by the main thread, its request died with it. Continue the issued queue (a
+   * pending terminate is finished by the next poll before anything runs).
+   */
+  recoverAfterCrash(): void {
+    this.ctl.clearCurrent();
+    this.ctl.setState(this.sub.available() > 0 ? CHANNEL_BUSY : CHANNEL_IDLE);
+  }
+
   /** Work the loop could do right now without hardware progress. */
   hasWork(): boolean {
     if (this.chunkRunning) return true;
-    if (this.status === CHANNEL_BUSY) return this.gateOpen();
-    if (this.status === CHANNEL_IDLE) return this.sub.available() > 0 && (this.abortIssueSeq < 0 || this.ctl.issueSeq() !== this.abortIssueSeq);
-    return false;
+    if (this.ctl.terminatePending() !== TERMINATE_NONE) return true;
+    const s = this.ctl.state();
+    const status = stateStatus(s);
+    if (status === CHANNEL_IDLE) return (s & STATE_HALTED) === 0 && this.sub.available() > 0;
+    if (status !== CHANNEL_BUSY) return false;
+    if (this.cookie === 0) return this.sub.available() === 0 || this.gateOpen() || stateRequest(s) !== 0;
+    if (this.nextSeg < this.nseg) return this.gateOpen() || stateRequest(s) !== 0;
+    // Resumed after a pause on the last chunk: the contract completes it; dw-edma hangs.
+    return !this.kernel;
   }
 
   private gateOpen(): boolean {
@@ -131,17 +176,72 @@ export class ChannelCore {
     return g === null || (Atomics.load(g.view, g.index) & g.mask) !== 0;
   }
 
-  /** One step of the channel. True if it did something. */
+  /** One step of the channel. True if it did something (or must look again at once). */
   poll(): boolean {
     if (this.chunkRunning) return this.pollChunk();
-    if (this.status === CHANNEL_BUSY) {
-      // Between chunks of a descriptor, waiting for the link to come back.
-      if (!this.gateOpen()) return false;
-      this.startChunk(false);
+    const pending = this.ctl.terminatePending();
+    if (pending !== TERMINATE_NONE) {
+      // Nothing on the hardware: the terminate takes effect now.
+      this.haltIdle();
+      this.finishTerminate(pending);
       return true;
     }
-    if (this.status !== CHANNEL_IDLE) return false;
-    return this.takeNext();
+    const s = this.ctl.state();
+    const status = stateStatus(s);
+    if (status === CHANNEL_IDLE) {
+      // Issued work on an IDLE channel that did not halt: it was issued while this core was
+      // going IDLE (its swap won over the main thread's), or a restarted worker continues.
+      if ((s & STATE_HALTED) !== 0 || this.sub.available() === 0) return false;
+      this.ctl.compareAndSwapState(s, CHANNEL_BUSY | STATE_RUNNING);
+      return true;
+    }
+    if (status !== CHANNEL_BUSY) return false;
+    if (this.cookie === 0) return this.startNextDescriptor(s);
+    if (this.nextSeg < this.nseg) {
+      // Between chunks: the first chunk after issuePending/resume, or waiting for the link.
+      // A request that came meanwhile acts at this chunk's DONE, as the kernel had started it.
+      if (this.gateOpen()) {
+        if (this.ctl.compareAndSwapState(s, s | STATE_RUNNING)) this.startChunk();
+        return true;
+      }
+      return this.stopBetweenChunks(s);
+    }
+    if (this.kernel) return false; // start_transfer finds no chunk: BUSY with nothing running
+    // The contract: resumed after a pause on its last chunk, the descriptor is complete. A
+    // request still pending applies to the next descriptor.
+    const next = this.sub.available() > 0 ? (s & REQUEST_MASK) | CHANNEL_BUSY | STATE_RUNNING : CHANNEL_IDLE;
+    if (!this.ctl.compareAndSwapState(s, next)) return true;
+    this.complete(RESULT_OK, Reason.NONE, 0, 0, this.alloc);
+    return true;
+  }
+
+  /** The link is down between chunks: a pending request takes effect without a chunk. */
+  private stopBetweenChunks(s: number): boolean {
+    const request = stateRequest(s);
+    if (request === REQUEST_PAUSE) return this.ctl.compareAndSwapState(s, CHANNEL_PAUSED);
+    if (request === REQUEST_STOP) {
+      if (!this.ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED)) return true;
+      this.complete(RESULT_OK, Reason.NONE, 0, 0, this.done);
+      return true;
+    }
+    if ((s & STATE_RUNNING) !== 0 && this.ctl.compareAndSwapState(s, s & ~STATE_RUNNING)) this.counters.gateWaits++;
+    return false;
+  }
+
+  /** start_transfer with no descriptor in flight: the next issued one, or IDLE. */
+  private startNextDescriptor(s: number): boolean {
+    if (this.sub.available() === 0) return this.ctl.compareAndSwapState(s, CHANNEL_IDLE);
+    if (!this.gateOpen()) {
+      const request = stateRequest(s);
+      if (request === REQUEST_PAUSE) return this.ctl.compareAndSwapState(s, CHANNEL_PAUSED);
+      if (request === REQUEST_STOP) return this.ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED);
+      if ((s & STATE_RUNNING) !== 0) this.ctl.compareAndSwapState(s, s & ~STATE_RUNNING);
+      return false;
+    }
+    if (!this.ctl.compareAndSwapState(s, s | STATE_RUNNING)) return true;
+    this.take();
+    this.startChunk();
+    return true;
   }
 
   private pollChunk(): boolean {
@@ -150,43 +250,74 @@ export class ChannelCore {
     this.ops.clear(st);
     this.chunkRunning = false;
     if (st === STATUS_ABORT) {
+      this.haltIdle();
       const fault = this.faultOf();
-      this.complete(RESULT_ABORTED, FAULT_REASON[fault.code] ?? Reason.NONE, fault.addr);
-      this.request = REQ_NONE;
-      this.setStatus(CHANNEL_IDLE);
-      this.abortIssueSeq = this.ctl.issueSeq();
+      const result = this.kernel ? RESULT_ABORTED : FAULT_RESULT[fault.code] ?? RESULT_ABORTED;
+      this.complete(result, FAULT_REASON[fault.code] ?? Reason.NONE, fault.addr, descriptorResidue(this.kernel, this.alloc, this.xfer), this.done);
       return true;
     }
     this.done += this.chunkBytes;
     this.counters.chunks++;
-    if (this.request === REQ_STOP) {
-      this.finishStop();
-      return true;
-    }
-    if (this.request === REQ_PAUSE) {
-      this.request = REQ_NONE;
-      this.setStatus(CHANNEL_PAUSED);
-      return true;
-    }
-    if (this.nextSeg < this.nseg) {
-      if (this.gateOpen()) this.startChunk(false);
-      else this.counters.gateWaits++;
-      return true;
-    }
-    this.complete(RESULT_OK, Reason.NONE, 0);
-    this.setStatus(CHANNEL_IDLE);
-    this.takeNext();
+    this.chunkDone();
     return true;
   }
 
-  private takeNext(): boolean {
-    if (this.abortIssueSeq >= 0) {
-      if (this.ctl.issueSeq() === this.abortIssueSeq) return false;
-      this.abortIssueSeq = -1;
+  /** dw_edma_done_interrupt: act on the request, then the next chunk or descriptor. */
+  private chunkDone(): void {
+    for (;;) {
+      const pending = this.ctl.terminatePending();
+      if (pending !== TERMINATE_NONE) {
+        this.haltIdle();
+        this.finishTerminate(pending);
+        return;
+      }
+      const s = this.ctl.state();
+      const request = stateRequest(s);
+      if (request === REQUEST_STOP) {
+        // dw-edma: the STOP completes the descriptor with the result virt-dma set at prep
+        // (NOERROR, residue 0), chunks left or not; the queue stays for the next issuePending.
+        if (!this.ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED)) continue;
+        this.complete(RESULT_OK, Reason.NONE, 0, 0, this.done);
+        return;
+      }
+      if (request === REQUEST_PAUSE) {
+        // The descriptor stays in flight, even if this was its last chunk.
+        if (this.ctl.compareAndSwapState(s, CHANNEL_PAUSED)) return;
+        continue;
+      }
+      if (this.nextSeg < this.nseg) {
+        if (this.gateOpen()) {
+          if (!this.ctl.compareAndSwapState(s, s | STATE_RUNNING)) continue;
+          this.startChunk();
+        } else {
+          if (!this.ctl.compareAndSwapState(s, s & ~STATE_RUNNING)) continue;
+          this.counters.gateWaits++;
+        }
+        return;
+      }
+      const next = this.sub.available() > 0 && this.gateOpen();
+      if (!this.ctl.compareAndSwapState(s, next ? CHANNEL_BUSY | STATE_RUNNING : this.sub.available() > 0 ? CHANNEL_BUSY : CHANNEL_IDLE)) continue;
+      this.complete(RESULT_OK, Reason.NONE, 0, descriptorResidue(this.kernel, this.alloc, this.xfer), this.alloc);
+      if (next) {
+        this.take();
+        this.startChunk();
+      }
+      return;
     }
-    if (!this.gateOpen()) return false;
+  }
+
+  /** IDLE and halted (after an ABORT or a STOP), the request and RUNNING cleared. */
+  private haltIdle(): void {
+    for (;;) {
+      const s = this.ctl.state();
+      if (this.ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED)) return;
+    }
+  }
+
+  /** Copies the descriptor at the ring's tail out and consumes it (it is now in flight). */
+  private take(): void {
     const sub = this.sub;
-    if (!sub.peekHeader()) return false;
+    sub.peekHeader();
     const n = sub.nseg();
     this.cookie = sub.cookie();
     this.deviceAddr = sub.deviceAddr();
@@ -200,7 +331,7 @@ export class ChannelCore {
     }
     // Current before consumed: a main thread that sees the descriptor taken (tail past it)
     // and then a different current cookie knows it has finished (txStatus relies on this).
-    this.ctl.setCurrent(this.cookie, alloc, 0);
+    this.ctl.setCurrent(this.cookie, descriptorResidue(this.kernel, alloc, 0), true);
     sub.consume();
     this.alloc = alloc;
     this.xfer = 0;
@@ -208,15 +339,15 @@ export class ChannelCore {
     this.nextSeg = 0;
     this.chunksAlloc = 0;
     this.deviceCursor = this.deviceAddr;
-    this.setStatus(CHANNEL_BUSY);
-    this.startChunk(true);
-    return true;
   }
 
-  private startChunk(first: boolean): void {
+  private startChunk(): void {
     const ops = this.ops;
     const count = Math.min(ops.llMax, this.nseg - this.nextSeg);
     const cb = this.chunksAlloc % 2 === 0;
+    // dw-edma starts a chunk as the descriptor's first (programming the channel) when its
+    // u32 xfer_sz is 0, which a wrapped count also is.
+    const first = this.kernel ? u32Bytes(this.xfer) === 0 : this.chunksAlloc === 0;
     let bytes = 0;
     for (let i = 0; i < count; i++) {
       const k = this.nextSeg + i;
@@ -233,14 +364,12 @@ export class ChannelCore {
     this.chunksAlloc++;
     this.chunkBytes = bytes;
     this.xfer += bytes;
-    this.ctl.setXfer(this.xfer);
+    this.ctl.setProgress(descriptorResidue(this.kernel, this.alloc, this.xfer), this.nextSeg < this.nseg);
     this.chunkRunning = true;
     ops.start(first);
   }
 
-  private complete(result: number, reason: number, faultAddr: number): void {
-    const residue = result === RESULT_OK ? 0 : this.alloc - this.xfer;
-    const bytes = result === RESULT_OK ? this.alloc : this.done;
+  private complete(result: number, reason: number, faultAddr: number, residue: number, bytes: number): void {
     if (result === RESULT_OK) {
       this.counters.descriptors++;
       this.counters.bytes += bytes;
@@ -272,72 +401,38 @@ export class ChannelCore {
     return this.comp.unpublished();
   }
 
-  private setStatus(s: number): void {
-    this.status = s;
-    this.ctl.setStatus(s);
-  }
-
-  /** dmaengine_pause: needs BUSY and no pending request (else EPERM); acts at the chunk end. */
-  pause(): 'ok' | 'EPERM' {
-    if (this.status !== CHANNEL_BUSY || this.request !== REQ_NONE) return 'EPERM';
-    this.request = REQ_PAUSE;
-    return 'ok';
+  /** True while a pause the main thread requested has not taken effect (nor been overtaken). */
+  get pausePending(): boolean {
+    return stateRequest(this.ctl.state()) === REQUEST_PAUSE;
   }
 
   /** True once a requested pause has taken effect. */
   get paused(): boolean {
-    return this.status === CHANNEL_PAUSED;
-  }
-
-  /** dmaengine_resume: only a paused channel (else EPERM). */
-  resume(): 'ok' | 'EPERM' {
-    if (this.status !== CHANNEL_PAUSED) return 'EPERM';
-    this.setStatus(CHANNEL_BUSY);
-    if (this.nextSeg >= this.nseg) {
-      // The pause landed on the descriptor's last chunk: it is complete (the kernel would
-      // leave it hanging, as start_transfer finds no chunk; completing it is what a client expects).
-      this.complete(RESULT_OK, Reason.NONE, 0);
-      this.setStatus(CHANNEL_IDLE);
-      this.takeNext();
-    } else if (this.gateOpen()) {
-      this.startChunk(false);
-    }
-    return 'ok';
+    return this.ctl.status() === CHANNEL_PAUSED;
   }
 
   /**
-   * dmaengine_terminate_async: nothing in flight or paused -> IDLE at once; busy -> STOP at
-   * the chunk end. Every descriptor not completed, in flight or still queued, is reported
-   * 'terminated' (the main thread resolves it without a callback, per DMAengine).
-   * Returns true when the channel is already idle.
+   * A terminate the main thread asked for, now that nothing is on the hardware: TERMINATE_ALL
+   * (the contract) completes the descriptor in flight and every queued one 'terminated' (the
+   * main thread resolves them without a callback); TERMINATE_FREE (a 'dw-edma' release, as
+   * vchan_free_chan_resources) drops them all as 'channel released'.
    */
-  terminate(): boolean {
-    if (this.chunkRunning) {
-      this.request = REQ_STOP;
-      return false;
-    }
-    this.finishStop();
-    return true;
-  }
-
-  private finishStop(): void {
-    if (this.cookie !== 0) this.complete(RESULT_ABORTED, Reason.TERMINATED, 0);
-    this.ctl.setTerminatePending(false);
-    this.request = REQ_NONE;
-    this.abortIssueSeq = -1;
-    this.setStatus(CHANNEL_IDLE);
+  private finishTerminate(pending: number): void {
+    const reason = pending === TERMINATE_FREE ? Reason.CHANNEL_RELEASED : Reason.TERMINATED;
+    if (this.cookie !== 0) this.complete(RESULT_ABORTED, reason, 0, descriptorResidue(this.kernel, this.alloc, this.xfer), this.done);
     const sub = this.sub;
     while (sub.peekHeader()) {
-      this.push(sub.cookie(), RESULT_ABORTED, Reason.TERMINATED, 0, this.segmentBytes(), 0);
+      this.push(sub.cookie(), RESULT_ABORTED, reason, 0, this.queuedBytes(), 0);
       this.counters.terminated++;
       sub.consume();
     }
+    this.ctl.setTerminatePending(TERMINATE_NONE);
     this.flush();
   }
 
-  private segmentBytes(): number {
+  private queuedBytes(): number {
     let sum = 0;
     for (let k = 0; k < this.sub.nseg(); k++) sum += this.sub.segLength(k);
-    return sum;
+    return descriptorResidue(this.kernel, sum, 0);
   }
 }

@@ -4,6 +4,7 @@ import { HDMA_V0_BITS } from '../../device/regs/hdma-v0-regs.js';
 import type { MmioRegisterFile } from '../../device/regs/register-file.js';
 import { LL_CONTROL, LL_DATA_BYTES, llMax, writeDataElement, writeLinkElement } from '../../device/ll/ll-codec.js';
 import type { LlRegion } from '../../device/dma-chip.js';
+import type { ChunkHardware } from './channel-core.js';
 
 export const STATUS_NONE = 0;
 export const STATUS_DONE = 1;
@@ -18,7 +19,7 @@ const TWO32 = 0x1_0000_0000;
  * file (on the host: through the BAR), so it runs unchanged against an engine in another
  * thread or process.
  */
-export class ChannelOps {
+export class ChannelOps implements ChunkHardware {
   readonly llMax: number;
   private readonly file: MmioRegisterFile;
   private readonly r: ChannelRegisterSet;
