@@ -3,7 +3,7 @@ import { EpdmaError, hex } from '../device/errors.js';
 import type { ChannelActor } from '../actors/channel-actor.js';
 import {
   CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, REQUEST_MASK, REQUEST_NONE, REQUEST_PAUSE, REQUEST_STOP, STATE_HALTED,
-  STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE,
+  STATE_HOLD, STATE_ISSUE_ONE, STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE, withState,
 } from '../workers/channel-control-block.js';
 import { descriptorResidue } from '../workers/driver/driver-quirks.js';
 import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../workers/rings/completion-ring.js';
@@ -101,6 +101,17 @@ export class ChannelHandle implements DmaChannel {
   private terminating: Promise<void> | undefined;
   private stoppedReason: string | undefined;
   requested = false;
+  /** A microtask that drops STATE_HOLD is queued. */
+  private holdQueued = false;
+  /** Drops STATE_HOLD once the code that called issuePending has run (allocated once). */
+  private readonly releaseHold = (): void => {
+    this.holdQueued = false;
+    const ctl = this.actor.control;
+    for (;;) {
+      const s = ctl.state();
+      if ((s & STATE_HOLD) === 0 || ctl.compareAndSwapState(s, s & ~STATE_HOLD)) return;
+    }
+  };
   /** One visitor for the pump, allocated once. */
   readonly visit: (ring: CompletionRing, slot: number) => void;
 
@@ -180,7 +191,7 @@ export class ChannelHandle implements DmaChannel {
     // descriptors submitted before the call).
     if (this.terminating !== undefined) return;
     this.fillRing();
-    this.startIssued();
+    this.startIssued(true);
   }
 
   /**
@@ -188,19 +199,32 @@ export class ChannelHandle implements DmaChannel {
    * STOP, or a descriptor still in flight) on an IDLE channel with no request pending, the
    * channel is BUSY with a chunk started before this returns, as in the kernel, so an
    * immediate pause is accepted. A pending STOP leaves it alone (the issued work waits for the
-   * next issuePending). The worker does the starting; one kick, no message.
+   * next issuePending). A refill of the ring (`fromIssue` false: issued work that waited for
+   * room) does not restart a channel that halted on an ABORT or a STOP. The issue count is
+   * bumped either way, so a worker going IDLE meanwhile sees the new work. The worker does the
+   * starting; one kick, no message.
    */
-  private startIssued(): void {
+  private startIssued(fromIssue: boolean): void {
     const ctl = this.actor.control;
     for (;;) {
       const s = ctl.state();
-      if (stateStatus(s) !== CHANNEL_IDLE || stateRequest(s) !== REQUEST_NONE) break;
+      const bumped = (s + STATE_ISSUE_ONE) | 0;
       const inFlight = ctl.currentCookie() !== 0;
-      if (!inFlight && this.actor.submissions.available() === 0) break;
+      const idle = stateStatus(s) === CHANNEL_IDLE && stateRequest(s) === REQUEST_NONE && (fromIssue || (s & STATE_HALTED) === 0);
+      if (!idle || (!inFlight && this.actor.submissions.available() === 0)) {
+        if (ctl.compareAndSwapState(s, bumped)) break;
+        continue;
+      }
       // start_transfer finds a chunk unless the descriptor in flight has none left (dw-edma's
       // hang after a pause on the last chunk: BUSY with nothing running).
       const chunk = inFlight ? ctl.currentHasChunksLeft() : true;
-      if (ctl.compareAndSwapState(s, CHANNEL_BUSY | (chunk ? STATE_RUNNING : 0))) break;
+      if (ctl.compareAndSwapState(s, withState(bumped, CHANNEL_BUSY | (chunk ? STATE_RUNNING | STATE_HOLD : 0)))) {
+        if (chunk && !this.holdQueued) {
+          this.holdQueued = true;
+          queueMicrotask(this.releaseHold);
+        }
+        break;
+      }
     }
     this.actor.kickWorker();
   }
@@ -237,7 +261,7 @@ export class ChannelHandle implements DmaChannel {
       reason === Reason.TERMINATED || reason === Reason.CHANNEL_RELEASED);
     if (this.overflow.length > 0 && this.terminating === undefined) {
       this.fillRing();
-      this.actor.kickWorker();
+      this.startIssued(false);
     }
   }
 
@@ -300,6 +324,8 @@ export class ChannelHandle implements DmaChannel {
       const err = this.errors.get(cookie);
       if (err !== undefined) return { status: 'error', residue: err };
     }
+    // A client polling txStatus in a loop (dma_sync_wait) has finished issuing.
+    if (this.holdQueued) this.releaseHold();
     const d = this.inRing.get(cookie) ?? this.overflow.find((x) => x.cookie === cookie) ?? this.submitted.find((x) => x.cookie === cookie);
     if (d === undefined) return { status: 'complete', residue: 0 };
     // dma_cookie_status says IN_PROGRESS; on a PAUSED channel every such cookie is DMA_PAUSED,
@@ -363,7 +389,7 @@ export class ChannelHandle implements DmaChannel {
       // start_transfer: the next chunk of the paused descriptor, or the next issued one.
       const inFlight = ctl.currentCookie() !== 0;
       const chunk = inFlight ? ctl.currentHasChunksLeft() : this.actor.submissions.available() > 0;
-      if (ctl.compareAndSwapState(s, CHANNEL_BUSY | (chunk ? STATE_RUNNING : 0))) break;
+      if (ctl.compareAndSwapState(s, withState(s, CHANNEL_BUSY | (chunk ? STATE_RUNNING : 0)))) break;
     }
     this.actor.kickWorker();
   }
@@ -380,7 +406,7 @@ export class ChannelHandle implements DmaChannel {
       const status = stateStatus(s);
       if (status === CHANNEL_IDLE) return true;
       if (status === CHANNEL_PAUSED || (s & STATE_RUNNING) === 0) {
-        if (ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED)) return true;
+        if (ctl.compareAndSwapState(s, withState(s, CHANNEL_IDLE | STATE_HALTED))) return true;
       } else if (ctl.compareAndSwapState(s, (s & ~REQUEST_MASK) | REQUEST_STOP)) {
         return false;
       }
@@ -416,7 +442,7 @@ export class ChannelHandle implements DmaChannel {
       // Work issued while the terminate ran goes to the worker now.
       if (this.overflow.length > 0 && this.stoppedReason === undefined) {
         this.fillRing();
-        this.startIssued();
+        this.startIssued(true);
       }
     });
   }

@@ -14,10 +14,18 @@
  *   bits 2-3  request     REQUEST_NONE / STOP / PAUSE  (chan->request)
  *   bit  4    RUNNING     a chunk is started on the hardware and its DONE/ABORT not yet handled
  *   bit  5    HALTED      IDLE after an ABORT or a STOP: issued work waits for the next
- *                         issuePending (an IDLE channel that is not HALTED takes what is issued)
+ *                         issuePending, a refill of the ring from the main thread does not start it
+ *   bit  6    HOLD        set with BUSY by an issuePending, cleared when the main thread's
+ *                         synchronous code that issued it has run (a microtask): the DONE of
+ *                         the chunk it started is acted on only then, as the kernel's interrupt
+ *                         comes after the code that called issue_pending (and pause right after
+ *                         issuePending always lands on that chunk's boundary)
+ *   bits 8-31 issue count bumped by the main thread whenever it put work into the ring, so a
+ *                         worker going IDLE on an empty ring fails its swap if work came meanwhile
  * The main thread sets BUSY|RUNNING in issuePending (the kernel starts the first chunk before
  * issue_pending returns), requests PAUSE/STOP and resumes; the worker acts on requests at chunk
- * boundaries. Both use compareAndSwapState, so no transition of one thread is lost to the other.
+ * boundaries. Both use compareAndSwapState and keep the issue count, so no transition of one
+ * thread is lost to the other.
  */
 const STATE = 0;
 const CUR_COOKIE = 1; // worker: cookie of the descriptor in flight, 0 if none
@@ -40,6 +48,9 @@ export const REQUEST_MASK = 0x3 << 2;
 
 export const STATE_RUNNING = 1 << 4;
 export const STATE_HALTED = 1 << 5;
+export const STATE_HOLD = 1 << 6;
+export const STATE_ISSUE_ONE = 1 << 8;
+export const STATE_ISSUE_MASK = ~0xff;
 
 export const CURRENT_CHUNKS_LEFT = 1;
 
@@ -118,3 +129,5 @@ export class ChannelControlBlock {
 
 export function stateStatus(s: number): number { return s & STATUS_MASK; }
 export function stateRequest(s: number): number { return s & REQUEST_MASK; }
+/** `s` with its status/request/RUNNING/HALTED bits replaced by `bits`, the issue count kept. */
+export function withState(s: number, bits: number): number { return (s & STATE_ISSUE_MASK) | bits; }

@@ -3,13 +3,20 @@ import type { CompletionRing } from '../rings/completion-ring.js';
 import { Reason, RESULT_ABORTED, RESULT_OK, RESULT_READ_FAILED, RESULT_WRITE_FAILED } from '../rings/completion-ring.js';
 import type { SubmissionRing } from '../rings/submission-ring.js';
 import {
-  CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, REQUEST_MASK, REQUEST_PAUSE, REQUEST_STOP, STATE_HALTED, STATE_RUNNING,
-  stateRequest, stateStatus, TERMINATE_FREE, TERMINATE_NONE, type ChannelControlBlock,
+  CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, REQUEST_MASK, REQUEST_NONE, REQUEST_PAUSE, REQUEST_STOP, STATE_HALTED, STATE_HOLD, STATE_RUNNING,
+  stateRequest, stateStatus, TERMINATE_FREE, TERMINATE_NONE, withState, type ChannelControlBlock,
 } from '../channel-control-block.js';
-import { STATUS_ABORT, STATUS_NONE } from './channel-ops.js';
+import { STATUS_ABORT, STATUS_DONE, STATUS_NONE } from './channel-ops.js';
 import { descriptorResidue, u32Bytes, type DriverQuirks } from './driver-quirks.js';
 
 export type Direction = 'mem-to-dev' | 'dev-to-mem';
+
+/**
+ * The longest the DONE of a chunk started by issuePending waits for the main thread's issuing
+ * code to finish (STATE_HOLD): only a main thread that blocks right after issuePending (a
+ * synchronous spin on memory) ever reaches it.
+ */
+const HOLD_MAX_MS = 20;
 
 /** Something to Atomics.wait on for a short nap. */
 const napCell = new Int32Array(new SharedArrayBuffer(4));
@@ -112,6 +119,8 @@ export class ChannelCore {
   private deviceCursor = 0;
   private chunkBytes = 0;
   private chunkRunning = false;
+  /** When a DONE was first found held by STATE_HOLD, or -1. */
+  private holdSince = -1;
 
   constructor(options: {
     ops: ChunkHardware;
@@ -154,7 +163,15 @@ export class ChannelCore {
    */
   recoverAfterCrash(): void {
     this.ctl.clearCurrent();
-    this.ctl.setState(this.sub.available() > 0 ? CHANNEL_BUSY : CHANNEL_IDLE);
+    for (;;) {
+      const s = this.ctl.state();
+      if (this.swap(s, this.sub.available() > 0 ? CHANNEL_BUSY : CHANNEL_IDLE)) return;
+    }
+  }
+
+  /** One transition: `s` still current, replaced by `bits` (the issue count kept). */
+  private swap(s: number, bits: number): boolean {
+    return this.ctl.compareAndSwapState(s, withState(s, bits));
   }
 
   /** Work the loop could do right now without hardware progress. */
@@ -162,9 +179,7 @@ export class ChannelCore {
     if (this.chunkRunning) return true;
     if (this.ctl.terminatePending() !== TERMINATE_NONE) return true;
     const s = this.ctl.state();
-    const status = stateStatus(s);
-    if (status === CHANNEL_IDLE) return (s & STATE_HALTED) === 0 && this.sub.available() > 0;
-    if (status !== CHANNEL_BUSY) return false;
+    if (stateStatus(s) !== CHANNEL_BUSY) return false;
     if (this.cookie === 0) return this.sub.available() === 0 || this.gateOpen() || stateRequest(s) !== 0;
     if (this.nextSeg < this.nseg) return this.gateOpen() || stateRequest(s) !== 0;
     // Resumed after a pause on the last chunk: the contract completes it; dw-edma hangs.
@@ -186,16 +201,9 @@ export class ChannelCore {
       this.finishTerminate(pending);
       return true;
     }
+    // IDLE and PAUSED channels wait for the main thread (issuePending, resume).
     const s = this.ctl.state();
-    const status = stateStatus(s);
-    if (status === CHANNEL_IDLE) {
-      // Issued work on an IDLE channel that did not halt: it was issued while this core was
-      // going IDLE (its swap won over the main thread's), or a restarted worker continues.
-      if ((s & STATE_HALTED) !== 0 || this.sub.available() === 0) return false;
-      this.ctl.compareAndSwapState(s, CHANNEL_BUSY | STATE_RUNNING);
-      return true;
-    }
-    if (status !== CHANNEL_BUSY) return false;
+    if (stateStatus(s) !== CHANNEL_BUSY) return false;
     if (this.cookie === 0) return this.startNextDescriptor(s);
     if (this.nextSeg < this.nseg) {
       // Between chunks: the first chunk after issuePending/resume, or waiting for the link.
@@ -210,7 +218,7 @@ export class ChannelCore {
     // The contract: resumed after a pause on its last chunk, the descriptor is complete. A
     // request still pending applies to the next descriptor.
     const next = this.sub.available() > 0 ? (s & REQUEST_MASK) | CHANNEL_BUSY | STATE_RUNNING : CHANNEL_IDLE;
-    if (!this.ctl.compareAndSwapState(s, next)) return true;
+    if (!this.swap(s, next)) return true;
     this.complete(RESULT_OK, Reason.NONE, 0, 0, this.alloc);
     return true;
   }
@@ -218,9 +226,9 @@ export class ChannelCore {
   /** The link is down between chunks: a pending request takes effect without a chunk. */
   private stopBetweenChunks(s: number): boolean {
     const request = stateRequest(s);
-    if (request === REQUEST_PAUSE) return this.ctl.compareAndSwapState(s, CHANNEL_PAUSED);
+    if (request === REQUEST_PAUSE) return this.swap(s, CHANNEL_PAUSED);
     if (request === REQUEST_STOP) {
-      if (!this.ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED)) return true;
+      if (!this.swap(s, CHANNEL_IDLE | STATE_HALTED)) return true;
       this.complete(RESULT_OK, Reason.NONE, 0, 0, this.done);
       return true;
     }
@@ -230,11 +238,11 @@ export class ChannelCore {
 
   /** start_transfer with no descriptor in flight: the next issued one, or IDLE. */
   private startNextDescriptor(s: number): boolean {
-    if (this.sub.available() === 0) return this.ctl.compareAndSwapState(s, CHANNEL_IDLE);
+    if (this.sub.available() === 0) return this.swap(s, CHANNEL_IDLE);
     if (!this.gateOpen()) {
       const request = stateRequest(s);
-      if (request === REQUEST_PAUSE) return this.ctl.compareAndSwapState(s, CHANNEL_PAUSED);
-      if (request === REQUEST_STOP) return this.ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED);
+      if (request === REQUEST_PAUSE) return this.swap(s, CHANNEL_PAUSED);
+      if (request === REQUEST_STOP) return this.swap(s, CHANNEL_IDLE | STATE_HALTED);
       if ((s & STATE_RUNNING) !== 0) this.ctl.compareAndSwapState(s, s & ~STATE_RUNNING);
       return false;
     }
@@ -247,6 +255,7 @@ export class ChannelCore {
   private pollChunk(): boolean {
     const st = this.ops.status();
     if (st === STATUS_NONE) return false;
+    if (st === STATUS_DONE && this.heldByIssue()) return false;
     this.ops.clear(st);
     this.chunkRunning = false;
     if (st === STATUS_ABORT) {
@@ -276,13 +285,13 @@ export class ChannelCore {
       if (request === REQUEST_STOP) {
         // dw-edma: the STOP completes the descriptor with the result virt-dma set at prep
         // (NOERROR, residue 0), chunks left or not; the queue stays for the next issuePending.
-        if (!this.ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED)) continue;
+        if (!this.swap(s, CHANNEL_IDLE | STATE_HALTED)) continue;
         this.complete(RESULT_OK, Reason.NONE, 0, 0, this.done);
         return;
       }
       if (request === REQUEST_PAUSE) {
         // The descriptor stays in flight, even if this was its last chunk.
-        if (this.ctl.compareAndSwapState(s, CHANNEL_PAUSED)) return;
+        if (this.swap(s, CHANNEL_PAUSED)) return;
         continue;
       }
       if (this.nextSeg < this.nseg) {
@@ -295,8 +304,9 @@ export class ChannelCore {
         }
         return;
       }
+      // The swap fails if the main thread put work into the ring since `s` was read.
       const next = this.sub.available() > 0 && this.gateOpen();
-      if (!this.ctl.compareAndSwapState(s, next ? CHANNEL_BUSY | STATE_RUNNING : this.sub.available() > 0 ? CHANNEL_BUSY : CHANNEL_IDLE)) continue;
+      if (!this.swap(s, next ? CHANNEL_BUSY | STATE_RUNNING : this.sub.available() > 0 ? CHANNEL_BUSY : CHANNEL_IDLE)) continue;
       this.complete(RESULT_OK, Reason.NONE, 0, descriptorResidue(this.kernel, this.alloc, this.xfer), this.alloc);
       if (next) {
         this.take();
@@ -306,11 +316,29 @@ export class ChannelCore {
     }
   }
 
+  /**
+   * True while the DONE of a chunk issuePending started waits for the main thread's issuing
+   * code to finish (STATE_HOLD) with no request pending; past HOLD_MAX_MS the hold is dropped.
+   */
+  private heldByIssue(): boolean {
+    const s = this.ctl.state();
+    if ((s & STATE_HOLD) === 0 || stateRequest(s) !== REQUEST_NONE) {
+      this.holdSince = -1;
+      return false;
+    }
+    const now = performance.now();
+    if (this.holdSince < 0) this.holdSince = now;
+    if (now - this.holdSince < HOLD_MAX_MS) return true;
+    this.holdSince = -1;
+    this.ctl.compareAndSwapState(s, s & ~STATE_HOLD);
+    return false;
+  }
+
   /** IDLE and halted (after an ABORT or a STOP), the request and RUNNING cleared. */
   private haltIdle(): void {
     for (;;) {
       const s = this.ctl.state();
-      if (this.ctl.compareAndSwapState(s, CHANNEL_IDLE | STATE_HALTED)) return;
+      if (this.swap(s, CHANNEL_IDLE | STATE_HALTED)) return;
     }
   }
 
