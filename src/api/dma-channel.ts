@@ -3,7 +3,7 @@ import { EpdmaError, hex } from '../device/errors.js';
 import type { ChannelActor } from '../actors/channel-actor.js';
 import {
   CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, REQUEST_MASK, REQUEST_NONE, REQUEST_PAUSE, REQUEST_STOP, STATE_HALTED,
-  STATE_HOLD, STATE_ISSUE_ONE, STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE, withState,
+  STATE_HOLD, STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE, withState,
 } from '../workers/channel-control-block.js';
 import { descriptorResidue } from '../workers/driver/driver-quirks.js';
 import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../workers/rings/completion-ring.js';
@@ -112,6 +112,7 @@ export class ChannelHandle implements DmaChannel {
       if ((s & STATE_HOLD) === 0 || ctl.compareAndSwapState(s, s & ~STATE_HOLD)) return;
     }
   };
+  private readonly queuedInRing = (): number => this.actor.submissions.available();
   /** One visitor for the pump, allocated once. */
   readonly visit: (ring: CompletionRing, slot: number) => void;
 
@@ -195,36 +196,15 @@ export class ChannelHandle implements DmaChannel {
   }
 
   /**
-   * The rest of issue_pending: with issued work (new, or left in the ring after an ABORT or a
-   * STOP, or a descriptor still in flight) on an IDLE channel with no request pending, the
-   * channel is BUSY with a chunk started before this returns, as in the kernel, so an
-   * immediate pause is accepted. A pending STOP leaves it alone (the issued work waits for the
-   * next issuePending). A refill of the ring (`fromIssue` false: issued work that waited for
-   * room) does not restart a channel that halted on an ABORT or a STOP. The issue count is
-   * bumped either way, so a worker going IDLE meanwhile sees the new work. The worker does the
-   * starting; one kick, no message.
+   * The rest of issue_pending (ChannelControlBlock.issue): the channel is BUSY with its first
+   * chunk started before this returns, as in the kernel, so an immediate pause is accepted;
+   * that chunk's DONE waits until the code that called this has run (one microtask). The
+   * worker does the starting; one kick, no message.
    */
   private startIssued(fromIssue: boolean): void {
-    const ctl = this.actor.control;
-    for (;;) {
-      const s = ctl.state();
-      const bumped = (s + STATE_ISSUE_ONE) | 0;
-      const inFlight = ctl.currentCookie() !== 0;
-      const idle = stateStatus(s) === CHANNEL_IDLE && stateRequest(s) === REQUEST_NONE && (fromIssue || (s & STATE_HALTED) === 0);
-      if (!idle || (!inFlight && this.actor.submissions.available() === 0)) {
-        if (ctl.compareAndSwapState(s, bumped)) break;
-        continue;
-      }
-      // start_transfer finds a chunk unless the descriptor in flight has none left (dw-edma's
-      // hang after a pause on the last chunk: BUSY with nothing running).
-      const chunk = inFlight ? ctl.currentHasChunksLeft() : true;
-      if (ctl.compareAndSwapState(s, withState(bumped, CHANNEL_BUSY | (chunk ? STATE_RUNNING | STATE_HOLD : 0)))) {
-        if (chunk && !this.holdQueued) {
-          this.holdQueued = true;
-          queueMicrotask(this.releaseHold);
-        }
-        break;
-      }
+    if (this.actor.control.issue(this.queuedInRing, fromIssue) && !this.holdQueued) {
+      this.holdQueued = true;
+      queueMicrotask(this.releaseHold);
     }
     this.actor.kickWorker();
   }

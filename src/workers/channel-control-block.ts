@@ -97,6 +97,32 @@ export class ChannelControlBlock {
   /** Unconditional: only for a restarted worker, which owns the state while it rebuilds it. */
   setState(s: number): void { Atomics.store(this.i32, STATE, s); }
 
+  /**
+   * The main thread put work into the submission ring (issue_pending, or a refill of issued
+   * work that waited for room): bump the issue count, and if the channel is IDLE with no
+   * request pending and has issued work (`queued` entries in the ring, or a descriptor still
+   * in flight), mark it BUSY with a chunk started, as the kernel's issue_pending does before it
+   * returns. A refill (`fromIssue` false) does not restart a channel HALTED by an ABORT or a
+   * STOP. Returns true if it started a chunk (BUSY | RUNNING | HOLD): the caller drops HOLD
+   * once its issuing code has run.
+   */
+  issue(queued: () => number, fromIssue: boolean): boolean {
+    for (;;) {
+      const s = this.state();
+      const bumped = (s + STATE_ISSUE_ONE) | 0;
+      const inFlight = this.currentCookie() !== 0;
+      const idle = (s & STATUS_MASK) === CHANNEL_IDLE && (s & REQUEST_MASK) === REQUEST_NONE && (fromIssue || (s & STATE_HALTED) === 0);
+      if (!idle || (!inFlight && queued() === 0)) {
+        if (this.compareAndSwapState(s, bumped)) return false;
+        continue;
+      }
+      // start_transfer finds a chunk unless the descriptor in flight has none left (dw-edma's
+      // hang after a pause on the last chunk: BUSY with nothing running).
+      const chunk = inFlight ? this.currentHasChunksLeft() : true;
+      if (this.compareAndSwapState(s, withState(bumped, CHANNEL_BUSY | (chunk ? STATE_RUNNING | STATE_HOLD : 0)))) return chunk;
+    }
+  }
+
   /** The in-flight descriptor. The cookie is stored last so a reader that sees it sees the rest. */
   setCurrent(cookie: number, residue: number, chunksLeft: boolean): void {
     this.f64[0] = residue;

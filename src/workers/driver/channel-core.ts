@@ -351,15 +351,19 @@ export class ChannelCore {
     this.deviceAddr = sub.deviceAddr();
     this.nseg = n;
     let alloc = 0;
+    let first = 0;
     for (let k = 0; k < n; k++) {
       const len = sub.segLength(k);
       this.segAddr[k] = sub.segAddr(k);
       this.segLen[k] = len;
       alloc += len;
+      if (k < this.ops.llMax) first += len;
     }
     // Current before consumed: a main thread that sees the descriptor taken (tail past it)
     // and then a different current cookie knows it has finished (txStatus relies on this).
-    this.ctl.setCurrent(this.cookie, descriptorResidue(this.kernel, alloc, 0), true);
+    // Its first chunk starts right after (issuePending had started it), so the residue
+    // published is already the one after that start: it never goes up on the way.
+    this.ctl.setCurrent(this.cookie, descriptorResidue(this.kernel, alloc, first), n > this.ops.llMax);
     sub.consume();
     this.alloc = alloc;
     this.xfer = 0;
