@@ -496,6 +496,9 @@ export class ChannelHandle implements DmaChannel {
           const local = typeof request.local === 'number' ? request.local : (request.local as DmaBuffer).addr;
           d = this.prep([{ addr: local, length: request.length }], request.remote);
         }
+        // dw-edma issues only on a configured channel: transfer() is the slave config, prep,
+        // submit and issue a kernel client would do.
+        if (this.kernel) this.configure({ deviceAddr: 'segments' in request ? request.deviceAddr : request.remote });
         this.submitDescriptor(d);
         this.issuePending();
         d.done.then((c) => {

@@ -152,6 +152,24 @@ describe.each(['contract', 'dw-edma'] as const)('interrupt: false (quirks %s)', 
   });
 });
 
+describe('transfer() in dw-edma mode', () => {
+  it('is the slave config, prep, submit and issue a kernel client does: it runs on a channel never configured', async () => {
+    const f = await open({ quirks: 'dw-edma' });
+    const ch = await f.request('endpoint/wr0');
+    fillPattern(f.epRam.bytes.subarray(0, 4096), 11);
+    const c = await within(new Promise((resolve, reject) => {
+      ch.transfer({ local: EP_RAM_BASE, remote: HOST_RAM_BASE + 0x1000, length: 4096 }).subscribe({ next: resolve, error: reject });
+    }), 'the transfer');
+    expect(c).toMatchObject({ result: 'ok', bytes: 4096 });
+    expect(sameBytes(view(f.hostRam, HOST_RAM_BASE + 0x1000, 4096), view(f.epRam, EP_RAM_BASE, 4096))).toBe(true);
+    // The channel is now configured to that device address.
+    const d = ch.prepSlaveSingle(EP_RAM_BASE, 64);
+    d.submit();
+    ch.issuePending();
+    expect((await d.done).result).toBe('ok');
+  });
+});
+
 describe('an abort in dw-edma mode', () => {
   it('says aborted (the kernel never says which side failed), and txStatus says complete with residue 0', async () => {
     const f = await open({ quirks: 'dw-edma' });

@@ -80,6 +80,8 @@ const FAULT_RESULT: Record<number, number> = {
  * kernel starts it before issue_pending returns), pause/resume/terminate change it there at
  * once, and this core acts on it at chunk boundaries. Every transition of either thread is
  * one compare-and-swap, and the core makes its side effects only after its swap succeeded.
+ * The DONE of the chunk an issuePending started waits until the main thread's issuing code
+ * has run (STATE_HOLD), as the kernel's interrupt comes after issue_pending's caller.
  *
  * Where dw-edma departs from the DMAengine contract, `quirks` picks the behaviour (see
  * driver-quirks.ts): a STOP completes the in-flight descriptor NOERROR with residue 0 and
