@@ -4,6 +4,7 @@ import { ChannelControlBlock } from '../workers/channel-control-block.js';
 import type { ChannelWorkerControl, ChannelWorkerData } from '../workers/channel-worker-data.js';
 import { CompletionRing } from '../workers/rings/completion-ring.js';
 import { KickWord } from '../workers/rings/kick-word.js';
+import { llMax } from '../device/ll/ll-codec.js';
 import { SubmissionRing } from '../workers/rings/submission-ring.js';
 import { createControlClient, type ControlClient } from './control-plane.js';
 
@@ -38,6 +39,16 @@ export class ChannelActor {
   private intentionalExit = false;
   generation = 0;
   state: ChannelActorState = 'starting';
+
+  /** The channel core's semantics (the handle follows the same ones on the main thread). */
+  get quirks(): ChannelWorkerData['quirks'] {
+    return this.options.spec.quirks;
+  }
+
+  /** Bursts per chunk: what one LL region holds (the handle's view of a first chunk). */
+  get llMax(): number {
+    return llMax(this.options.spec.ll.size);
+  }
 
   constructor(options: ChannelActorOptions) {
     this.options = options;

@@ -1,7 +1,11 @@
 import { Observable, Subject } from 'rxjs';
 import { EpdmaError, hex } from '../device/errors.js';
 import type { ChannelActor } from '../actors/channel-actor.js';
-import { CHANNEL_PAUSED } from '../workers/channel-control-block.js';
+import {
+  CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, REQUEST_MASK, REQUEST_NONE, REQUEST_PAUSE, REQUEST_STOP, STATE_HALTED,
+  STATE_HOLD, STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE, withState,
+} from '../workers/channel-control-block.js';
+import { descriptorResidue } from '../workers/driver/driver-quirks.js';
 import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../workers/rings/completion-ring.js';
 import { DESC_CYCLIC, DESC_INTERLEAVED, DESC_SG, SUBMISSION_FLAG_INTERRUPT } from '../workers/rings/submission-ring.js';
 import { llMax } from '../device/ll/ll-codec.js';
@@ -78,6 +82,13 @@ class Descriptor implements TxDescriptor {
     this.completion = c;
     this.resolveDone?.(c);
   }
+
+  /** Bytes of the descriptor's first chunk (its first `llMax` segments). */
+  firstChunkBytes(llMax: number): number {
+    let sum = 0;
+    for (let i = 0; i < this.segments.length && i < llMax; i++) sum += this.segments[i]!.length;
+    return sum;
+  }
 }
 
 /**
@@ -93,7 +104,13 @@ export class ChannelHandle implements DmaChannel {
   private readonly subject = new Subject<Completion>();
   readonly completions$: Observable<Completion> = this.subject.asObservable();
 
+  /** 'dw-edma' quirks: the kernel driver's behaviour where it departs from the DMAengine contract. */
+  private readonly kernel: boolean;
   private configured = false;
+  /** Bumped by every configure(): a terminate unconfigures only the config it terminated. */
+  private configEpoch = 0;
+  /** The config epoch a terminate in progress unconfigures when its STOP takes effect, or -1. */
+  private stopEpoch = -1;
   private slaveAddr = 0;
   private nextCookie = 1;
   private lastCompleted = 0;
@@ -115,6 +132,18 @@ export class ChannelHandle implements DmaChannel {
   private pendingEntries = 0;
   /** The testbed closed: every call is ESHUTDOWN. */
   private closed = false;
+  /** A microtask that drops STATE_HOLD is queued. */
+  private holdQueued = false;
+  /** Drops STATE_HOLD once the code that called issuePending has run (allocated once). */
+  private readonly releaseHold = (): void => {
+    this.holdQueued = false;
+    const ctl = this.actor.control;
+    for (;;) {
+      const s = ctl.state();
+      if ((s & STATE_HOLD) === 0 || ctl.compareAndSwapState(s, s & ~STATE_HOLD)) return;
+    }
+  };
+  private readonly queuedInRing = (): number => this.actor.submissions.available();
   /** One visitor for the pump, allocated once. */
   readonly visit: (ring: CompletionRing, slot: number) => void;
   /** What the cyclic and interleaved checks need from this channel. */
@@ -124,6 +153,7 @@ export class ChannelHandle implements DmaChannel {
     this.info = info;
     this.actor = actor;
     this.hooks = hooks;
+    this.kernel = actor.quirks === 'dw-edma';
     this.visit = (ring, slot) => this.onRecord(ring, slot);
     this.scope = { name: info.name, sideName: hooks.sideName, contains: (addr, length) => hooks.contains(addr, length) };
   }
@@ -157,6 +187,7 @@ export class ChannelHandle implements DmaChannel {
     this.checkDirection(config.direction, 'configure');
     this.slaveAddr = config.deviceAddr;
     this.configured = true;
+    this.configEpoch++;
   }
 
   prepSlaveSingle(addr: number, length: number, options?: PrepOptions): TxDescriptor {
@@ -165,7 +196,7 @@ export class ChannelHandle implements DmaChannel {
 
   prepSlaveSg(segments: readonly Segment[], options?: PrepOptions): TxDescriptor {
     this.checkUsable('prep');
-    if (!this.configured) throw new EpdmaError('EINVAL', `${this.info.name}: prep before configure (dmaengine_slave_config), or after terminate`);
+    if (!this.configured) throw new EpdmaError('EINVAL', `${this.info.name}: prep before configure (dmaengine_slave_config), or after a terminate took effect`);
     return this.prep(segments, this.slaveAddr, options);
   }
 
@@ -281,10 +312,8 @@ export class ChannelHandle implements DmaChannel {
       this.failQueued(this.leavePending(this.submitted.splice(0)), this.stoppedReason);
       return;
     }
-    // Issued descriptors still in the ring count too: after an ABORT the worker is IDLE and
-    // only a new issue_pending restarts them (vchan_issue_pending is true for a non-empty
-    // issued list, even with nothing newly submitted).
-    if (this.submitted.length === 0 && this.overflow.length === 0 && this.inRing.size === 0) return;
+    // dw-edma: issue_pending does nothing on a channel that is not configured.
+    if (this.kernel && !this.configured) return;
     for (const d of this.submitted) this.overflow.push(d);
     this.submitted.length = 0;
     // A terminate in progress drains the whole ring when the worker runs it; what was
@@ -292,7 +321,20 @@ export class ChannelHandle implements DmaChannel {
     // descriptors submitted before the call).
     if (this.terminating !== undefined) return;
     this.fillRing();
-    this.actor.control.bumpIssue();
+    this.startIssued(true);
+  }
+
+  /**
+   * The rest of issue_pending (ChannelControlBlock.issue): the channel is BUSY with its first
+   * chunk started before this returns, as in the kernel, so an immediate pause is accepted;
+   * that chunk's DONE waits until the code that called this has run (one microtask). The
+   * worker does the starting; one kick, no message.
+   */
+  private startIssued(fromIssue: boolean): void {
+    if (this.actor.control.issue(this.queuedInRing, fromIssue) && !this.holdQueued) {
+      this.holdQueued = true;
+      queueMicrotask(this.releaseHold);
+    }
     this.actor.kickWorker();
   }
 
@@ -336,10 +378,10 @@ export class ChannelHandle implements DmaChannel {
     const faultAddr = ring.faultAddrAt(slot);
     this.settle(d, COMPLETION_RESULTS[result] ?? 'aborted', ring.residueAt(slot), ring.bytesAt(slot), ring.completedNsAt(slot),
       reason === Reason.NONE ? undefined : faultAddr !== 0 ? `${COMPLETION_REASONS[reason]} at ${hex(faultAddr)}` : COMPLETION_REASONS[reason],
-      reason === Reason.TERMINATED);
+      reason === Reason.TERMINATED || reason === Reason.CHANNEL_RELEASED);
     if (this.overflow.length > 0 && this.terminating === undefined) {
       this.fillRing();
-      this.actor.kickWorker();
+      this.startIssued(false);
     }
   }
 
@@ -372,6 +414,9 @@ export class ChannelHandle implements DmaChannel {
       this.completedCount++;
       this.byteCount += bytes;
     } else this.errorCount++;
+    // Nor does one prepared without DMA_PREP_INTERRUPT (dw-edma ignores the flag: virt-dma
+    // runs every descriptor's callback).
+    if (!this.kernel && (d.flags & SUBMISSION_FLAG_INTERRUPT) === 0) return;
     this.subject.next(c);
     this.hooks.emit(c);
   }
@@ -419,79 +464,169 @@ export class ChannelHandle implements DmaChannel {
     if (!Number.isSafeInteger(cookie) || cookie < 1 || cookie >= this.nextCookie) {
       throw new EpdmaError('EINVAL', `${this.info.name}: txStatus: cookie ${show(cookie)} was never submitted (next is ${this.nextCookie})`);
     }
-    const err = this.errors.get(cookie);
-    if (err !== undefined) return { status: 'error', residue: err };
+    // dw-edma: a cookie completed by an ABORT is DMA_COMPLETE with residue 0 like any other.
+    if (!this.kernel) {
+      const err = this.errors.get(cookie);
+      if (err !== undefined) return { status: 'error', residue: err };
+    }
+    // A client polling txStatus in a loop (dma_sync_wait) has finished issuing.
+    if (this.holdQueued) this.releaseHold();
     const d = this.inRing.get(cookie) ?? this.overflow.find((x) => x.cookie === cookie) ?? this.submitted.find((x) => x.cookie === cookie);
     if (d === undefined) return { status: 'complete', residue: 0 };
-    // Tail first, then the current cookie (the worker sets current before it consumes): not
-    // taken -> queued, nothing started; taken and current -> alloc_sz - xfer_sz; taken and no
-    // longer current -> the worker finished it and its record is on the way: every chunk was
-    // started, residue 0 (not the full size again until the pump drains the record).
-    if (!this.inRing.has(cookie) || ((this.actor.submissions.tail() - d.seq) | 0) <= 0) {
-      return { status: 'in-progress', residue: d.bytes };
-    }
-    const ctl = this.actor.control;
-    if (ctl.currentCookie() === cookie) {
-      return { status: ctl.status() === CHANNEL_PAUSED ? 'paused' : 'in-progress', residue: ctl.currentResidue() };
-    }
-    return { status: 'in-progress', residue: 0 };
+    // dma_cookie_status says IN_PROGRESS; on a PAUSED channel every such cookie is DMA_PAUSED,
+    // queued ones too.
+    return { status: this.actor.control.status() === CHANNEL_PAUSED ? 'paused' : 'in-progress', residue: this.residueOf(d) };
   }
 
+  /** alloc_sz - xfer_sz of a descriptor not completed yet, as dw-edma's tx_status finds it. */
+  private residueOf(d: Descriptor): number {
+    if (!this.inRing.has(d.cookie)) {
+      // Submitted (or issued but held back for room in the ring): nothing started. dw-edma
+      // searches only the issued list, so a submitted one has residue 0 there.
+      if (this.kernel && this.submitted.includes(d)) return 0;
+      return descriptorResidue(this.kernel, d.bytes, 0);
+    }
+    const ring = this.actor.submissions;
+    const ctl = this.actor.control;
+    if (!ring.isTaken(d.seq)) {
+      // The next descriptor of a channel that issuePending marked BUSY with its first chunk
+      // started: the worker is about to take it, the kernel had started that chunk already.
+      const s = ctl.state();
+      const starting = d.seq === ring.tail() && ctl.currentCookie() === 0 && stateStatus(s) === CHANNEL_BUSY && (s & STATE_RUNNING) !== 0;
+      return descriptorResidue(this.kernel, d.bytes, starting ? d.firstChunkBytes(this.actor.llMax) : 0);
+    }
+    // Taken: in flight (alloc_sz - xfer_sz from the worker), or finished with its record on
+    // the way (every chunk started: 0, not the full size again until the pump drains it).
+    const r = ctl.currentResidue(d.cookie);
+    return r >= 0 ? r : 0;
+  }
+
+  /**
+   * dw_edma_device_pause: a configured, BUSY channel with no request pending (else EPERM)
+   * takes the PAUSE request at once; it acts at the next chunk boundary, which this awaits.
+   * Right after issuePending the channel is already BUSY, so the pause is accepted.
+   */
   async pause(): Promise<void> {
     this.checkUsable('pause');
     if (!this.configured) throw new EpdmaError('EPERM', `${this.info.name}: pause: channel not configured`);
-    const r = await this.actor.call('pause');
-    if (r === 'EPERM') throw new EpdmaError('EPERM', `${this.info.name}: pause: channel is not busy (or a request is pending)`);
+    const ctl = this.actor.control;
+    for (;;) {
+      const s = ctl.state();
+      if (stateStatus(s) !== CHANNEL_BUSY || stateRequest(s) !== REQUEST_NONE) {
+        throw new EpdmaError('EPERM', `${this.info.name}: pause: channel is ${describeState(s)}`);
+      }
+      if (ctl.compareAndSwapState(s, s | REQUEST_PAUSE)) break;
+    }
+    this.actor.kickWorker();
     await this.actor.call('waitPaused');
   }
 
+  /** dw_edma_device_resume: a configured, PAUSED channel with no request pending (else EPERM) is BUSY again at once. */
   async resume(): Promise<void> {
     this.checkUsable('resume');
-    const r = await this.actor.call('resume');
-    if (r === 'EPERM') throw new EpdmaError('EPERM', `${this.info.name}: resume: channel is not paused`);
+    if (!this.configured) throw new EpdmaError('EPERM', `${this.info.name}: resume: channel not configured`);
+    const ctl = this.actor.control;
+    for (;;) {
+      const s = ctl.state();
+      if (stateStatus(s) !== CHANNEL_PAUSED || stateRequest(s) !== REQUEST_NONE) {
+        throw new EpdmaError('EPERM', `${this.info.name}: resume: channel is ${describeState(s)}, not paused`);
+      }
+      // start_transfer: the next chunk of the paused descriptor, or the next issued one.
+      const inFlight = ctl.currentCookie() !== 0;
+      const chunk = inFlight ? ctl.currentHasChunksLeft() : this.actor.submissions.available() > 0;
+      if (ctl.compareAndSwapState(s, withState(s, CHANNEL_BUSY | (chunk ? STATE_RUNNING : 0)))) break;
+    }
+    this.actor.kickWorker();
+  }
+
+  /**
+   * dw_edma_device_terminate_all's state change, the same in both modes: PAUSED, IDLE, or
+   * BUSY with nothing on the hardware -> IDLE at once (true); a chunk running -> request STOP,
+   * honoured at that chunk's DONE (false). A pending PAUSE is replaced by the STOP.
+   */
+  private requestStop(): boolean {
+    const ctl = this.actor.control;
+    for (;;) {
+      const s = ctl.state();
+      const status = stateStatus(s);
+      if (status === CHANNEL_IDLE) return true;
+      if (status === CHANNEL_PAUSED || (s & STATE_RUNNING) === 0) {
+        if (ctl.compareAndSwapState(s, withState(s, CHANNEL_IDLE | STATE_HALTED))) return true;
+      } else if (ctl.compareAndSwapState(s, (s & ~REQUEST_MASK) | REQUEST_STOP)) {
+        return false;
+      }
+    }
   }
 
   terminateAsync(): void {
     this.checkOpen('terminateAsync');
-    this.configured = false;
+    if (this.kernel) {
+      // dw-edma: a state change only. Nothing completes, nothing is freed: the queue stays and
+      // runs at the next issuePending after a new configure; a STOP's descriptor completes
+      // through the normal DONE path.
+      if (!this.configured) return;
+      if (this.requestStop()) this.configured = false;
+      this.actor.kickWorker();
+      return;
+    }
     // Never issued (or held back by a terminate in progress): they never reached the worker;
     // no callback (DMAengine), done learns why.
+    this.settleHeldBack(Reason.TERMINATED);
+    if (this.terminating !== undefined) {
+      this.stopEpoch = this.configEpoch;
+      return;
+    }
+    this.actor.control.setTerminatePending(TERMINATE_ALL);
+    // The channel stays configured until the STOP takes effect (a prep meanwhile is accepted).
+    if (this.requestStop()) this.configured = false;
+    else this.stopEpoch = this.configEpoch;
+    this.actor.kickWorker();
+    this.terminating = this.workerTerminated().finally(() => {
+      this.terminating = undefined;
+      if (this.stopEpoch === this.configEpoch) this.configured = false;
+      this.stopEpoch = -1;
+      // Work issued while the terminate ran goes to the worker now.
+      if (this.overflow.length > 0 && this.stoppedReason === undefined) {
+        this.fillRing();
+        this.startIssued(true);
+      }
+    });
+  }
+
+  /** Completes what never reached the worker (submitted, or issued and held back) without a callback. */
+  private settleHeldBack(reason: number): void {
     const now = process.hrtime.bigint();
     for (const d of [...this.leavePending(this.submitted.splice(0)), ...this.leavePending(this.overflow.splice(0))]) {
-      this.settle(d, 'aborted', d.bytes, 0, now, COMPLETION_REASONS[Reason.TERMINATED], true);
+      this.settle(d, 'aborted', d.bytes, 0, now, COMPLETION_REASONS[reason], true);
     }
     // A cyclic descriptor still running reports periods until the worker stops it: no more
     // callbacks from the moment of the terminate.
     for (const d of this.inRing.values()) if (d.kind === DESC_CYCLIC) d.silenced = true;
-    if (this.terminating !== undefined) return;
+  }
+
+  /** Resolves once the worker finished the terminate pending in the control block, its records drained. */
+  private workerTerminated(): Promise<void> {
     const ctl = this.actor.control;
-    ctl.setTerminatePending(true);
     const done = this.actor.alive ? this.actor.call('terminate') : Promise.reject(new EpdmaError('ESHUTDOWN', `${this.info.name}: worker not running`));
-    this.terminating = done.then(
+    return done.then(
       () => this.hooks.drainNow(),
       async (err: unknown) => {
         if (!(err instanceof EpdmaError && err.code === 'ESHUTDOWN')) throw err;
         // The worker died meanwhile: crash reconciliation settles what it had in flight, and
         // the restarted worker finishes the terminate (the pending word survives the crash)
         // before it runs anything. Wait for that, or for the channel to stop for good.
-        while (ctl.terminatePending() && this.stoppedReason === undefined && this.actor.state !== 'closed') {
+        while (ctl.terminatePending() !== 0 && this.stoppedReason === undefined && this.actor.state !== 'closed') {
           await new Promise((r) => setTimeout(r, 2));
         }
         this.hooks.drainNow();
       },
-    ).finally(() => {
-      this.terminating = undefined;
-      // Work issued while the terminate ran goes to the worker now.
-      if (this.overflow.length > 0 && this.stoppedReason === undefined) {
-        this.fillRing();
-        this.actor.control.bumpIssue();
-        this.actor.kickWorker();
-      }
-    });
+    );
   }
 
   async synchronize(): Promise<void> {
-    await this.terminating;
+    // dw-edma: vchan_synchronize waits for callbacks only, never for a pending STOP.
+    if (this.kernel) this.hooks.drainNow();
+    else await this.terminating;
   }
 
   async terminateSync(): Promise<void> {
@@ -502,7 +637,17 @@ export class ChannelHandle implements DmaChannel {
   async release(): Promise<void> {
     this.checkOpen('release');
     if (!this.requested) return;
-    await this.terminateSync();
+    if (this.kernel) {
+      // dw_edma_free_chan_resources: terminate_all, then vchan_free_chan_resources drops every
+      // descriptor without a callback. The worker drops its own at the next chunk boundary.
+      this.terminateAsync();
+      this.settleHeldBack(Reason.CHANNEL_RELEASED);
+      this.actor.control.setTerminatePending(TERMINATE_FREE);
+      this.actor.kickWorker();
+      await this.workerTerminated();
+    } else {
+      await this.terminateSync();
+    }
     this.requested = false;
   }
 
@@ -514,6 +659,9 @@ export class ChannelHandle implements DmaChannel {
       try {
         this.checkUsable('transfer');
         const d = this.prepTransfer(request);
+        // dw-edma issues only on a configured channel: transfer() is the slave config, prep,
+        // submit and issue a kernel client would do.
+        if (this.kernel) this.configure({ deviceAddr: 'segments' in request ? request.deviceAddr : request.remote });
         this.submitDescriptor(d);
         this.issuePending();
         d.done.then((c) => {
@@ -586,3 +734,8 @@ export class ChannelHandle implements DmaChannel {
   }
 }
 
+function describeState(s: number): string {
+  const status = ['idle', 'busy', 'paused', 'in an unknown state'][stateStatus(s)]!;
+  const request = stateRequest(s) === REQUEST_STOP ? ' with a terminate pending' : stateRequest(s) === REQUEST_PAUSE ? ' with a pause pending' : '';
+  return `${status}${request}`;
+}

@@ -1,6 +1,7 @@
 import { EpdmaError } from '../device/errors.js';
 import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../workers/driver/channel-core.js';
 import type { TestbedOptions } from './types.js';
+import { DRIVER_QUIRKS, type DriverQuirks } from '../workers/driver/driver-quirks.js';
 
 export const HOST_RAM_BASE = 0x1_0000_0000;
 
@@ -24,7 +25,7 @@ export interface ResolvedTestbedOptions {
   readyTimeoutMs: number;
   linkDownTimeoutMs: number;
   idle: 'adaptive' | 'spin' | 'sleep';
-  quirks: 'contract' | 'dw-edma';
+  quirks: DriverQuirks;
   supervision: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }
 
@@ -64,6 +65,13 @@ function iommu(value: unknown): boolean {
   return value;
 }
 
+/** The channel core's semantics, default 'contract'; `what` names the option in the error. */
+export function driverQuirks(what: string, value: unknown): DriverQuirks {
+  if (value === undefined) return 'contract';
+  if (!(DRIVER_QUIRKS as readonly unknown[]).includes(value)) throw new EpdmaError('EINVAL', `${what} '${String(value)}' is not ${DRIVER_QUIRKS.join(' or ')}`);
+  return value as DriverQuirks;
+}
+
 /** Defaults of API.md, every value checked with the offending value in the message. */
 export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedOptions {
   // From JavaScript anything can arrive here; a TypeError would break the EpdmaError promise.
@@ -86,8 +94,7 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
   const readChannels = count('endpoint.readChannels', ep.readChannels ?? 4, 1, 8);
   const idle = options.idle ?? 'adaptive';
   if (idle !== 'adaptive' && idle !== 'spin' && idle !== 'sleep') throw new EpdmaError('EINVAL', `testbed: idle '${String(idle)}' is not adaptive, spin or sleep`);
-  const quirks = options.driver?.quirks ?? 'contract';
-  if (quirks !== 'contract' && quirks !== 'dw-edma') throw new EpdmaError('EINVAL', `testbed: driver.quirks '${String(quirks)}' is not contract or dw-edma`);
+  const quirks = driverQuirks('testbed: driver.quirks', options.driver?.quirks);
   const link = ep.linkBytesPerSec ?? Infinity;
   if (!(link > 0)) throw new EpdmaError('EINVAL', `testbed: endpoint.linkBytesPerSec ${String(link)} must be positive`);
   return {

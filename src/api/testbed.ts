@@ -211,6 +211,7 @@ class InProcessTestbed implements Testbed {
       direction: info.direction,
       mapFormat: chip.mapFormat,
       funcNo: chip.funcNo,
+      quirks: this.o.quirks,
       remote: !chip.local,
       registers: chip.registers.buffer,
       ll: region.ll,
@@ -227,7 +228,6 @@ class InProcessTestbed implements Testbed {
       // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
       idle: { policy: this.o.idle, maxSleepMs: 1000, spinIterations: SPIN_ITERATIONS },
       spinSlots: this.spinSlots,
-      quirks: this.o.quirks,
     });
   }
 

@@ -222,13 +222,16 @@ export interface TestbedOptions {
      */
     linkDownTimeoutMs?: number;
   };
-  /** Channel worker idle policy (default 'adaptive'). */
-  idle?: 'adaptive' | 'spin' | 'sleep';
-  /** The host's and the endpoint's dw-edma channel core (API.md "Two semantics"). */
+  /** The host's and the EP's dw-edma channel core. */
   driver?: {
-    /** Default 'contract': DMAengine semantics where dw-edma departs from them; 'dw-edma': the kernel driver exactly. */
+    /**
+     * 'contract' (default): DMAengine semantics where dw-edma departs from them; 'dw-edma':
+     * exactly what the kernel driver does (docs/channel-semantics.md).
+     */
     quirks?: 'contract' | 'dw-edma';
   };
+  /** Channel worker idle policy (default 'adaptive'). */
+  idle?: 'adaptive' | 'spin' | 'sleep';
   /** Supervisor restart intensity (default 3 restarts in 5000 ms). */
   supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }

@@ -1,6 +1,8 @@
 import { merge, type Subscription } from 'rxjs';
 import { createTestbed } from '../api/testbed.js';
 import type { Completion, DmaBuffer, DmaChannel } from '../api/types.js';
+import { driverQuirks } from '../api/testbed-options.js';
+import { parseArgs } from './args.js';
 
 interface Row {
   name: string;
@@ -24,12 +26,14 @@ const BLOCK = 256 * 1024;
  * that came back is compared with what went out.
  */
 export async function runDemo(args: string[]): Promise<number> {
-  const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.slice(10) ?? (process.env['CI'] ? 1 : 3));
+  const { flags } = parseArgs(args, { seconds: { type: 'string' }, quirks: { type: 'string', default: 'contract' } });
+  const seconds = Number(flags.seconds ?? (process.env['CI'] ? 1 : 3));
+  const quirks = driverQuirks('--quirks', flags.quirks);
   const tty = process.stdout.isTTY === true;
   const out = (s: string): boolean => process.stdout.write(s);
 
   out('epdma demo: creating the testbed (pci-epf-dma bound, dw-edma-pcie probed over the metadata BAR)...\n');
-  await using bed = await createTestbed();
+  await using bed = await createTestbed({ driver: { quirks } });
   const md = bed.host.device.metadata;
   out(`host sees ${hex(bed.host.device.vendorId)}:${hex(bed.host.device.deviceId)} class ${bed.host.device.classCode.toString(16).padStart(6, '0')}, ` +
     `metadata rev ${md.revision}, ${md.mapFormat}, ${md.write.length} wr + ${md.read.length} rd channels delegated, READY=${md.ready ? 1 : 0}\n`);

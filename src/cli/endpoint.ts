@@ -1,10 +1,11 @@
 import { startEndpointProcess, type EndpointProcessOptions } from '../api/two-process/endpoint-process.js';
 import { EpdmaError } from '../device/errors.js';
 import { parseArgs, parseCount, parseSize } from './args.js';
+import { driverQuirks } from '../api/testbed-options.js';
 
 const HELP = `usage: epdma endpoint --shm DIR [--map-format unroll|hdma-compat|hdma-native]
                       [--write-channels N] [--read-channels N] [--wr-chans N] [--rd-chans N]
-                      [--memory BYTES] [--host-memory BYTES]
+                      [--memory BYTES] [--host-memory BYTES] [--quirks contract|dw-edma]
 Runs the endpoint (engines, pci-epf-dma, EP-local channels) in this process and publishes its
 BARs and memories as files under DIR (created if missing) for a host process: openHost({ shm:
 DIR }) or 'epdma loadtest --attach DIR'. Runs until SIGINT/SIGTERM, then removes its files
@@ -23,6 +24,7 @@ export async function runEndpoint(argv: string[]): Promise<number> {
     'rd-chans': { type: 'string' },
     memory: { type: 'string' },
     'host-memory': { type: 'string' },
+    quirks: { type: 'string', default: 'contract' },
     help: { type: 'boolean', default: false },
   });
   if (flags.help) {
@@ -46,6 +48,7 @@ export async function runEndpoint(argv: string[]): Promise<number> {
     ...(flags['rd-chans'] !== undefined ? { rdChans: parseCount(flags['rd-chans'], '--rd-chans') } : {}),
     ...(flags.memory !== undefined ? { memoryBytes: parseSize(flags.memory) } : {}),
     ...(flags['host-memory'] !== undefined ? { hostMemoryBytes: parseSize(flags['host-memory']) } : {}),
+    quirks: driverQuirks('--quirks', flags.quirks),
     log: line,
   };
 

@@ -8,7 +8,7 @@ import { EpdmaError } from '../device/errors.js';
 const USAGE = `usage: epdma <command> [options]
 
 commands:
-  demo                      host and endpoint move data through delegated and local channels (npm start)
+  demo [--quirks Q]         host and endpoint move data through delegated and local channels (npm start)
   loadtest [options]        saturate channels and verify every byte (epdma loadtest --help)
   bench [--quick]           epdma against its peers, writes bench/results/latest.json
   inspect FILE              decode a pci-ep-dma metadata BAR dump

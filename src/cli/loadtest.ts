@@ -8,11 +8,12 @@ import type { LoadProgress } from '../api/loadtest/load-stats.js';
 import type { Testbed } from '../api/types.js';
 import { EpdmaError } from '../device/errors.js';
 import { parseArgs, parseCount, parseDuration, parseSizeRange } from './args.js';
+import { DRIVER_QUIRKS } from '../workers/driver/driver-quirks.js';
 
 const HELP = `usage: epdma loadtest [--side host|endpoint|both] [--channels N|all] [--size 64k|4k-1m]
                       [--depth N] [--duration 10s | --iterations N] [--no-verify]
                       [--json] [--html FILE] [--map-format unroll|hdma-compat|hdma-native]
-                      [--attach DIR]
+                      [--attach DIR] [--quirks contract|dw-edma]
 Saturates the channels of an in-process testbed (or, with --attach, of an endpoint process
 started with 'epdma endpoint --shm DIR'), verifies every byte dmatest-style, and prints a
 result table. Exit status 1 on any transfer error or mismatching byte.`;
@@ -30,6 +31,7 @@ export async function runLoadtest(argv: string[]): Promise<number> {
     html: { type: 'string' },
     'map-format': { type: 'string', default: 'unroll' },
     attach: { type: 'string' },
+    quirks: { type: 'string', default: 'contract' },
     help: { type: 'boolean', default: false },
   });
   if (flags.help) {
@@ -39,6 +41,7 @@ export async function runLoadtest(argv: string[]): Promise<number> {
   // Flags are checked before a testbed is built (loadTest checks ranges), errors name the flag.
   const side = oneOf('--side', flags.side, ['host', 'endpoint', 'both'] as const);
   const mapFormat = oneOf('--map-format', flags['map-format'], ['unroll', 'hdma-compat', 'hdma-native'] as const);
+  const quirks = oneOf('--quirks', flags.quirks, DRIVER_QUIRKS);
   if (flags.iterations !== undefined && flags.duration !== undefined) {
     throw new EpdmaError('EINVAL', `--duration ${flags.duration} and --iterations ${flags.iterations}: give one of them`);
   }
@@ -55,8 +58,8 @@ export async function runLoadtest(argv: string[]): Promise<number> {
   };
 
   const bed: Testbed = flags.attach !== undefined
-    ? await (await import('../api/two-process/attach.js')).attachTestbed({ shm: flags.attach })
-    : await createTestbed({ endpoint: { mapFormat } });
+    ? await (await import('../api/two-process/attach.js')).attachTestbed({ shm: flags.attach, driver: { quirks } })
+    : await createTestbed({ endpoint: { mapFormat }, driver: { quirks } });
   const tty = process.stderr.isTTY === true && !flags.json;
   let run: LoadTestRun | undefined;
   let final: LoadProgress | undefined;

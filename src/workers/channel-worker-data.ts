@@ -4,6 +4,7 @@ import type { MapFormat } from '../device/regs/map-format.js';
 import type { LlRegion } from '../device/dma-chip.js';
 import type { IdlePolicy } from './rings/kick-word.js';
 import type { Direction } from './driver/channel-core.js';
+import type { DriverQuirks } from './driver/driver-quirks.js';
 
 /** An address space as plain data (AddressSpace.describe()). */
 export interface AddressSpaceDescription {
@@ -30,6 +31,11 @@ export interface ChannelWorkerData {
   readonly direction: Direction;
   readonly mapFormat: MapFormat;
   readonly funcNo: number;
+  /**
+   * The channel core's semantics where dw-edma departs from the DMAengine contract
+   * (driver-quirks.ts): 'contract' (the default of every side) or 'dw-edma'.
+   */
+  readonly quirks: DriverQuirks;
   /** Remote-routed (the host's partial instance): RIE set, EP-local interrupt masked. */
   readonly remote: boolean;
   readonly registers: SharedArrayBuffer;
@@ -70,22 +76,18 @@ export interface ChannelWorkerData {
    * every idle worker spins.
    */
   readonly spinSlots?: { readonly buffer: SharedArrayBuffer; readonly max: number };
-  /**
-   * The channel core's semantics where dw-edma departs from the DMAengine contract (default
-   * 'contract'); 'dw-edma' does exactly what the kernel driver does.
-   */
-  readonly quirks?: 'contract' | 'dw-edma';
   /** Restart count: non-zero means the previous worker of this channel died. */
   readonly generation: number;
 }
 
 /** The control plane a channel worker exposes (through comlink). */
 export interface ChannelWorkerControl {
-  pause(): 'ok' | 'EPERM';
-  /** Resolves once the pause took effect at a chunk boundary (or the channel went idle). */
+  /**
+   * Resolves once the pause the main thread requested (in the control block) took effect at a
+   * chunk boundary (true), or was overtaken by a terminate, an abort or an empty queue (false).
+   */
   waitPaused(): Promise<boolean>;
-  resume(): 'ok' | 'EPERM';
-  /** Resolves when the channel is idle and every unfinished descriptor was reported terminated. */
+  /** Resolves when the terminate pending in the control block is finished and its records published. */
   terminate(): Promise<void>;
   /** Masks, clears and turns off the channel (reclaim/quiesce). */
   quiesce(ownsDirection: boolean): void;

@@ -16,7 +16,7 @@ import { MmioRegisterFile } from '../device/regs/register-file.js';
 import { EpdmaError } from '../device/errors.js';
 import { exposeControl } from '../actors/control-plane.js';
 import { crossProcessWait, crossProcessWake } from '../native/native-addon.js';
-import { ChannelControlBlock } from './channel-control-block.js';
+import { ChannelControlBlock, TERMINATE_NONE } from './channel-control-block.js';
 import type { ChannelWorkerControl, ChannelWorkerData, ChannelWorkerStats } from './channel-worker-data.js';
 import { ChannelCore } from './driver/channel-core.js';
 import { STATUS_ABORT, STATUS_DONE, STATUS_NONE } from './driver/channel-ops.js';
@@ -93,6 +93,7 @@ if (data.generation > 0) {
 const core = new ChannelCore({
   ops,
   direction: data.direction,
+  quirks: data.quirks,
   submissions,
   completions,
   control,
@@ -103,9 +104,9 @@ const core = new ChannelCore({
   resets: data.resets == null ? null : { view: new Int32Array(data.resets.buffer, data.resets.byteOffset), index: data.resets.index },
 });
 
-// The previous worker died with a terminate pending: finish it before running anything, or
-// the restarted worker would run descriptors the client already terminated.
-if (data.generation > 0 && control.terminatePending()) core.terminate();
+// A pending terminate survives in the control block: the first poll finishes it before
+// anything runs, so the restarted worker never runs descriptors the client terminated.
+if (data.generation > 0) core.recoverAfterCrash();
 
 let seenControl = control.controlSeq();
 let crashRequest: string | null = null;
@@ -189,14 +190,12 @@ function until(done: () => boolean): Promise<void> {
 }
 
 const api: ChannelWorkerControl = {
-  pause: () => core.pause(),
   waitPaused: async () => {
-    await until(() => core.paused || !core.busy);
+    await until(() => !core.pausePending);
     return core.paused;
   },
-  resume: () => core.resume(),
   terminate: async () => {
-    if (!core.terminate()) await until(() => !core.busy);
+    await until(() => control.terminatePending() === TERMINATE_NONE);
     core.flush();
   },
   quiesce: (ownsDirection) => ops.quiesce(ownsDirection),

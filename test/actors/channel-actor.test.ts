@@ -92,6 +92,7 @@ describe('submission ring overflow and wrap-around', () => {
           device += len;
           next++;
         }
+        actor.control.issue(() => actor.submissions.available(), true); // what issuePending does
         actor.kickWorker();
         actor.completions.drain(visit);
         await macrotask();

@@ -265,7 +265,7 @@ describe('pause and resume (take effect at chunk boundaries)', () => {
     await expectRejects(ch.resume(), 'EPERM');
   });
 
-  it('a pause that lands on the last chunk holds the descriptor (residue 0) and the queue until resume', async () => {
+  it('a pause that lands on the last chunk holds the descriptor (residue 0) and the queue until resume; every cookie says paused', async () => {
     const f = await open({ linkBytesPerSec: SLOW });
     const ch = await f.request('endpoint/wr0');
     ch.configure({ deviceAddr: HOST_RAM_BASE });
@@ -277,7 +277,8 @@ describe('pause and resume (take effect at chunk boundaries)', () => {
     await waitFor(() => ch.actor.control.currentCookie() === 1, 'the descriptor to start');
     await ch.pause();
     expect(ch.txStatus(1)).toEqual({ status: 'paused', residue: 0 });
-    expect(ch.txStatus(2)).toEqual({ status: 'in-progress', residue: 64 });
+    // DMA_PAUSED for every in-progress cookie of a paused channel, queued ones too.
+    expect(ch.txStatus(2)).toEqual({ status: 'paused', residue: 64 });
     await ch.resume();
     const done = await within(Promise.all([one.done, queued.done]), 'both after resume');
     expect(done.map((c) => [c.cookie, c.result])).toEqual([[1, 'ok'], [2, 'ok']]);
@@ -314,8 +315,10 @@ describe('terminate', () => {
     for (const d of notIssued) d.submit();
     await waitFor(() => ch.actor.control.currentCookie() === 1, 'cookie 1 to start');
     ch.terminateAsync();
-    expectEpdma(() => ch.prepSlaveSingle(EP_RAM_BASE, 64), 'EINVAL', /after terminate/);
+    // The channel stays configured until the STOP takes effect (kernel): a prep is accepted.
+    expect(ch.prepSlaveSingle(EP_RAM_BASE, 64)).toBeDefined();
     await ch.synchronize();
+    expectEpdma(() => ch.prepSlaveSingle(EP_RAM_BASE, 64), 'EINVAL', /after a terminate took effect/);
     const all = [...issued, ...notIssued];
     const results: Completion[] = [];
     for (const d of all) results.push(await d.done);
@@ -395,7 +398,7 @@ describe('terminate', () => {
 });
 
 describe('abort (engine fault)', () => {
-  it('a write to an unmapped device address completes aborted, names the address, writes nothing', async () => {
+  it('a write to an unmapped device address completes write-failed, names the address, writes nothing', async () => {
     const f = await open();
     const ch = await f.request('endpoint/wr0');
     fillPattern(f.epRam.bytes, 4);
@@ -405,7 +408,7 @@ describe('abort (engine fault)', () => {
     bad.submit();
     ch.issuePending();
     const c = await bad.done;
-    expect(c.result).toBe('aborted');
+    expect(c.result).toBe('write-failed');
     expect(c.reason).toBe('engine abort: destination address not mapped at 0x5');
     expect(c.bytes).toBe(0);
     expect(c.residue).toBe(0); // the only chunk was started: xfer_sz = alloc_sz
@@ -420,7 +423,7 @@ describe('abort (engine fault)', () => {
     crossing.submit();
     ch.issuePending();
     const c2 = await crossing.done;
-    expect(c2.result).toBe('aborted');
+    expect(c2.result).toBe('write-failed');
     expect(c2.reason).toMatch(/^engine abort: destination address not mapped at 0x/);
     expect(nonZero(view(f.hostRam, end - 64, 64))).toBe(0);
   });
@@ -433,7 +436,7 @@ describe('abort (engine fault)', () => {
     d.submit();
     ch.issuePending();
     const c = await d.done;
-    expect(c).toMatchObject({ result: 'aborted', reason: 'engine abort: source address not mapped at 0x20000000' });
+    expect(c).toMatchObject({ result: 'read-failed', reason: 'engine abort: source address not mapped at 0x20000000' });
     expect(nonZero(view(f.epRam, EP_RAM_BASE, 0x10000))).toBe(0);
   });
 
@@ -450,7 +453,7 @@ describe('abort (engine fault)', () => {
     });
     for (const d of good) d.submit();
     ch.issuePending();
-    expect((await bad.done).result).toBe('aborted');
+    expect((await bad.done).result).toBe('write-failed');
     let settled = 0;
     for (const d of good) void d.done.then(() => settled++);
     // They are in the ring, and stay there: the kernel goes IDLE on ABORT. The worker polls
@@ -478,7 +481,7 @@ describe('abort (engine fault)', () => {
     const queued = ch.prepSlaveSingle(EP_RAM_BASE, 64);
     queued.submit();
     ch.issuePending();
-    expect((await bad.done).result).toBe('aborted');
+    expect((await bad.done).result).toBe('write-failed');
     const fresh = ch.prepSlaveSingle(EP_RAM_BASE, 64);
     fresh.submit();
     ch.issuePending();

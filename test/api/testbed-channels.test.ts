@@ -257,10 +257,11 @@ describe('transfer()', () => {
     expect(err).toBeInstanceOf(EpdmaError);
     const e = err as EpdmaError;
     expect(e.code).toBe('EIO');
-    expect(e.message).toContain('aborted');
+    // The engine could not write the device side: write-failed, not a bare abort.
+    expect(e.message).toContain('write-failed');
     expect(e.message).toContain(ch.info.name);
     const c = e.detail as Completion;
-    expect(c).toMatchObject({ result: 'aborted', channel: ch.info, bytes: 0 });
+    expect(c).toMatchObject({ result: 'write-failed', channel: ch.info, bytes: 0 });
     expect(c.reason).toMatch(/not mapped/);
     expect(emitted).toHaveLength(0);
     expect(ch.txStatus(c.cookie).status).toBe('error');
@@ -431,7 +432,7 @@ describe('an engine abort writes nothing', () => {
     ['host', 'across the end of EP memory', (s: number, e: number) => e - 64, 128],
     ['host', 'below EP memory', (s: number) => s - 0x1000, 256],
     ['endpoint', 'beyond host memory', (s: number, e: number) => e + 0x1000, 4096],
-  ] as const)('%s channel, device address %s: completes aborted with a reason; EP and host memory unchanged', async (side, _what, where, length) => {
+  ] as const)('%s channel, device address %s: completes write-failed naming the address; EP and host memory unchanged', async (side, _what, where, length) => {
     const ch = await request(side);
     const own = bed[side].memory;
     const peer = bed[side === 'host' ? 'endpoint' : 'host'].memory;
@@ -448,7 +449,7 @@ describe('an engine abort writes nothing', () => {
       const cookie = d.submit();
       ch.issuePending();
       const c = await within(d.done, 'the abort');
-      expect(c).toMatchObject({ cookie, result: 'aborted', bytes: 0, channel: ch.info });
+      expect(c).toMatchObject({ cookie, result: 'write-failed', bytes: 0, channel: ch.info });
       expect(c.reason).toMatch(/^engine abort: destination address not mapped at 0x[0-9a-f]+$/);
       expect(ch.txStatus(cookie).status).toBe('error');
       await waitFor(() => onStream.length === 1, 'the abort on completions$');

@@ -34,6 +34,8 @@ describe('bad options are EINVAL naming the option and the value', () => {
     [{ timing: { readyPollMs: 0 } }, ['timing.readyPollMs', '0']],
     [{ timing: { readyTimeoutMs: Number.NaN } }, ['timing.readyTimeoutMs', 'NaN']],
     [{ timing: { hostRequestPollMs: -5 } }, ['timing.hostRequestPollMs', '-5']],
+    [{ driver: { quirks: 'linux' as 'contract' } }, ['driver.quirks', 'linux', 'contract or dw-edma']],
+    [{ driver: 'dw-edma' as unknown as TestbedOptions['driver'] }, ['driver', 'dw-edma']],
   ])('%j', async (options, parts) => {
     await expectRejects(createTestbed(options), 'EINVAL', ...parts);
   });
@@ -52,6 +54,24 @@ describe('bad options are EINVAL naming the option and the value', () => {
   it('conflicting function attributes are EINVAL naming them', async () => {
     await expectRejects(createTestbed({ function: { metadataBar: 1, dmaWindowBar: 1 } }), 'EINVAL', 'dma_window_bar', '1');
     await expectRejects(createTestbed({ function: { wrChans: 0, rdChans: 0 } }), 'EINVAL', 'wr_chans', 'rd_chans');
+  });
+});
+
+describe('driver.quirks', () => {
+  it("'dw-edma' reaches the channel cores of both sides; the default follows the contract", async () => {
+    const kernel = await opened.testbed({ driver: { quirks: 'dw-edma' } });
+    const contract = await opened.testbed();
+    for (const [bed, residue] of [[kernel, 0], [contract, 4096]] as const) {
+      for (const side of ['host', 'endpoint'] as const) {
+        const ch = opened.channel(await bed[side].dma.requestChannel({ direction: 'mem-to-dev' }));
+        const peer = bed[side === 'host' ? 'endpoint' : 'host'].memory;
+        ch.configure({ deviceAddr: peer.base });
+        const src = opened.alloc(bed[side].memory, 4096);
+        const cookie = ch.prepSlaveSingle(src.addr, 4096).submit();
+        // Submitted, not issued: dw-edma's tx_status searches only the issued list.
+        expect(ch.txStatus(cookie)).toEqual({ status: 'in-progress', residue });
+      }
+    }
   });
 });
 

@@ -181,9 +181,11 @@ describe.each(SIDES)('terminate (%s)', (side) => {
       const notIssuedCookie = notIssued.submit();
       await started(t);
       t.ch.terminateAsync();
-      // terminate unconfigures the channel (dw-edma): prep needs a new slave config.
-      expectEpdma(() => t.ch.prepSlaveSingle(small.addr, 64), 'EINVAL', 'configure');
+      // The channel stays configured until the STOP takes effect (dw-edma); then a prep needs
+      // a new slave config.
+      expect(t.ch.prepSlaveSingle(small.addr, 64)).toBeDefined();
       await within(t.ch.synchronize(), 'synchronize');
+      expectEpdma(() => t.ch.prepSlaveSingle(small.addr, 64), 'EINVAL', 'configure');
       const results = await within(Promise.all([t.d.done, queued.done, notIssued.done]), 'terminated descriptors');
       expect(results.map((c) => c.cookie)).toEqual([t.cookie, queuedCookie, notIssuedCookie]);
       for (const c of results) expect(c).toMatchObject({ result: 'aborted', reason: 'terminated' });

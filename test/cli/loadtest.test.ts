@@ -69,10 +69,18 @@ describe('epdma loadtest', () => {
     [['--duration', 'forever'], '--duration'],
     [['--side', 'left'], '--side'],
     [['--map-format', 'legacy'], '--map-format'],
+    [['--quirks', 'linux'], '--quirks'],
     [['--depth'], '--depth'],
     [['--json=maybe'], '--json'],
   ])('%j is EINVAL naming %s', async (args, name) => {
     await expectRejects(runLoadtest(args), 'EINVAL', name, args.at(-1)!.replace(/^--json=/, ''));
+  });
+
+  it('--quirks dw-edma: the kernel driver\'s semantics, every transfer verified', async () => {
+    const r = await runCli(['loadtest', '--side', 'endpoint', '--iterations', '10', '--size', '4k', '--depth', '2', '--quirks', 'dw-edma', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout) as LoadProgress;
+    expect(p).toMatchObject({ final: true, errors: 0, mismatches: 0, transfers: 4 * 10 });
   });
 
   it('a value loadTest refuses (depth 0) exits non-zero naming it', async () => {

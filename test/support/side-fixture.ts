@@ -23,6 +23,7 @@ import type { IdlePolicy } from '../../dist/workers/rings/kick-word.js';
 import { waitFor } from './wait.js';
 
 export { waitFor, within } from './wait.js';
+import type { DriverQuirks } from '../../dist/workers/driver/driver-quirks.js';
 
 export const EP_RAM_BASE = 0x8000_0000;
 export const LL_BASE = 0x7000_0000;
@@ -42,6 +43,8 @@ export interface SideFixtureOptions {
   readonly hostRamBytes?: number;
   readonly supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
   readonly idle?: { policy: IdlePolicy; spinIterations?: number; sleepMs?: number; maxSleepMs?: number };
+  /** The channel core's semantics (default 'contract'). */
+  readonly quirks?: DriverQuirks;
 }
 
 export interface SideEvent {
@@ -114,7 +117,7 @@ export async function createSideFixture(options: SideFixtureOptions = {}): Promi
       name, kind, hwChannel: ch,
       // EP-local instance (CHIP_LOCAL): write = MEM_TO_DEV, read = DEV_TO_MEM (reference 6.6).
       direction: kind === 'write' ? 'mem-to-dev' : 'dev-to-mem',
-      mapFormat: format, funcNo: 0, remote: false,
+      mapFormat: format, funcNo: 0, remote: false, quirks: options.quirks ?? 'contract',
       registers: regs.buffer,
       ll: { buffer: llMem.buffer, bufferOffset: llMem.bufferOffset + (region.paddr - LL_BASE), size: LL_BYTES, paddr: region.paddr },
       gate: null,

@@ -43,8 +43,8 @@ export interface EndpointProcessOptions {
   readonly deviceId?: number;
   /** Map work's H poll period (default 10 ms). */
   readonly hostRequestPollMs?: number;
-  /** The EP-local channels' core semantics (TestbedOptions.driver). */
-  readonly driver?: { readonly quirks?: 'contract' | 'dw-edma' };
+  /** The EP-local channel core's semantics, as TestbedOptions.driver (default 'contract'). */
+  readonly quirks?: 'contract' | 'dw-edma';
   /** One line per lifecycle event (host attached, host gone, ...). */
   readonly log?: (line: string) => void;
 }
@@ -76,7 +76,7 @@ export async function startEndpointProcess(options: EndpointProcessOptions): Pro
     },
     ...(options.hostMemoryBytes !== undefined ? { host: { memoryBytes: options.hostMemoryBytes } } : {}),
     timing: { hostRequestPollMs: options.hostRequestPollMs ?? 10 },
-    ...(options.driver !== undefined ? { driver: options.driver } : {}),
+    ...(options.quirks !== undefined ? { driver: { quirks: options.quirks } } : {}),
   });
   const ep = new EndpointProcess(resolvePath(options.shm), o, options.log ?? (() => undefined));
   try {
@@ -253,7 +253,7 @@ export class EndpointProcess {
         const info = channelInfo(kind, region.hwChannel);
         starts.push(this.epEngine.addChannel(info, {
           name: info.name, kind, hwChannel: region.hwChannel, direction: info.direction, mapFormat: chip.mapFormat,
-          funcNo: chip.funcNo, remote: false, registers: chip.registers.buffer, ll: region.ll, gate,
+          funcNo: chip.funcNo, quirks: o.quirks, remote: false, registers: chip.registers.buffer, ll: region.ll, gate,
           engine: {
             local: epc.localSpace.describe(),
             remote: hostSpace.describe(),
@@ -261,7 +261,6 @@ export class EndpointProcess {
             ...(o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: o.linkBytesPerSec } : {}),
           },
           idle: { policy: o.idle },
-          quirks: o.quirks,
         }));
       }
     }

@@ -11,6 +11,7 @@ import { crossProcessWake, loadNativeAddon, mapSealedFile, nativeAddonUnavailabl
 import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../../workers/driver/channel-core.js';
 import type { LinkGate } from '../../workers/channel-worker-data.js';
 import { SideEngine } from '../dma-engine.js';
+import { driverQuirks } from '../testbed-options.js';
 import { RegionMemory } from '../dma-memory.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine, HostSide, RuntimeEvent } from '../types.js';
 import { hostChannelInfo } from './endpoint-process.js';
@@ -35,7 +36,7 @@ export interface OpenHostOptions {
    */
   readonly linkDownTimeoutMs?: number;
   readonly idle?: 'adaptive' | 'spin' | 'sleep';
-  /** The host channels' core semantics (TestbedOptions.driver; default 'contract'). */
+  /** The host channel core's semantics, as TestbedOptions.driver (default 'contract'). */
   readonly driver?: { readonly quirks?: 'contract' | 'dw-edma' };
   readonly supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
 }
@@ -77,10 +78,7 @@ export async function openHostSide(options: OpenHostOptions): Promise<HostProces
   if (options === null || typeof options !== 'object' || typeof options.shm !== 'string' || options.shm === '') {
     throw new EpdmaError('EINVAL', `openHost: shm ${JSON.stringify(options?.shm)} is not a directory path`);
   }
-  const quirks = options.driver?.quirks;
-  if (quirks !== undefined && quirks !== 'contract' && quirks !== 'dw-edma') {
-    throw new EpdmaError('EINVAL', `openHost: driver.quirks '${String(quirks)}' is not contract or dw-edma`);
-  }
+  driverQuirks('openHost: driver.quirks', options.driver?.quirks);
   for (const key of ['readyPollMs', 'readyTimeoutMs', 'attachTimeoutMs', 'linkDownTimeoutMs'] as const) {
     const v: unknown = options[key];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) {
@@ -237,11 +235,10 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
         const info = hostChannelInfo(kind, region.hwChannel);
         starts.push(engine.addChannel(info, {
           name: info.name, kind, hwChannel: region.hwChannel, direction: info.direction, mapFormat: chip.mapFormat,
-          funcNo: chip.funcNo, remote: true, registers: chip.registers.buffer, ll: region.ll, gate,
+          funcNo: chip.funcNo, quirks: driverQuirks('openHost: driver.quirks', this.options.driver?.quirks), remote: true, registers: chip.registers.buffer, ll: region.ll, gate,
           linkDownTimeoutMs, resets: { buffer: ctl.buffer as SharedArrayBuffer, byteOffset: ctl.byteOffset, index: CTL.EP_RESETS },
           engine: null, crossProcess: true,
           idle: { policy: this.options.idle ?? 'adaptive' },
-          quirks: this.options.driver?.quirks ?? 'contract',
         }));
       }
     }

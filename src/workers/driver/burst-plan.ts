@@ -1,5 +1,5 @@
 import type { SubmissionRing } from '../rings/submission-ring.js';
-import type { ChannelOps } from './channel-ops.js';
+import type { ChunkHardware } from './channel-ops.js';
 
 /**
  * Where the bursts of a descriptor that is not a plain scatter-gather list come from (cyclic,
@@ -16,7 +16,7 @@ export interface BurstPlan {
    * Writes the next chunk, at most `ops.llMax` data elements (LIE, and RIE when remote, on the
    * last one) and the link element, with cycle bit `cb`; returns the chunk's bytes.
    */
-  writeChunk(ops: ChannelOps, cb: boolean): number;
+  writeChunk(ops: ChunkHardware, cb: boolean): number;
   /** The period the chunk last written ends (a completion record per period), or -1. */
   readonly chunkPeriod: number;
 }

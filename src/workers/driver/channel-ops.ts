@@ -44,3 +44,6 @@ export interface ChannelOps {
   /** The channel's registers by name, for `registerDump()`. */
   dump(): Record<string, number>;
 }
+
+/** The part of ChannelOps the channel core drives (tests script it with a stand-in). */
+export type ChunkHardware = Pick<ChannelOps, 'llMax' | 'writeElement' | 'writeLink' | 'start' | 'status' | 'clear'>;

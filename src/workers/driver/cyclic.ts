@@ -1,6 +1,6 @@
 import { DESC_CYCLIC, type SubmissionRing } from '../rings/submission-ring.js';
 import type { BurstPlan } from './burst-plan.js';
-import type { ChannelOps } from './channel-ops.js';
+import type { ChunkHardware } from './channel-ops.js';
 
 /**
  * The two readings of dmaengine_prep_dma_cyclic (reference 13.6).
@@ -44,7 +44,7 @@ export class CyclicPlan implements BurstPlan {
     return this.ring || this.next < this.count;
   }
 
-  writeChunk(ops: ChannelOps, cb: boolean): number {
+  writeChunk(ops: ChunkHardware, cb: boolean): number {
     if (this.ring) {
       const offset = this.next * this.length;
       this.write(ops, 0, cb, true, this.local + offset, this.device + offset);
@@ -60,7 +60,7 @@ export class CyclicPlan implements BurstPlan {
     return n * this.length;
   }
 
-  private write(ops: ChannelOps, i: number, cb: boolean, last: boolean, local: number, device: number): void {
+  private write(ops: ChunkHardware, i: number, cb: boolean, last: boolean, local: number, device: number): void {
     if (this.memToDev) ops.writeElement(i, cb, last, this.length, local, device);
     else ops.writeElement(i, cb, last, this.length, device, local);
   }

@@ -1,6 +1,6 @@
 import type { SubmissionRing } from '../rings/submission-ring.js';
 import type { BurstPlan } from './burst-plan.js';
-import type { ChannelOps } from './channel-ops.js';
+import type { ChunkHardware } from './channel-ops.js';
 
 /**
  * dmaengine_prep_interleaved_dma as dw-edma builds it (reference 13.6): numf x frame_size
@@ -52,7 +52,7 @@ export class InterleavedPlan implements BurstPlan {
     return this.written < this.bursts;
   }
 
-  writeChunk(ops: ChannelOps, cb: boolean): number {
+  writeChunk(ops: ChunkHardware, cb: boolean): number {
     const n = Math.min(ops.llMax, this.bursts - this.written);
     let bytes = 0;
     for (let i = 0; i < n; i++) {
