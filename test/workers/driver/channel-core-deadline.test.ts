@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChannelCore } from '../../../dist/workers/driver/channel-core.js';
 import { createChannelOps } from '../../../dist/workers/driver/create-channel-ops.js';
-import { ChannelControlBlock, CHANNEL_BUSY, CHANNEL_IDLE } from '../../../dist/workers/channel-control-block.js';
+import { ChannelControlBlock, CHANNEL_BUSY, CHANNEL_IDLE, REQUEST_MASK, REQUEST_STOP, STATE_HOLD, TERMINATE_ALL } from '../../../dist/workers/channel-control-block.js';
 import { CompletionRing, COMPLETION_REASONS, COMPLETION_RESULTS, Reason } from '../../../dist/workers/rings/completion-ring.js';
 import { SubmissionRing } from '../../../dist/workers/rings/submission-ring.js';
 import { MmioRegisterFile } from '../../../dist/device/regs/register-file.js';
@@ -40,6 +40,7 @@ function rig(options: { resets?: boolean } = {}) {
   const core = new ChannelCore({
     ops,
     direction: 'mem-to-dev',
+    quirks: 'contract',
     submissions: sub,
     completions: comp,
     control: ctl,
@@ -67,10 +68,25 @@ function rig(options: { resets?: boolean } = {}) {
   const submit = (length = 4096): number => {
     cookie++;
     sub.pushSingle(cookie, 0, 0x8000_0000, 0x1_0000_0000 + cookie * 0x1_0000, length);
+    // issuePending as the main thread does it: mark the channel busy, then drop the hold its
+    // issuing code keeps on the first DONE.
+    ctl.issue(() => sub.available(), true);
+    for (;;) {
+      const st = ctl.state();
+      if ((st & STATE_HOLD) === 0 || ctl.compareAndSwapState(st, st & ~STATE_HOLD)) break;
+    }
     return cookie;
   };
+  /** terminateAsync as the main thread does it on a running channel: pending word, then STOP. */
+  const terminate = (): void => {
+    ctl.setTerminatePending(TERMINATE_ALL);
+    for (;;) {
+      const st = ctl.state();
+      if (ctl.compareAndSwapState(st, (st & ~REQUEST_MASK) | REQUEST_STOP)) break;
+    }
+  };
   return {
-    core, ctl, file, regs, drain, submit,
+    core, ctl, file, regs, drain, submit, terminate,
     linkDown: () => Atomics.store(gateWord, 0, 0),
     linkUp: () => Atomics.store(gateWord, 0, 1),
     resetByEndpoint: () => Atomics.add(resetWord, 0, 1),
@@ -184,7 +200,7 @@ describe('ChannelCore link-down deadline', () => {
     const b = r.submit();
     r.core.poll();
     r.linkDown();
-    expect(r.core.terminate()).toBe(false);
+    r.terminate();
     pollFor(r.core, TIMEOUT_MS + 20);
     expect(r.drain().map((x) => [x.cookie, x.reason])).toEqual([[a, 'terminated'], [b, 'terminated']]);
     expect(r.core.busy).toBe(false);
