@@ -22,6 +22,7 @@ export interface ResolvedTestbedOptions {
   readyTimeoutMs: number;
   idle: 'adaptive' | 'spin' | 'sleep';
   supervision: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
+  trace: string | undefined;
 }
 
 /** 'fast' keeps tests and demos snappy; 'kernel' uses the kernel's 500 ms / 1 ms / 2 s. */
@@ -53,6 +54,12 @@ function supervision(s: NonNullable<TestbedOptions['supervision']>): ResolvedTes
   if (s.withinMs !== undefined) ms('supervision.withinMs', s.withinMs);
   if (s.backoffMs !== undefined) ms('supervision.backoffMs', s.backoffMs);
   return s;
+}
+
+function traceFile(file: unknown): string | undefined {
+  if (file === undefined) return undefined;
+  if (typeof file !== 'string' || file === '') throw new EpdmaError('EINVAL', `testbed: trace ${JSON.stringify(file)} is not a file name`);
+  return file;
 }
 
 /** Defaults of API.md, every value checked with the offending value in the message. */
@@ -98,5 +105,6 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
     readyTimeoutMs: ms('timing.readyTimeoutMs', timing.readyTimeoutMs ?? PRESETS[preset].readyTimeoutMs),
     idle,
     supervision: supervision(options.supervision ?? {}),
+    trace: traceFile(options.trace),
   };
 }

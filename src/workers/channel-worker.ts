@@ -23,6 +23,7 @@ import { CompletionDoorbell } from './rings/completion-doorbell.js';
 import { CompletionRing } from './rings/completion-ring.js';
 import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from './rings/kick-word.js';
 import { SubmissionRing } from './rings/submission-ring.js';
+import { TraceRing } from './rings/trace-ring.js';
 import { loadNativeAddon } from '../native/native-addon.js';
 
 const data = workerData as ChannelWorkerData;
@@ -101,6 +102,7 @@ const core = new ChannelCore({
   gate: data.gate === null ? null : { view: new Int32Array(data.gate.buffer, data.gate.byteOffset), index: data.gate.index, mask: data.gate.mask },
   lastFault: () => file.lastFault(data.kind, data.hwChannel),
   onPublish: () => doorbell.ring(),
+  trace: data.trace !== undefined ? new TraceRing(data.trace) : null,
 });
 
 // The previous worker died with a terminate pending: finish it before running anything, or

@@ -4,6 +4,7 @@ import { Reason, RESULT_ABORTED, RESULT_OK } from '../rings/completion-ring.js';
 import type { SubmissionRing } from '../rings/submission-ring.js';
 import { CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, type ChannelControlBlock } from '../channel-control-block.js';
 import { STATUS_ABORT, STATUS_NONE, type ChannelOps } from './channel-ops.js';
+import type { TraceRing } from '../rings/trace-ring.js';
 
 export type Direction = 'mem-to-dev' | 'dev-to-mem';
 
@@ -65,6 +66,8 @@ export class ChannelCore {
   private readonly gate: LinkGate | null;
   private readonly faultOf: () => { code: number; addr: number };
   private readonly onPublish: () => void;
+  /** Chunk records for the trace file; null (one branch per chunk) when tracing is off. */
+  private readonly trace: TraceRing | null;
 
   private status = CHANNEL_IDLE;
   private request = REQ_NONE;
@@ -96,6 +99,7 @@ export class ChannelCore {
     lastFault: () => { code: number; addr: number };
     /** Called after completion records were published (rings the side's completion doorbell). */
     onPublish: () => void;
+    trace?: TraceRing | null;
   }) {
     this.ops = options.ops;
     this.memToDev = options.direction === 'mem-to-dev';
@@ -105,6 +109,7 @@ export class ChannelCore {
     this.gate = options.gate;
     this.faultOf = options.lastFault;
     this.onPublish = options.onPublish;
+    this.trace = options.trace ?? null;
     this.segAddr = new Float64Array(this.sub.maxSegments);
     this.segLen = new Float64Array(this.sub.maxSegments);
   }
@@ -235,6 +240,7 @@ export class ChannelCore {
     this.xfer += bytes;
     this.ctl.setXfer(this.xfer);
     this.chunkRunning = true;
+    if (this.trace !== null) this.trace.chunk(this.cookie, bytes, first);
     ops.start(first);
   }
 
