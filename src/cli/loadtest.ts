@@ -157,13 +157,50 @@ const note = (text: string): void => {
   process.stderr.write(`epdma loadtest: ${text}\n`);
 };
 
+/**
+ * SIGINT/SIGTERM from the moment options are read: while the testbed builds, a signal ends the
+ * command once it is up (nothing measured, nothing to write); while measuring, it stops the run.
+ */
+class SignalLatch {
+  signal: NodeJS.Signals | undefined;
+  private listener: ((signal: NodeJS.Signals) => void) | undefined;
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.signal ??= signal;
+    this.listener?.(signal);
+  };
+
+  constructor() {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  /** Calls `listener` on the next signal, or now if one already came. */
+  listen(listener: (signal: NodeJS.Signals) => void): void {
+    this.listener = listener;
+    if (this.signal !== undefined) listener(this.signal);
+  }
+
+  release(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+  }
+}
+
 export async function runLoadtest(argv: string[]): Promise<number> {
   const plan = await readOptions(argv);
   if (plan === null) {
     process.stdout.write(`${HELP}\n`);
     return EXIT_OK;
   }
+  const signals = new SignalLatch();
+  try {
+    return await runPlan(plan, signals);
+  } finally {
+    signals.release();
+  }
+}
 
+async function runPlan(plan: Plan, signals: SignalLatch): Promise<number> {
   let bed: Testbed;
   let memory: MemoryPlan;
   if (plan.attach === undefined) {
@@ -208,7 +245,11 @@ export async function runLoadtest(argv: string[]): Promise<number> {
   const startedAt = new Date();
   let outcome: Outcome;
   try {
-    outcome = await measure(bed, options, plan.attach !== undefined);
+    if (signals.signal !== undefined) {
+      note(`interrupted by ${signals.signal} before the run started: nothing measured`);
+      return EXIT_INTERRUPTED;
+    }
+    outcome = await measure(bed, options, plan.attach !== undefined, signals);
   } finally {
     await bed.close();
   }
@@ -226,7 +267,7 @@ interface Outcome {
  * or a dead endpoint process, a snapshot taken at that moment (transfers the stop aborts are
  * not counted; the ones the dead peer aborted are, as errors).
  */
-function measure(bed: Testbed, options: LoadTestOptions, attached: boolean): Promise<Outcome> {
+function measure(bed: Testbed, options: LoadTestOptions, attached: boolean, signals: SignalLatch): Promise<Outcome> {
   const tty = process.stderr.isTTY === true;
   return new Promise<Outcome>((resolve, reject) => {
     let run: LoadTestRun | undefined;
@@ -239,8 +280,6 @@ function measure(bed: Testbed, options: LoadTestOptions, attached: boolean): Pro
     const finish = (outcome: Outcome | Error): void => {
       if (finished) return;
       finished = true;
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
       events.unsubscribe();
       sub.unsubscribe();
       if (tty && last !== undefined) process.stderr.write('\n');
@@ -257,9 +296,6 @@ function measure(bed: Testbed, options: LoadTestOptions, attached: boolean): Pro
       }
       finish({ final: snapshot, run, interrupted });
     };
-    const onSignal = (signal: NodeJS.Signals): void => stopNow({ signal, reason: `interrupted by ${signal}` });
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
 
     // An attached endpoint process that dies says so as link-down with the reason; the
     // transfers it aborted complete first (as errors), then the partial report is taken.
@@ -290,6 +326,7 @@ function measure(bed: Testbed, options: LoadTestOptions, attached: boolean): Pro
       },
       complete: () => finish({ final: last!, run }),
     });
+    signals.listen((signal) => stopNow({ signal, reason: `interrupted by ${signal}` }));
   });
 }
 
