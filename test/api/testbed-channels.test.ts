@@ -259,7 +259,8 @@ describe('transfer()', () => {
     expect(e.code).toBe('EIO');
     expect(e.message).toContain('aborted');
     expect(e.message).toContain(ch.info.name);
-    const c = e.detail as Completion;
+    const c: Completion = e.completion!; // typed; `detail` still holds the same object
+    expect(e.detail).toBe(c);
     expect(c).toMatchObject({ result: 'aborted', channel: ch.info, bytes: 0 });
     expect(c.reason).toMatch(/not mapped/);
     expect(emitted).toHaveLength(0);
