@@ -103,13 +103,15 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       }
       if (o.verify) pool = createCpuPool({ maxThreads: 1 });
       let started = performance.now();
-      const deadline = o.iterations === undefined ? started + o.warmupMs + o.durationMs : Infinity;
+      let deadline = o.iterations === undefined ? started + o.warmupMs + o.durationMs : Infinity;
       timer = setInterval(() => subscriber.next(acc.snapshot(performance.now() - started, false)), o.progressMs);
       timer.unref();
       if (o.warmupMs > 0) {
         warmupTimer = setTimeout(() => {
           acc.reset();
           started = performance.now();
+          // The measured part lasts durationMs however late this timer fired.
+          deadline = started + o.durationMs;
         }, o.warmupMs).unref();
       }
 
