@@ -23,6 +23,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Subscription } from 'rxjs';
+import { EpdmaError } from '../device/errors.js';
 import { createTraceRingBuffer, TraceRing } from '../workers/rings/trace-ring.js';
 import type { ChannelInfo, Completion, RuntimeEvent } from './types.js';
 
@@ -70,7 +71,11 @@ export class TraceRecorder {
   /** Opens (truncates) the file at once: a bad path fails before anything starts. */
   constructor(file: string) {
     this.file = file;
-    this.fd = openSync(file, 'w');
+    try {
+      this.fd = openSync(file, 'w');
+    } catch (err) {
+      throw new EpdmaError('EINVAL', `testbed: trace ${JSON.stringify(file)} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
     this.t0Ns = process.hrtime.bigint();
     writeSync(this.fd, '{"displayTimeUnit":"ns","traceEvents":[\n');
     this.meta(TESTBED_PID, 0, 'process_name', 'testbed');
