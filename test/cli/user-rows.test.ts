@@ -52,6 +52,15 @@ afterEach(async () => {
   await cleanupTwoProcess();
 });
 
+/** Resolves once progress on stderr counted a transfer; fails at once if the command ended first. */
+async function untilTransfers(p: CliProcess): Promise<void> {
+  await vi.waitFor(() => {
+    if (p.proc.exitCode !== null) return;
+    expect(progressTransfers(p.stderr)).toBeGreaterThan(0);
+  }, { timeout: 100_000, interval: 50 });
+  expect(p.proc.exitCode, `ended before any transfer: ${p.stderr}`).toBeNull();
+}
+
 /** Transfers so far, from the newest progress line on stderr. */
 function progressTransfers(stderr: string): number {
   const all = [...stderr.matchAll(/ch {2}([\d,]+) xfers/g)];
@@ -63,7 +72,7 @@ describe('issue 15, row by row', () => {
     const html = join(dir, 'interrupted.html');
     const p = start(['loadtest', '--duration', '30s', '--size', '4k', '--depth', '2', '--json', '--html', html]);
     // Progress is on stderr even with --json; interrupt once transfers were counted.
-    await vi.waitFor(() => expect(progressTransfers(p.stderr), p.stderr).toBeGreaterThan(0), { timeout: 100_000, interval: 50 });
+    await untilTransfers(p);
     p.proc.kill('SIGINT');
     expect(await p.exited).toBe(130);
     const report = JSON.parse(p.stdout) as LoadReport;
@@ -86,7 +95,7 @@ describe('issue 15, row by row', () => {
     const env = { ...process.env };
     delete env['EPDMA_NO_NATIVE'];
     const p = start(['loadtest', '--attach', shm, '--duration', '60s', '--size', '64k', '--depth', '4', '--json'], env);
-    await vi.waitFor(() => expect(progressTransfers(p.stderr)).toBeGreaterThan(0), { timeout: 60_000, interval: 50 });
+    await untilTransfers(p);
     ep.proc.kill('SIGKILL');
     expect(await p.exited).toBe(1);
     const report = JSON.parse(p.stdout) as LoadReport;
