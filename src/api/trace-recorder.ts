@@ -34,6 +34,9 @@ const FIRST_LANE_TID = 10;
 const FLUSH_BYTES = 256 * 1024;
 const DRAIN_MS = 20;
 
+/** Microseconds rounded to the ns (a plain number is cheaper to format than toFixed). */
+const fixed = (us: number): number => Math.round(us * 1000) / 1000;
+
 interface OpenChunk { startNs: number; bytes: number }
 
 interface Track {
@@ -44,6 +47,8 @@ interface Track {
   /** End time (ns) of the last span on each in-flight lane. */
   readonly laneEnds: number[];
   chunks: number;
+  /** The ring's record visitor, made once per track. */
+  visit: (hrNs: number, cookie: number, bytes: number) => void;
 }
 
 export interface TraceSummary {
@@ -58,10 +63,11 @@ export interface TraceSummary {
 export class TraceRecorder {
   readonly file: string;
   private readonly fd: number;
-  private readonly t0Ns: bigint;
+  private readonly t0: number;
   private readonly tracks = new Map<string, Track>();
-  private pending: string[] = [];
-  private pendingBytes = 0;
+  /** Events are encoded straight into this buffer and written when it is nearly full. */
+  private readonly out = Buffer.allocUnsafe(FLUSH_BYTES);
+  private used = 0;
   private events = 0;
   private descriptors = 0;
   private readonly subscriptions: Subscription[] = [];
@@ -76,7 +82,7 @@ export class TraceRecorder {
     } catch (err) {
       throw new EpdmaError('EINVAL', `testbed: trace ${JSON.stringify(file)} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
-    this.t0Ns = process.hrtime.bigint();
+    this.t0 = Number(process.hrtime.bigint());
     writeSync(this.fd, '{"displayTimeUnit":"ns","traceEvents":[\n');
     this.meta(TESTBED_PID, 0, 'process_name', 'testbed');
     this.meta(TESTBED_PID, 0, 'process_sort_index', 0);
@@ -88,7 +94,14 @@ export class TraceRecorder {
   ringFor(info: ChannelInfo): SharedArrayBuffer {
     const buffer = createTraceRingBuffer();
     const pid = TESTBED_PID + 1 + this.tracks.size;
-    this.tracks.set(info.name, { pid, ring: new TraceRing(buffer), open: new Map(), laneEnds: [], chunks: 0 });
+    const track: Track = { pid, ring: new TraceRing(buffer), open: new Map(), laneEnds: [], chunks: 0, visit: () => undefined };
+    track.visit = (hrNs, cookie, bytes) => {
+      const previous = track.open.get(cookie);
+      if (previous !== undefined) this.endChunk(track, cookie, previous, hrNs, 'DONE');
+      track.open.set(cookie, { startNs: hrNs, bytes });
+      track.chunks++;
+    };
+    this.tracks.set(info.name, track);
     this.meta(pid, 0, 'process_name', info.name);
     this.meta(pid, 0, 'process_sort_index', pid);
     this.meta(pid, ENGINE_TID, 'thread_name', 'engine (chunks)');
@@ -102,37 +115,33 @@ export class TraceRecorder {
     this.subscriptions.push(streams.events$.subscribe((e) => this.onEvent(e)));
   }
 
-  private us(ns: number | bigint): number {
-    const rel = typeof ns === 'bigint' ? Number(ns - this.t0Ns) : ns - Number(this.t0Ns);
-    return Math.max(0, rel / 1000);
+  /** hrtime ns (as a Number: exact to well under a ns for any uptime) -> us since the trace began. */
+  private us(ns: number): number {
+    return Math.max(0, (ns - this.t0) / 1000);
   }
 
-  private push(event: Record<string, unknown>): void {
-    const line = `${this.events === 0 ? '' : ',\n'}${JSON.stringify(event)}`;
+  /** Appends one event, already JSON (built by hand: JSON.stringify per event is the main cost). */
+  private push(json: string): void {
+    // UTF-8 needs at most 3 bytes per UTF-16 unit (names and reasons may be non-ASCII).
+    if (this.used + 2 + json.length * 3 > this.out.length) this.flush();
+    if (this.events > 0) this.used += this.out.write(',\n', this.used, 'latin1');
     this.events++;
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    if (json.length * 3 > this.out.length) writeSync(this.fd, json);
+    else this.used += this.out.write(json, this.used, 'utf8');
   }
 
   private meta(pid: number, tid: number, name: string, value: string | number): void {
-    this.push({ ph: 'M', pid, tid, name, args: name.endsWith('sort_index') ? { sort_index: value } : { name: value } });
+    this.push(JSON.stringify({ ph: 'M', pid, tid, name, args: name.endsWith('sort_index') ? { sort_index: value } : { name: value } }));
   }
 
   private flush(): void {
-    if (this.pending.length === 0) return;
-    writeSync(this.fd, this.pending.join(''));
-    this.pending = [];
-    this.pendingBytes = 0;
+    if (this.used === 0) return;
+    writeSync(this.fd, this.out, 0, this.used);
+    this.used = 0;
   }
 
   private drain(track: Track): void {
-    track.ring.drain((hrNs, cookie, bytes) => {
-      const previous = track.open.get(cookie);
-      if (previous !== undefined) this.endChunk(track, cookie, previous, hrNs, 'DONE');
-      track.open.set(cookie, { startNs: hrNs, bytes });
-      track.chunks++;
-    });
+    track.ring.drain(track.visit);
   }
 
   private drainAll(): void {
@@ -142,9 +151,12 @@ export class TraceRecorder {
 
   private endChunk(track: Track, cookie: number, chunk: OpenChunk, endNs: number, how: 'DONE' | 'ABORT' | 'unfinished'): void {
     const ts = this.us(chunk.startNs);
-    const end = this.us(endNs);
-    this.push({ ph: 'X', cat: 'chunk', name: 'chunk', pid: track.pid, tid: ENGINE_TID, ts, dur: Math.max(0, end - ts), args: { cookie, bytes: chunk.bytes, ...(how === 'unfinished' ? { unfinished: true } : {}) } });
-    if (how !== 'unfinished') this.push({ ph: 'i', s: 't', cat: 'irq', name: how, pid: track.pid, tid: ENGINE_TID, ts: end, args: { cookie } });
+    const end = Math.max(ts, this.us(endNs));
+    this.push(`{"ph":"X","cat":"chunk","name":"chunk","pid":${track.pid},"tid":${ENGINE_TID},"ts":${fixed(ts)},"dur":${fixed(end - ts)},` +
+      `"args":{"cookie":${cookie},"bytes":${chunk.bytes}${how === 'unfinished' ? ',"unfinished":true' : ''}}}`);
+    if (how !== 'unfinished') {
+      this.push(`{"ph":"i","s":"t","cat":"irq","name":"${how}","pid":${track.pid},"tid":${ENGINE_TID},"ts":${fixed(end)},"args":{"cookie":${cookie}}}`);
+    }
   }
 
   private onCompletion(c: Completion): void {
@@ -166,11 +178,10 @@ export class TraceRecorder {
       track.laneEnds.push(end);
       this.meta(track.pid, FIRST_LANE_TID + lane, 'thread_name', `in flight ${lane + 1}`);
     } else track.laneEnds[lane] = end;
-    const ts = this.us(c.submittedNs);
-    this.push({
-      ph: 'X', cat: 'descriptor', name: `cookie ${c.cookie}`, pid: track.pid, tid: FIRST_LANE_TID + lane, ts, dur: Math.max(0, this.us(c.completedNs) - ts),
-      args: { cookie: c.cookie, bytes: c.bytes, result: c.result, residue: c.residue, ...(c.reason !== undefined ? { reason: c.reason } : {}) },
-    });
+    const ts = this.us(start);
+    const dur = Math.max(0, this.us(end) - ts);
+    this.push(`{"ph":"X","cat":"descriptor","name":"cookie ${c.cookie}","pid":${track.pid},"tid":${FIRST_LANE_TID + lane},"ts":${fixed(ts)},"dur":${fixed(dur)},` +
+      `"args":{"cookie":${c.cookie},"bytes":${c.bytes},"result":"${c.result}","residue":${c.residue}${c.reason !== undefined ? `,"reason":${JSON.stringify(c.reason)}` : ''}}}`);
     this.descriptors++;
   }
 
@@ -178,9 +189,9 @@ export class TraceRecorder {
     const track = e.name !== undefined ? this.tracks.get(e.name) : undefined;
     const args = e.reason !== undefined ? { reason: e.reason } : {};
     if (track !== undefined) {
-      this.push({ ph: 'i', s: 't', cat: 'lifecycle', name: e.type, pid: track.pid, tid: LIFECYCLE_TID, ts: this.us(e.atNs), args });
+      this.push(JSON.stringify({ ph: 'i', s: 't', cat: 'lifecycle', name: e.type, pid: track.pid, tid: LIFECYCLE_TID, ts: this.us(Number(e.atNs)), args }));
     } else {
-      this.push({ ph: 'i', s: 'g', cat: 'link', name: e.type, pid: TESTBED_PID, tid: 0, ts: this.us(e.atNs), args });
+      this.push(JSON.stringify({ ph: 'i', s: 'g', cat: 'link', name: e.type, pid: TESTBED_PID, tid: 0, ts: this.us(Number(e.atNs)), args }));
     }
   }
 
