@@ -670,7 +670,7 @@ export class ChannelHandle implements DmaChannel {
             subscriber.next(c);
             subscriber.complete();
           } else {
-            subscriber.error(new EpdmaError('EIO', `${this.info.name}: transfer cookie ${c.cookie} ${c.result}${c.reason !== undefined ? `: ${c.reason}` : ''}`, c));
+            subscriber.error(new EpdmaError('EIO', `${this.info.name}: transfer cookie ${c.cookie} ${c.result}${c.reason !== undefined ? `: ${c.reason}` : ''}`, c, { completion: c }));
           }
         });
       } catch (err) {

@@ -103,12 +103,28 @@ export class SideEngine implements DmaEngine {
       (f.hwChannel === undefined || h.info.hwChannel === f.hwChannel) &&
       (f.name === undefined || h.info.name === f.name);
     const candidates = this.handles.filter(match);
+    if (candidates.length === 0) throw new EpdmaError('ENODEV', `${this.side}: no channel matches ${JSON.stringify(f)}${this.noMatchHint(f)}`);
     const free = candidates.find((h) => !h.requested && h.actor.state !== 'stopped');
     if (free === undefined) {
       throw new EpdmaError('EBUSY', `${this.side}: no free channel matches ${JSON.stringify(f)} (${candidates.length} match, all in use or stopped)`);
     }
     free.requested = true;
     return free;
+  }
+
+  /**
+   * Why nothing matched, when the answer is configuration: the host has only the channels the
+   * endpoint delegated (function.wrChans write channels move EP -> host, 'dev-to-mem' here;
+   * function.rdChans read channels move host -> EP, 'mem-to-dev'), and the endpoint keeps the rest.
+   */
+  private noMatchHint(filter: ChannelFilter): string {
+    const kind = filter.kind ?? (filter.direction === undefined ? undefined
+      : (this.side === 'host') === (filter.direction === 'dev-to-mem') ? 'write' : 'read');
+    if (kind === undefined || this.handles.some((h) => h.info.kind === kind)) return '';
+    const attr = kind === 'write' ? 'function.wrChans' : 'function.rdChans';
+    return this.side === 'host'
+      ? `: the endpoint delegates no ${kind} channels to the host (set ${attr} in createTestbed options, or --${kind === 'write' ? 'wr' : 'rd'}-chans for epdma endpoint)`
+      : `: every ${kind} channel is delegated to the host (lower ${attr})`;
   }
 
   private emit(c: Completion): void {

@@ -11,6 +11,7 @@ export { createNtbTransport } from './ntb/ntb-transport.js';
 export { openHost, type OpenHostOptions, type OpenedHost } from './two-process/open-host.js';
 export type { NtbPort, QueuePair, QueueStats, NtbTransport, NtbTransportOptions } from './ntb/ntb-types.js';
 export type { LoadProgress, LoadStats } from './loadtest/load-stats.js';
+export type { LoadReport } from './loadtest/load-report.js';
 export type {
   BarInfo,
   ChannelFilter,

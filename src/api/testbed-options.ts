@@ -27,6 +27,7 @@ export interface ResolvedTestbedOptions {
   idle: 'adaptive' | 'spin' | 'sleep';
   quirks: DriverQuirks;
   supervision: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
+  trace: string | undefined;
 }
 
 /** 'fast' keeps tests and demos snappy; 'kernel' uses the kernel's 500 ms / 1 ms / 2 s. */
@@ -70,6 +71,12 @@ export function driverQuirks(what: string, value: unknown): DriverQuirks {
   if (value === undefined) return 'contract';
   if (!(DRIVER_QUIRKS as readonly unknown[]).includes(value)) throw new EpdmaError('EINVAL', `${what} '${String(value)}' is not ${DRIVER_QUIRKS.join(' or ')}`);
   return value as DriverQuirks;
+}
+
+function traceFile(file: unknown): string | undefined {
+  if (file === undefined) return undefined;
+  if (typeof file !== 'string' || file === '') throw new EpdmaError('EINVAL', `testbed: trace ${JSON.stringify(file)} is not a file name`);
+  return file;
 }
 
 /** Defaults of API.md, every value checked with the offending value in the message. */
@@ -119,5 +126,6 @@ export function resolveTestbedOptions(options: TestbedOptions): ResolvedTestbedO
     idle,
     quirks,
     supervision: supervision(options.supervision ?? {}),
+    trace: traceFile(options.trace),
   };
 }

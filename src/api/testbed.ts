@@ -15,6 +15,7 @@ import type { LinkGate } from '../workers/channel-worker-data.js';
 import { SideEngine } from './dma-engine.js';
 import { checkString } from './validate.js';
 import { TableIommu } from './host-iommu.js';
+import { TraceRecorder } from './trace-recorder.js';
 import { RegionMemory } from './dma-memory.js';
 import { resolveTestbedOptions, HOST_RAM_BASE, type ResolvedTestbedOptions } from './testbed-options.js';
 import type { ChannelInfo, Completion, EndpointSide, HostSide, RuntimeEvent, Testbed, TestbedOptions } from './types.js';
@@ -52,6 +53,8 @@ class InProcessTestbed implements Testbed {
   readonly epc: EndpointController;
   readonly epf: EndpointFunction;
   private readonly o: ResolvedTestbedOptions;
+  /** Present with `trace: FILE`: created first, so a bad path fails before anything starts. */
+  private readonly tracer: TraceRecorder | undefined;
   private readonly hostRam;
   private readonly hostSpace: AddressSpace;
   private readonly eventSubject = new Subject<RuntimeEvent>();
@@ -99,6 +102,7 @@ class InProcessTestbed implements Testbed {
 
   constructor(o: ResolvedTestbedOptions) {
     this.o = o;
+    this.tracer = o.trace !== undefined ? new TraceRecorder(o.trace) : undefined;
     this.epc = new EndpointController({
       mapFormat: o.mapFormat,
       writeChannels: o.writeChannels,
@@ -133,6 +137,7 @@ class InProcessTestbed implements Testbed {
   }
 
   async start(): Promise<void> {
+    this.tracer?.follow(this);
     this.epf.bind(this.epc);
     this.epc.start(); // core init (BARs published, H/R cleared), then link up
     Atomics.store(this.epLink, 0, 1);
@@ -228,6 +233,7 @@ class InProcessTestbed implements Testbed {
       // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
       idle: { policy: this.o.idle, maxSleepMs: 1000, spinIterations: SPIN_ITERATIONS },
       spinSlots: this.spinSlots,
+      ...(this.tracer !== undefined ? { trace: this.tracer.ringFor(info) } : {}),
     });
   }
 
@@ -288,6 +294,7 @@ class InProcessTestbed implements Testbed {
       this.driver?.remove();
       this.epf.unbind();
       this.epc.stop();
+      this.tracer?.close();
       this.completionSubject.complete();
       this.eventSubject.complete();
     })();

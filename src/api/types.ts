@@ -234,6 +234,8 @@ export interface TestbedOptions {
   idle?: 'adaptive' | 'spin' | 'sleep';
   /** Supervisor restart intensity (default 3 restarts in 5000 ms). */
   supervision?: { maxRestarts?: number; withinMs?: number; backoffMs?: number };
+  /** Write a Chrome trace-event JSON of the run to this file (docs/tracing.md). */
+  trace?: string;
 }
 
 export interface Testbed extends AsyncDisposable {

@@ -1,11 +1,11 @@
 /**
  * `epdma bench` (and `npm run bench`): epdma against its peers in one process run, medians over
- * repetitions, written to bench/results/latest.json and printed as a table.
+ * repetitions, printed as a table (and written as JSON with --out FILE).
  *
  *   --quick          2 repetitions of 250 ms: the whole run, epdma included, stays under 90 s
  *   --reps N         repetitions per measurement (default 5, quick 2)
  *   --only A,B       only these scenarios (copy-bandwidth, small-ops, latency, ntb, idle)
- *   --out FILE       where the JSON goes (default bench/results/latest.json)
+ *   --out FILE       also write the JSON report there (npm run bench: bench/results/latest.json)
  *   --json           print the JSON report instead of the table
  *   --smoke          every duration about 100 ms, for tests (also EPDMA_BENCH_SMOKE=1)
  *
@@ -13,10 +13,9 @@
  * or fails to load, every entry keeps its peers and records epdma as null with a note.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EpdmaError } from '../device/errors.js';
 import { formatTable, machineInfo, type BenchReport } from '../bench/harness.js';
 import {
   FULL_SETTINGS,
@@ -28,19 +27,35 @@ import {
   type EpdmaBenchHooks,
   type ScenarioName,
 } from '../bench/scenarios.js';
-import { parseArgs, parseCount } from './args.js';
-
-export const DEFAULT_BENCH_OUT = 'bench/results/latest.json';
+import { parseCountIn } from './args.js';
+import { optionValue, parseCommand, UsageError } from './command.js';
+import { checkOutputFile } from './output-files.js';
 
 const HOOKS_URL = new URL('../bench/epdma-hooks.js', import.meta.url);
 
+const HELP = `usage: epdma bench [--quick] [--reps N] [--only SCENARIO,...] [--out FILE] [--json]
+Runs every scenario for epdma and its peers (piscina, comlink, postMessage, main-thread copies)
+in this process, repeats it and prints medians and the ratio to the best peer.
+
+  --quick        2 repetitions of 250 ms (the whole run stays under 90 s)
+  --reps N       repetitions per measurement, 1..100 (default 5, --quick 2)
+  --only LIST    only these scenarios: ${SCENARIO_NAMES.join(', ')}
+  --out FILE     also write the JSON report to FILE (checked before the run)
+  --json         print the JSON report instead of the table
+  --smoke        every duration about 100 ms, for tests (also EPDMA_BENCH_SMOKE=1)`;
+
 const SPEC = {
-  quick: { type: 'boolean', default: false },
-  json: { type: 'boolean', default: false },
-  smoke: { type: 'boolean', default: false },
-  out: { type: 'string', default: DEFAULT_BENCH_OUT },
-  only: { type: 'string' },
-  reps: { type: 'string' },
+  name: 'bench',
+  summary: 'epdma against its peers',
+  help: HELP,
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    only: { type: 'string' },
+    reps: { type: 'string' },
+  },
 } as const;
 
 function parseOnly(text: string | undefined): ScenarioName[] {
@@ -48,10 +63,10 @@ function parseOnly(text: string | undefined): ScenarioName[] {
   const names = text.split(',').map((n) => n.trim()).filter((n) => n !== '');
   for (const name of names) {
     if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
-      throw new EpdmaError('EINVAL', `--only: unknown scenario ${JSON.stringify(name)} (one of ${SCENARIO_NAMES.join(', ')})`);
+      throw new UsageError(`--only: unknown scenario ${JSON.stringify(name)} (one of ${SCENARIO_NAMES.join(', ')})`);
     }
   }
-  if (names.length === 0) throw new EpdmaError('EINVAL', `--only: ${JSON.stringify(text)} names no scenario`);
+  if (names.length === 0) throw new UsageError(`--only: ${JSON.stringify(text)} names no scenario`);
   return names as ScenarioName[];
 }
 
@@ -75,16 +90,19 @@ export async function loadEpdmaHooks(url: URL = HOOKS_URL): Promise<{ hooks: Epd
 }
 
 export async function runBench(args: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(args, SPEC);
-  if (positionals.length > 0) throw new EpdmaError('EINVAL', `bench: unexpected argument ${JSON.stringify(positionals[0])}`);
+  const parsed = parseCommand(SPEC, args);
+  if (parsed === null) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const flags = parsed.values;
   const only = parseOnly(flags.only);
+  const out = flags.out === undefined ? undefined : resolve(flags.out);
+  if (out !== undefined) await checkOutputFile('--out', out);
   const smoke = flags.smoke || process.env['EPDMA_BENCH_SMOKE'] === '1';
   const base = smoke ? SMOKE_SETTINGS : flags.quick ? QUICK_SETTINGS : FULL_SETTINGS;
   const settings: BenchSettings = { ...base };
-  if (flags.reps !== undefined) {
-    settings.reps = parseCount(flags.reps, '--reps');
-    if (settings.reps < 1) throw new EpdmaError('EINVAL', '--reps: 0 repetitions measure nothing');
-  }
+  if (flags.reps !== undefined) settings.reps = optionValue('--reps', () => parseCountIn(flags.reps!, '--reps', 1, 100));
 
   const log = (line: string): void => {
     process.stderr.write(`bench: ${line}\n`);
@@ -104,11 +122,9 @@ export async function runBench(args: string[]): Promise<number> {
   }
 
   const report: BenchReport = { machine: machineInfo(), node: process.version, date, scenarios };
-  const out = resolve(flags.out);
-  await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
+  if (out !== undefined) await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatTable(report));
-  if (!flags.json) process.stdout.write(`written to ${out}\n`);
+  if (!flags.json && out !== undefined) process.stdout.write(`written to ${out}\n`);
   for (const failure of failures) process.stderr.write(`bench: peer failed: ${failure}\n`);
   return failures.length === 0 ? 0 : 1;
 }

@@ -1,8 +1,31 @@
 import { merge, type Subscription } from 'rxjs';
 import { createTestbed } from '../api/testbed.js';
-import type { Completion, DmaBuffer, DmaChannel } from '../api/types.js';
 import { driverQuirks } from '../api/testbed-options.js';
-import { parseArgs } from './args.js';
+import type { DriverQuirks } from '../workers/driver/driver-quirks.js';
+import type { Completion, DmaBuffer, DmaChannel } from '../api/types.js';
+import { parseDuration } from './args.js';
+import { optionValue, parseCommand, UsageError } from './command.js';
+import { checkOutputFile } from './output-files.js';
+
+const HELP = `usage: epdma demo [--seconds N] [--trace FILE] [--quirks contract|dw-edma]
+Builds the default in-process testbed and moves data host -> endpoint -> host through 4
+delegated read channels (driven by the host) and 4 endpoint-local write channels (driven by
+the endpoint), verifying every byte. This is what 'npm start' runs.
+
+  --seconds N    how long to move data (default 3, or 1 with CI set); also 500ms, 2s
+  --trace FILE   write a Chrome trace-event JSON of the run (open it in ui.perfetto.dev)
+  --quirks Q     the channel core's semantics: contract (default) or dw-edma (the kernel driver exactly)`;
+
+const SPEC = {
+  name: 'demo',
+  summary: 'the npm start demo',
+  help: HELP,
+  options: {
+    seconds: { type: 'string' },
+    trace: { type: 'string' },
+    quirks: { type: 'string', default: 'contract' },
+  },
+} as const;
 
 interface Row {
   name: string;
@@ -26,17 +49,46 @@ const BLOCK = 256 * 1024;
  * that came back is compared with what went out.
  */
 export async function runDemo(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args, { seconds: { type: 'string' }, quirks: { type: 'string', default: 'contract' } });
-  const seconds = Number(flags.seconds ?? (process.env['CI'] ? 1 : 3));
-  const quirks = driverQuirks('--quirks', flags.quirks);
+  const parsed = parseCommand(SPEC, args);
+  if (parsed === null) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  // Seconds as a plain number (3, 0.5) or a duration (500ms, 2s).
+  const secondsText = parsed.values.seconds;
+  const seconds = secondsText === undefined ? (process.env['CI'] ? 1 : 3)
+    : optionValue('--seconds', () => parseDuration(/^\s*\d+(\.\d+)?\s*$/.test(secondsText) ? `${secondsText}s` : secondsText)) / 1000;
+  if (!(seconds > 0)) throw new UsageError(`--seconds ${JSON.stringify(secondsText)} moves nothing`);
+  const trace = parsed.values.trace;
+  if (trace !== undefined) await checkOutputFile('--trace', trace);
+  const code = await demo(seconds, trace, optionValue('--quirks', () => driverQuirks('--quirks', parsed.values.quirks)));
+  // After the testbed closed: the trace file is complete now.
+  if (trace !== undefined) process.stderr.write(`epdma demo: trace written to ${trace} (open it in ui.perfetto.dev)\n`);
+  return code;
+}
+
+async function demo(seconds: number, trace: string | undefined, quirks: DriverQuirks): Promise<number> {
   const tty = process.stdout.isTTY === true;
   const out = (s: string): boolean => process.stdout.write(s);
 
   out('epdma demo: creating the testbed (pci-epf-dma bound, dw-edma-pcie probed over the metadata BAR)...\n');
-  await using bed = await createTestbed({ driver: { quirks } });
+  await using bed = await createTestbed({ driver: { quirks }, ...(trace !== undefined ? { trace } : {}) });
   const md = bed.host.device.metadata;
   out(`host sees ${hex(bed.host.device.vendorId)}:${hex(bed.host.device.deviceId)} class ${bed.host.device.classCode.toString(16).padStart(6, '0')}, ` +
     `metadata rev ${md.revision}, ${md.mapFormat}, ${md.write.length} wr + ${md.read.length} rd channels delegated, READY=${md.ready ? 1 : 0}\n`);
+  // One line of plain words per term of the line above.
+  out([
+    '  what that says:',
+    ...([
+      [`${hex(bed.host.device.vendorId)}:${hex(bed.host.device.deviceId)}`, 'the PCI vendor:device ID the endpoint function presents (configurable; no fixed ID exists)'],
+      [`class ${bed.host.device.classCode.toString(16).padStart(6, '0')}`, 'PCI class 08 "system peripheral", subclass 01 "DMA controller": how the host knows what it found'],
+      [`metadata rev ${md.revision}`, 'the table the endpoint publishes in a BAR so the host driver finds the DMA registers and channels'],
+      [md.mapFormat, 'the layout of the DMA controller\'s registers (unroll: one register block per channel)'],
+      [`${md.write.length} wr + ${md.read.length} rd`, 'channels the endpoint handed to the host (delegated): rd reads host memory into the endpoint, wr writes to the host'],
+      [`READY=${md.ready ? 1 : 0}`, 'the endpoint has set up every window and tells the host it may start DMA'],
+    ] as const).map(([term, words]) => `  ${term.padEnd(15)} ${words}`),
+    '',
+  ].join('\n'));
 
   const rows = new Map<string, Row>();
   const row = (c: Completion): Row => {

@@ -1,7 +1,9 @@
+import { statSync } from 'node:fs';
 import { startEndpointProcess, type EndpointProcessOptions } from '../api/two-process/endpoint-process.js';
+import { driverQuirks, resolveTestbedOptions } from '../api/testbed-options.js';
 import { EpdmaError } from '../device/errors.js';
-import { parseArgs, parseCount, parseSize } from './args.js';
-import { driverQuirks } from '../api/testbed-options.js';
+import { parseCountIn, parseSize } from './args.js';
+import { oneOf, optionValue, parseCommand, UsageError } from './command.js';
 
 const HELP = `usage: epdma endpoint --shm DIR [--map-format unroll|hdma-compat|hdma-native]
                       [--write-channels N] [--read-channels N] [--wr-chans N] [--rd-chans N]
@@ -9,13 +11,25 @@ const HELP = `usage: epdma endpoint --shm DIR [--map-format unroll|hdma-compat|h
 Runs the endpoint (engines, pci-epf-dma, EP-local channels) in this process and publishes its
 BARs and memories as files under DIR (created if missing) for a host process: openHost({ shm:
 DIR }) or 'epdma loadtest --attach DIR'. Runs until SIGINT/SIGTERM, then removes its files
-(and DIR if it created it) and exits 0. Needs the native addon.`;
+(and DIR if it created it) and exits 0. Needs the native addon.
+
+  --write-channels N, --read-channels N   engine channels, 1..8 each (default 4)
+  --wr-chans N, --rd-chans N              channels delegated to the host (default 0 and all)
+  --memory BYTES, --host-memory BYTES     EP memory (default 64m) and host RAM (default 256m)
+  --quirks Q                              the EP-local channel core: contract (default) or dw-edma
+
+DIR/device.json describes the device; DIR/scratch.mem backs the BARs: the metadata BAR is
+the window of scratch.mem that device.json's bars[] names for the metadata BAR, and
+'epdma inspect DIR' finds and decodes it.`;
 
 const MAP_FORMATS = ['unroll', 'hdma-compat', 'hdma-native'] as const;
 
 /** `epdma endpoint`: returns the exit code once a signal stopped it. */
-export async function runEndpoint(argv: string[]): Promise<number> {
-  const { flags } = parseArgs(argv, {
+const SPEC = {
+  name: 'endpoint',
+  summary: 'run the endpoint in this process',
+  help: HELP,
+  options: {
     shm: { type: 'string' },
     'map-format': { type: 'string', default: 'unroll' },
     'write-channels': { type: 'string' },
@@ -25,30 +39,53 @@ export async function runEndpoint(argv: string[]): Promise<number> {
     memory: { type: 'string' },
     'host-memory': { type: 'string' },
     quirks: { type: 'string', default: 'contract' },
-    help: { type: 'boolean', default: false },
-  });
-  if (flags.help) {
+  },
+} as const;
+
+/** `epdma endpoint`: returns the exit code once a signal stopped it. */
+export async function runEndpoint(argv: string[]): Promise<number> {
+  const parsed = parseCommand(SPEC, argv);
+  if (parsed === null) {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
-  if (flags.shm === undefined) throw new EpdmaError('EINVAL', 'epdma endpoint: --shm DIR is required');
-  const mapFormat = flags['map-format'];
-  if (!(MAP_FORMATS as readonly string[]).includes(mapFormat)) {
-    throw new EpdmaError('EINVAL', `epdma endpoint: --map-format '${mapFormat}' is not ${MAP_FORMATS.join(', ')}`);
-  }
+  const flags = parsed.values;
+  if (flags.shm === undefined) throw new UsageError('--shm DIR is required');
+  checkShmDir(flags.shm);
+  const mapFormat = oneOf('--map-format', flags['map-format'], MAP_FORMATS);
+  const quirks = optionValue('--quirks', () => driverQuirks('--quirks', flags.quirks));
+  const count = (option: '--write-channels' | '--read-channels' | '--wr-chans' | '--rd-chans', text: string | undefined, min: number): number | undefined =>
+    text === undefined ? undefined : optionValue(option, () => parseCountIn(text, option, min, 8));
+  const writeChannels = count('--write-channels', flags['write-channels'], 1);
+  const readChannels = count('--read-channels', flags['read-channels'], 1);
+  const wrChans = count('--wr-chans', flags['wr-chans'], 0);
+  const rdChans = count('--rd-chans', flags['rd-chans'], 0);
+  const memory = flags.memory === undefined ? undefined : optionValue('--memory', () => parseSize(flags.memory!));
+  const hostMemory = flags['host-memory'] === undefined ? undefined : optionValue('--host-memory', () => parseSize(flags['host-memory']!));
   const line = (text: string): void => {
     process.stdout.write(`epdma endpoint: ${text}\n`);
   };
+  // The testbed's own checks (wr-chans <= write-channels, memory in 4 KiB pages) before start.
+  try {
+    resolveTestbedOptions({
+      endpoint: { mapFormat, ...(writeChannels !== undefined ? { writeChannels } : {}), ...(readChannels !== undefined ? { readChannels } : {}), ...(memory !== undefined ? { memoryBytes: memory } : {}) },
+      function: { ...(wrChans !== undefined ? { wrChans } : {}), ...(rdChans !== undefined ? { rdChans } : {}) },
+      ...(hostMemory !== undefined ? { host: { memoryBytes: hostMemory } } : {}),
+    });
+  } catch (err) {
+    if (err instanceof EpdmaError) throw new UsageError(err.message.replace(/^EINVAL: testbed: /, ''));
+    throw err;
+  }
   const options: EndpointProcessOptions = {
     shm: flags.shm,
-    mapFormat: mapFormat as EndpointProcessOptions['mapFormat'],
-    ...(flags['write-channels'] !== undefined ? { writeChannels: parseCount(flags['write-channels'], '--write-channels') } : {}),
-    ...(flags['read-channels'] !== undefined ? { readChannels: parseCount(flags['read-channels'], '--read-channels') } : {}),
-    ...(flags['wr-chans'] !== undefined ? { wrChans: parseCount(flags['wr-chans'], '--wr-chans') } : {}),
-    ...(flags['rd-chans'] !== undefined ? { rdChans: parseCount(flags['rd-chans'], '--rd-chans') } : {}),
-    ...(flags.memory !== undefined ? { memoryBytes: parseSize(flags.memory) } : {}),
-    ...(flags['host-memory'] !== undefined ? { hostMemoryBytes: parseSize(flags['host-memory']) } : {}),
-    quirks: driverQuirks('--quirks', flags.quirks),
+    mapFormat,
+    quirks,
+    ...(writeChannels !== undefined ? { writeChannels } : {}),
+    ...(readChannels !== undefined ? { readChannels } : {}),
+    ...(wrChans !== undefined ? { wrChans } : {}),
+    ...(rdChans !== undefined ? { rdChans } : {}),
+    ...(memory !== undefined ? { memoryBytes: memory } : {}),
+    ...(hostMemory !== undefined ? { hostMemoryBytes: hostMemory } : {}),
     log: line,
   };
 
@@ -83,4 +120,15 @@ export async function runEndpoint(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** DIR may be missing (it is created) but must not be a file: `--shm /etc/passwd` is a usage error. */
+function checkShmDir(dir: string): void {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch {
+    return;
+  }
+  if (!isDirectory) throw new UsageError(`--shm ${JSON.stringify(dir)} is a file, not a directory`);
 }

@@ -1,4 +1,7 @@
-import { open } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IatuMirror } from '../api/two-process/iatu-mirror.js';
+import { readManifest, type DeviceManifest } from '../api/two-process/shm-layout.js';
 import { EpdmaError, hex } from '../device/errors.js';
 import {
   PCI_EP_DMA_METADATA_MAGIC,
@@ -11,24 +14,52 @@ import {
 } from '../device/metadata/metadata-format.js';
 import type { ChannelEntry, MetadataLayout } from '../device/metadata/metadata-layout.js';
 import { parseMetadata } from '../device/metadata/metadata-parser.js';
+import { parseCountIn } from './args.js';
+import { optionValue, parseCommand, UsageError } from './command.js';
 
 /**
- * `epdma inspect FILE [--bar N] [--layout v4|host-ctrl] [--json]`: decode a metadata BAR dump
- * (or a BAR resource file) the way dw-edma-pcie would read it.
+ * `epdma inspect FILE|DIR [--bar N] [--layout v4|host-ctrl] [--json]`: decode a metadata BAR
+ * dump, a BAR resource file, or the directory `epdma endpoint --shm DIR` publishes, the way
+ * dw-edma-pcie would read it.
  *
  * Exit codes: 0 decoded, 1 the blob is not acceptable metadata (the kernel error kind is
  * printed), 2 usage error or the file cannot be read.
- *
- * The 64-bit fields (register offset, window offsets, DMA addresses) may hold any u64, as the
- * kernel accepts; the text output shows them in hex, the JSON output as decimal strings, so no
- * JSON reader rounds them to a double.
  */
 
-const USAGE = [
-  'usage: epdma inspect FILE [--bar N] [--layout v4|host-ctrl] [--json]',
-  '  --json  print the decoded layout as JSON; the 64-bit fields regOffset, desc/aux offset and',
-  '          addr are exact decimal strings (e.g. "9007199254740992"), every other field a number',
-].join('\n');
+const HELP = `usage: epdma inspect FILE|DIR [--bar N] [--layout v4|host-ctrl] [--json]
+Decodes a pci-ep-dma metadata BAR the way dw-edma-pcie reads it: header, the host-request (H)
+and READY (R) bits, and the channel tables.
+
+  FILE            a dump of the metadata BAR, or a BAR resource file
+                  (/sys/bus/pci/devices/<bdf>/resourceN); only the first 64 KiB are read
+  DIR             the directory 'epdma endpoint --shm DIR' publishes: the metadata BAR is
+                  found through DIR/device.json and the published inbound windows
+  --bar N         the BAR the file is (0..5): windows inside it are checked against its size
+  --layout L      header layout: v4 (default) or host-ctrl
+  --json          print the decoded MetadataLayout as JSON; the 64-bit fields (regOffset,
+                  desc/aux offset and addr) are exact decimal strings, e.g. "9007199254740992"
+                  (BigInt() reads them back), every other field a number
+
+exit status: 0 decoded; 1 not valid metadata (the kernel's error kind is printed); 2 usage
+error or unreadable file`;
+
+const SPEC = {
+  name: 'inspect',
+  summary: 'decode a metadata BAR',
+  help: HELP,
+  options: {
+    bar: { type: 'string' },
+    layout: { type: 'string', default: 'v4' },
+    json: { type: 'boolean', default: false },
+  },
+  positionals: ['FILE|DIR'],
+} as const;
+
+/** JSON has no 64-bit integer: bigints become their exact decimal string. */
+function exactU64(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString(10) : value;
+}
+
 /** The length field is 16 bits, so nothing past 64 KiB can belong to the blob. */
 const MAX_READ = 64 * 1024;
 
@@ -40,96 +71,80 @@ interface InspectArgs {
 }
 
 export async function runInspect(args: string[], out: (line: string) => void): Promise<number> {
-  const parsed = parseArgs(args);
-  if (typeof parsed === 'string') {
-    if (parsed === 'help') {
-      out(USAGE);
-      return 0;
-    }
-    out(`epdma inspect: ${parsed}`);
-    out(USAGE);
-    return 2;
+  const parsed = parseCommand(SPEC, args);
+  if (parsed === null) {
+    out(HELP);
+    return 0;
   }
+  const file = parsed.positionals[0];
+  if (file === undefined) throw new UsageError('missing FILE or DIR');
+  const layoutName = parsed.values.layout;
+  if (!isHeaderLayout(layoutName)) throw new UsageError(`--layout ${JSON.stringify(layoutName)} is not v4 or host-ctrl`);
+  const options: InspectArgs = {
+    file,
+    bar: parsed.values.bar === undefined ? undefined : optionValue('--bar', () => parseCountIn(parsed.values.bar!, '--bar', 0, PCI_STD_MAX_BAR)),
+    headerLayout: layoutName,
+    json: parsed.values.json,
+  };
 
-  let contents: { bytes: Uint8Array; barSize: number };
+  let contents: { bytes: Uint8Array; barSize: number; where?: string };
   try {
-    contents = await readBar(parsed.file);
+    contents = (await stat(file)).isDirectory() ? await readPublishedBar(file, options) : await readBar(file);
   } catch (err) {
+    if (err instanceof EpdmaError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : (code ?? String(err));
-    out(`epdma inspect: cannot read ${parsed.file}: ${reason}`);
-    return 2;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? String(err));
+    throw new UsageError(`cannot read ${file}: ${reason}`);
   }
 
-  let layout: MetadataLayout;
-  try {
-    const barSizes: (number | undefined)[] = [];
-    if (parsed.bar !== undefined) barSizes[parsed.bar] = contents.barSize;
-    layout = parseMetadata(contents.bytes, {
-      ...(parsed.bar !== undefined ? { barIndex: parsed.bar } : {}),
-      barSizes,
-      headerLayout: parsed.headerLayout,
-    });
-  } catch (err) {
-    if (err instanceof EpdmaError) {
-      const prefix = `${err.code}: `;
-      const message = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
-      out(`epdma inspect: ${err.code}: ${message}`);
-      return 1;
-    }
-    throw err;
-  }
+  const barSizes: (number | undefined)[] = [];
+  if (options.bar !== undefined) barSizes[options.bar] = contents.barSize;
+  const layout: MetadataLayout = parseMetadata(contents.bytes, {
+    ...(options.bar !== undefined ? { barIndex: options.bar } : {}),
+    barSizes,
+    headerLayout: options.headerLayout,
+  });
 
-  if (parsed.json) out(JSON.stringify(layout, exactU64, 2));
-  else for (const line of describeLayout(layout, parsed, contents.barSize)) out(line);
+  if (options.json) out(JSON.stringify(layout, exactU64, 2));
+  else for (const line of describeLayout(layout, options, contents.barSize, contents.where)) out(line);
   return 0;
 }
 
-/** JSON has no 64-bit integer: bigints become their exact decimal string. */
-function exactU64(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString(10) : value;
-}
-
-function parseArgs(args: string[]): InspectArgs | string {
-  let file: string | undefined;
-  let bar: number | undefined;
-  let headerLayout: HeaderLayout = 'v4';
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq >= 0 ? arg.slice(0, eq) : arg;
-    const takeValue = (): string | undefined => (eq >= 0 ? arg.slice(eq + 1) : args[++i]);
-    switch (name) {
-      case '-h':
-      case '--help':
-        return 'help';
-      case '--json':
-        if (eq >= 0) return `--json takes no value`;
-        json = true;
-        break;
-      case '--bar': {
-        const value = takeValue();
-        if (value === undefined || !/^[0-9]+$/.test(value) || Number(value) > PCI_STD_MAX_BAR) {
-          return `--bar needs a BAR number 0..${PCI_STD_MAX_BAR}, got ${String(value)}`;
-        }
-        bar = Number(value);
-        break;
+/**
+ * The metadata BAR of an endpoint process: device.json lists the BARs; control.mem holds the
+ * inbound windows the endpoint programmed (iatu-mirror.ts); the window at offset 0 of each BAR
+ * names an EP-local address, which device.json's regions place in one of the files. The BAR
+ * whose first bytes carry the metadata magic is the one (or the one --bar names).
+ */
+async function readPublishedBar(dir: string, options: InspectArgs): Promise<{ bytes: Uint8Array; barSize: number; where: string }> {
+  const manifest: DeviceManifest = readManifest(dir);
+  const control = await readFile(join(dir, manifest.files.control.name));
+  const mirror = new IatuMirror(new Int32Array(control.buffer, control.byteOffset, control.byteLength >>> 2));
+  const bars = options.bar === undefined ? manifest.bars : manifest.bars.filter((b) => b.index === options.bar);
+  if (bars.length === 0) throw new UsageError(`--bar ${options.bar}: ${dir} publishes BARs ${manifest.bars.map((b) => b.index).join(', ')}`);
+  let first: { bytes: Uint8Array; barSize: number; where: string } | undefined;
+  for (const bar of bars) {
+    const window = mirror.read(bar.index).find((w) => w.barOffset === 0);
+    const region = window && manifest.regions.find((r) => window.localAddr >= r.base && window.localAddr < r.base + r.size);
+    if (window === undefined || region === undefined) continue;
+    const name = manifest.files[region.file].name;
+    const offset = region.fileOffset + (window.localAddr - region.base);
+    const handle = await open(join(dir, name), 'r');
+    try {
+      const bytes = new Uint8Array(Math.min(MAX_READ, window.size, bar.size));
+      await handle.read(bytes, 0, bytes.length, offset);
+      const found = { bytes, barSize: bar.size, where: `BAR${bar.index} (bus ${hex(bar.busAddr)}), backed by ${join(dir, name)} at offset ${hex(offset)}` };
+      first ??= found;
+      if (new DataView(bytes.buffer).getUint32(0, true) === PCI_EP_DMA_METADATA_MAGIC) {
+        options.bar ??= bar.index;
+        return found;
       }
-      case '--layout': {
-        const value = takeValue();
-        if (!isHeaderLayout(value)) return `--layout needs v4 or host-ctrl, got ${String(value)}`;
-        headerLayout = value;
-        break;
-      }
-      default:
-        if (arg.startsWith('-') && arg !== '-') return `unknown option ${arg}`;
-        if (file !== undefined) return `more than one FILE (${file}, ${arg})`;
-        file = arg;
+    } finally {
+      await handle.close();
     }
   }
-  if (file === undefined) return 'missing FILE';
-  return { file, bar, headerLayout, json };
+  if (first !== undefined) return first;
+  throw new EpdmaError('ENODEV', `${dir}: no BAR of the endpoint is mapped (is it between link down and up?)`);
 }
 
 /**
@@ -153,11 +168,12 @@ async function readBar(file: string): Promise<{ bytes: Uint8Array; barSize: numb
   }
 }
 
-function describeLayout(layout: MetadataLayout, args: InspectArgs, barSize: number): string[] {
+function describeLayout(layout: MetadataLayout, args: InspectArgs, barSize: number, published?: string): string[] {
   const headerLayout = layout.headerLayout ?? 'v4';
   const where = args.bar === undefined ? '' : `BAR${args.bar}, `;
   const lines = [
     `${args.file} (${where}${hex(barSize)} bytes)`,
+    ...(published !== undefined ? [`metadata BAR: ${published}`] : []),
     'header',
     `  magic         ${hex(PCI_EP_DMA_METADATA_MAGIC)} (PEDM)`,
     `  revision      ${layout.revision}`,

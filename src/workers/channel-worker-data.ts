@@ -76,6 +76,8 @@ export interface ChannelWorkerData {
    * every idle worker spins.
    */
   readonly spinSlots?: { readonly buffer: SharedArrayBuffer; readonly max: number };
+  /** The channel's trace ring (rings/trace-ring.ts), present only while tracing. */
+  readonly trace?: SharedArrayBuffer;
   /** Restart count: non-zero means the previous worker of this channel died. */
   readonly generation: number;
 }

@@ -26,6 +26,7 @@ import { CompletionRing } from './rings/completion-ring.js';
 import { Backoff, BACKOFF, SequenceWord } from './rings/backoff.js';
 import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from './rings/kick-word.js';
 import { SubmissionRing } from './rings/submission-ring.js';
+import { TraceRing } from './rings/trace-ring.js';
 import { loadNativeAddon } from '../native/native-addon.js';
 
 const data = workerData as ChannelWorkerData;
@@ -102,6 +103,7 @@ const core = new ChannelCore({
   onPublish: () => doorbell.ring(),
   ...(data.linkDownTimeoutMs !== undefined ? { linkDownTimeoutMs: data.linkDownTimeoutMs } : {}),
   resets: data.resets == null ? null : { view: new Int32Array(data.resets.buffer, data.resets.byteOffset), index: data.resets.index },
+  trace: data.trace !== undefined ? new TraceRing(data.trace) : null,
 });
 
 // A pending terminate survives in the control block: the first poll finishes it before

@@ -108,7 +108,7 @@ describe('topology', () => {
 });
 
 describe('requestChannel', () => {
-  it('filters by direction, kind, hwChannel and name; a filter nothing matches is EBUSY naming it', async () => {
+  it('filters by direction, kind, hwChannel and name; a filter nothing matches is ENODEV naming it', async () => {
     const byHw = await request('host', { hwChannel: 2 });
     expect(byHw.info).toEqual(info('host', 'read', 2, 'mem-to-dev'));
     const byName = await request('endpoint', { name: 'endpoint/wr3' });
@@ -119,11 +119,12 @@ describe('requestChannel', () => {
     const byDir = await request('endpoint', { direction: 'mem-to-dev', kind: 'write', hwChannel: 1 });
     expect(byDir.info.name).toBe('endpoint/wr1');
 
-    // The host has no write channels (wrChans 0) and nothing dev-to-mem.
-    await expectRejects(bed.host.dma.requestChannel({ kind: 'write' }), 'EBUSY', '"kind":"write"');
-    await expectRejects(bed.host.dma.requestChannel({ direction: 'dev-to-mem' }), 'EBUSY', 'dev-to-mem');
-    await expectRejects(bed.endpoint.dma.requestChannel({ hwChannel: 7 }), 'EBUSY', '"hwChannel":7');
-    await expectRejects(bed.endpoint.dma.requestChannel({ name: 'host/rd0' }), 'EBUSY', 'host/rd0');
+    // The host has no write channels (wrChans 0) and nothing dev-to-mem: the hint names the attribute.
+    await expectRejects(bed.host.dma.requestChannel({ kind: 'write' }), 'ENODEV', '"kind":"write"', 'function.wrChans');
+    await expectRejects(bed.host.dma.requestChannel({ direction: 'dev-to-mem' }), 'ENODEV', 'dev-to-mem', 'function.wrChans');
+    await expectRejects(bed.endpoint.dma.requestChannel({ direction: 'dev-to-mem' }), 'ENODEV', 'dev-to-mem', 'function.rdChans');
+    await expectRejects(bed.endpoint.dma.requestChannel({ hwChannel: 7 }), 'ENODEV', '"hwChannel":7');
+    await expectRejects(bed.endpoint.dma.requestChannel({ name: 'host/rd0' }), 'ENODEV', 'host/rd0');
     // A channel already held is not handed out twice.
     await expectRejects(bed.host.dma.requestChannel({ name: 'host/rd2' }), 'EBUSY', 'host/rd2');
   });
@@ -260,7 +261,8 @@ describe('transfer()', () => {
     // The engine could not write the device side: write-failed, not a bare abort.
     expect(e.message).toContain('write-failed');
     expect(e.message).toContain(ch.info.name);
-    const c = e.detail as Completion;
+    const c: Completion = e.completion!; // typed; `detail` still holds the same object
+    expect(e.detail).toBe(c);
     expect(c).toMatchObject({ result: 'write-failed', channel: ch.info, bytes: 0 });
     expect(c.reason).toMatch(/not mapped/);
     expect(emitted).toHaveLength(0);

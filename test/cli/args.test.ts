@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { parseArgs, parseCount, parseDuration, parseSize, parseSizeRange } from '../../dist/cli/args.js';
+import fc from 'fast-check';
+import { parseCount, parseCountIn, parseDuration, parseSize, parseSizeRange } from '../../dist/cli/args.js';
 
 describe('parseSize', () => {
   it('reads bytes and k/m/g powers of 1024, case-insensitive', () => {
@@ -29,8 +30,20 @@ describe('parseSizeRange', () => {
 
   it('rejects min > max and malformed ranges', () => {
     expect(() => parseSizeRange('1m-4k')).toThrow(/EINVAL: size range: "1m-4k" has min 1048576 > max 4096/);
-    expect(() => parseSizeRange('1-2-3')).toThrow(/not MIN-MAX/);
-    expect(() => parseSizeRange('4k-')).toThrow(/size: "" is not a byte count/);
+    // The message quotes what was typed, never an empty part of it.
+    for (const bad of ['1-2-3', '4k-', '-5', '-', '']) {
+      expect(() => parseSizeRange(bad)).toThrow(`EINVAL: size: ${JSON.stringify(bad)} is not a byte count or MIN-MAX range`);
+    }
+  });
+
+  it('round-trips any pair of sizes written in any unit (property)', () => {
+    const units = [['', 1], ['k', 1024], ['m', 1024 ** 2]] as const;
+    fc.assert(fc.property(fc.nat(4096), fc.nat(4096), fc.constantFrom(...units), fc.constantFrom(...units), (a, b, [ua, sa], [ub, sb]) => {
+      const [min, max] = [a * sa, b * sb];
+      const text = `${a}${ua}-${b}${ub}`;
+      if (min > max) expect(() => parseSizeRange(text)).toThrow(/has min/);
+      else expect(parseSizeRange(text)).toEqual([min, max]);
+    }));
   });
 });
 
@@ -58,49 +71,11 @@ describe('parseCount', () => {
   });
 });
 
-const SPEC = {
-  side: { type: 'string', default: 'both' },
-  channels: { type: 'string' },
-  verify: { type: 'boolean', default: true },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
 
-describe('parseArgs', () => {
-  it('applies defaults', () => {
-    const { flags, positionals } = parseArgs([], SPEC);
-    expect(flags).toEqual({ side: 'both', channels: undefined, verify: true, json: undefined, help: undefined });
-    expect(positionals).toEqual([]);
-  });
-
-  it('reads --flag value, --flag=value, booleans, --no-x, short flags and positionals', () => {
-    const { flags, positionals } = parseArgs(
-      ['loadtest', '--side', 'host', '--channels=4', '--no-verify', '--json', 'extra', '-h'], SPEC);
-    expect(flags).toEqual({ side: 'host', channels: '4', verify: false, json: true, help: true });
-    expect(positionals).toEqual(['loadtest', 'extra']);
-    const side: string = flags.side; // typed: defaulted string flags are never undefined
-    expect(side).toBe('host');
-  });
-
-  it('accepts --x=true/false, values that look like numbers or dashes, and -- ending flags', () => {
-    const { flags, positionals } = parseArgs(['--json=false', '--verify=true', '--channels', '-1', '--', '--side', 'x'], SPEC);
-    expect(flags).toMatchObject({ json: false, verify: true, channels: '-1', side: 'both' });
-    expect(positionals).toEqual(['--side', 'x']);
-    expect(parseArgs(['--channels='], SPEC).flags.channels).toBe('');
-    expect(parseArgs(['--side', 'a', '--side', 'b'], SPEC).flags.side).toBe('b');
-  });
-
-  it('rejects unknown flags, naming them', () => {
-    expect(() => parseArgs(['--bogus'], SPEC)).toThrow('EINVAL: unknown flag --bogus');
-    expect(() => parseArgs(['--bogus=3'], SPEC)).toThrow('EINVAL: unknown flag --bogus');
-    expect(() => parseArgs(['--no-side'], SPEC)).toThrow('EINVAL: unknown flag --no-side');
-    expect(() => parseArgs(['-x'], SPEC)).toThrow('EINVAL: unknown flag -x');
-  });
-
-  it('rejects missing values and values on booleans', () => {
-    expect(() => parseArgs(['--side'], SPEC)).toThrow('EINVAL: flag --side needs a value');
-    expect(() => parseArgs(['--side', '--json'], SPEC)).toThrow('EINVAL: flag --side needs a value');
-    expect(() => parseArgs(['--json=yes'], SPEC)).toThrow('EINVAL: flag --json: "yes" is not true or false');
-    expect(() => parseArgs(['--no-verify=1'], SPEC)).toThrow('EINVAL: flag --no-verify takes no value');
+describe('parseCountIn', () => {
+  it('accepts the range and names the option and bounds otherwise', () => {
+    expect(parseCountIn('8', '--channels', 1, 16)).toBe(8);
+    expect(() => parseCountIn('99', '--channels', 1, 16)).toThrow('EINVAL: --channels: 99 is out of range 1..16');
+    expect(() => parseCountIn('0', '--depth', 1, 1024)).toThrow('EINVAL: --depth: 0 is out of range 1..1024');
   });
 });

@@ -83,7 +83,8 @@ describe('runBench (smoke)', () => {
   it('rejects unknown scenarios, bad repetition counts and stray arguments', async () => {
     await expect(runBench(['--only', 'small-ops,bogus'])).rejects.toThrow(/--only: unknown scenario "bogus"/);
     await expect(runBench(['--reps', '0'])).rejects.toThrow(/--reps/);
-    await expect(runBench(['--reps', 'many'])).rejects.toThrow(/--reps: "many" is not a whole number/);
+    await expect(runBench(['--reps', 'many'])).rejects.toThrow(/--reps "many" is not a whole number/);
+    await expect(runBench(['--reps', '101'])).rejects.toThrow(/--reps 101 is out of range 1..100/);
     await expect(runBench(['fast'])).rejects.toThrow(/unexpected argument "fast"/);
   });
 });

@@ -5,16 +5,16 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { LatencyBucket } from './latency-histogram.js';
+import type { LoadReport } from './load-report.js';
 import type { ChannelTimeline, LoadProgress, LoadStats } from './load-stats.js';
 import { formatBytes, formatMBps, formatUs, groupDigits } from './text-report.js';
 
 export interface HtmlReportExtra {
   title: string;
-  /** The options the run used, shown as given (sizes, depth, duration, ...). */
-  options: Record<string, unknown>;
   timelines: ChannelTimeline[];
   latencyBuckets: LatencyBucket[];
-  machine: { cpus: number; node: string; platform: string };
+  /** p99.9 in us, marked on the histogram with p50 and p99. */
+  p999Us: number;
 }
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -57,26 +57,50 @@ function axes(p: Plot, yMax: number, yLabel: string, xLabel: string): string {
     `<text x="${p.left + innerW(p) / 2}" y="${p.height - 6}" text-anchor="middle">${esc(xLabel)}</text>`;
 }
 
+/** Horizontal bars with a value axis in MB/s under them (ticks and grid lines). */
 function throughputBars(channels: (LoadStats & { name: string })[]): string {
   const barH = 18;
   const gap = 6;
   const left = 110;
   const width = 760;
-  const height = 30 + channels.length * (barH + gap);
-  const max = Math.max(0, ...channels.map((c) => c.throughputBytesPerSec));
+  const axisH = 40;
+  const barsBottom = 10 + channels.length * (barH + gap);
+  const height = barsBottom + axisH;
   const span = width - left - 110;
+  const mbps = channels.map((c) => c.throughputBytesPerSec / 1e6);
+  const scaleTicks = ticks(Math.max(0, ...mbps));
+  const max = scaleTicks.at(-1)! || 1;
+  const x = (v: number): number => left + (v / max) * span;
+  const axis = scaleTicks.map((v) =>
+    `<line class="grid" x1="${n1(x(v))}" x2="${n1(x(v))}" y1="4" y2="${barsBottom}"/>` +
+    `<text x="${n1(x(v))}" y="${barsBottom + 14}" text-anchor="middle">${esc(shortNumber(v))}</text>`).join('') +
+    `<line class="axis" x1="${left}" y1="${barsBottom}" x2="${left + span}" y2="${barsBottom}"/>` +
+    `<text x="${left + span / 2}" y="${barsBottom + 32}" text-anchor="middle">MB/s</text>`;
   const bars = channels.map((c, i) => {
     const y = 10 + i * (barH + gap);
-    const w = max > 0 ? (c.throughputBytesPerSec / max) * span : 0;
+    const w = x(mbps[i]!) - left;
     return `<text x="${left - 8}" y="${y + 13}" text-anchor="end">${esc(c.name)}</text>` +
       `<rect x="${left}" y="${y}" width="${n1(w)}" height="${barH}" fill="${colour(i)}"><title>${esc(c.name)}</title></rect>` +
       `<text x="${n1(left + w + 6)}" y="${y + 13}">${esc(formatMBps(c.throughputBytesPerSec))} MB/s</text>`;
   }).join('');
   return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="throughput per channel">` +
-    `<line class="axis" x1="${left}" y1="4" x2="${left}" y2="${height - 16}"/>${bars}</svg>`;
+    `${axis}<line class="axis" x1="${left}" y1="4" x2="${left}" y2="${barsBottom}"/>${bars}</svg>`;
 }
 
-function latencyChart(buckets: LatencyBucket[]): string {
+/** Where `us` falls on the histogram's log x axis (bucket i spans [left + i*bw, left + (i+1)*bw)). */
+function latencyX(buckets: LatencyBucket[], us: number, left: number, bw: number): number {
+  const last = buckets.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const b = buckets[i]!;
+    if (us < b.toUs || i === last) {
+      const frac = us <= b.fromUs ? 0 : Math.min(1, Math.log(us / b.fromUs) / Math.log(b.toUs / b.fromUs));
+      return left + (i + frac) * bw;
+    }
+  }
+  return left;
+}
+
+function latencyChart(buckets: LatencyBucket[], marks: [string, number][]): string {
   const p: Plot = { width: 760, height: 260, left: 64, right: 16, top: 12, bottom: 48 };
   if (buckets.length === 0) return '<p class="empty">no latency samples</p>';
   const max = Math.max(...buckets.map((b) => b.count));
@@ -93,8 +117,13 @@ function latencyChart(buckets: LatencyBucket[]): string {
   const labels = buckets.map((b, i) => (i % every === 0
     ? `<text x="${n1(p.left + i * bw)}" y="${p.height - p.bottom + 16}" text-anchor="middle">${esc(formatUs(b.fromUs))}</text>` : '')).join('') +
     `<text x="${p.width - p.right}" y="${p.height - p.bottom + 16}" text-anchor="end">${esc(formatUs(buckets.at(-1)!.toUs))}</text>`;
+  const percentiles = marks.filter(([, us]) => us > 0).map(([name, us], k) => {
+    const mx = latencyX(buckets, us, p.left, bw);
+    return `<line class="mark" x1="${n1(mx)}" x2="${n1(mx)}" y1="${p.top}" y2="${p.top + innerH(p)}"/>` +
+      `<text class="mark" x="${n1(Math.min(mx + 3, p.width - p.right - 70))}" y="${p.top + 10 + k * 12}">${esc(`${name} ${formatUs(us)} us`)}</text>`;
+  }).join('');
   return `<svg viewBox="0 0 ${p.width} ${p.height}" width="${p.width}" height="${p.height}" role="img" aria-label="latency histogram">` +
-    `${axes(p, yMax, 'transfers', 'latency, us (log scale)')}${bars}${labels}</svg>`;
+    `${axes(p, yMax, 'transfers', 'latency, us (log scale)')}${bars}${labels}${percentiles}</svg>`;
 }
 
 /** MB/s between consecutive samples, plotted at the end of each interval. */
@@ -150,35 +179,59 @@ table{border-collapse:collapse}th,td{padding:3px 10px;border-bottom:1px solid #d
 td{text-align:right;font-variant-numeric:tabular-nums}thead th{text-align:right}thead th:first-child,tbody th,tfoot th{text-align:left}
 tfoot tr{font-weight:bold}tr.bad{background:#fde8e8}.verdict.ok{color:#1a7f37}.verdict.bad{color:#c62828}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px}dt{color:#666}dd{margin:0}
-svg text{font:11px system-ui,sans-serif;fill:#333}.axis{stroke:#333}.grid{stroke:#eee}.empty{color:#666}`;
+svg text{font:11px system-ui,sans-serif;fill:#333}.axis{stroke:#333}.grid{stroke:#eee}.empty{color:#666}
+line.mark{stroke:#c62828;stroke-dasharray:4 3}text.mark{fill:#c62828}.interrupted{background:#fff4e5;padding:6px 10px}`;
 
-export function renderHtmlReport(progress: LoadProgress, extra: HtmlReportExtra): string {
+function isReport(p: LoadProgress | LoadReport): p is LoadReport {
+  return 'settings' in p;
+}
+
+const describeSize = (size: number | [number, number]): string =>
+  Array.isArray(size) ? `${formatBytes(size[0])} - ${formatBytes(size[1])} (random)` : formatBytes(size);
+
+/** Settings, warm-up, machine and versions: the facts at the top of the report. */
+function facts(progress: LoadProgress | LoadReport): [string, string][] {
+  const elapsed = `${(progress.elapsedMs / 1000).toFixed(2)} s measured`;
+  if (!isReport(progress)) return [['elapsed', elapsed]];
+  const s = progress.settings;
+  return [
+    ['started', progress.startedAt],
+    ['settings', `side ${s.side}, channels ${s.channels}, size ${describeSize(s.size)}, depth ${s.depth}, ` +
+      `${s.iterations !== undefined ? `${s.iterations} iterations per channel` : `duration ${s.durationMs} ms`}, verify ${s.verify ? 'on' : 'off'}`],
+    ['warm-up', progress.warmupMs > 0 ? `${progress.warmupMs} ms before measuring, excluded from every number below` : 'none'],
+    ['elapsed', elapsed],
+    ['machine', `${progress.machine.cpu}, ${progress.machine.cores} cores, ${formatBytes(progress.machine.memoryBytes)}`],
+    ['versions', `epdma ${progress.versions.epdma}, node ${progress.versions.node}`],
+  ];
+}
+
+export function renderHtmlReport(progress: LoadProgress | LoadReport, extra: HtmlReportExtra): string {
   const ok = progress.errors === 0 && progress.mismatches === 0;
   const verdict = ok ? 'passed: no errors, no mismatches'
     : `FAILED: ${progress.errors} errors, ${progress.mismatches} mismatched bytes`;
-  const facts: [string, unknown][] = [
-    ['elapsed', `${(progress.elapsedMs / 1000).toFixed(2)} s${progress.final ? '' : ' (not final)'}`],
-    ['machine', `${extra.machine.platform}, ${extra.machine.cpus} CPUs, node ${extra.machine.node}`],
-    ...Object.entries(extra.options),
-  ];
+  const report = isReport(progress) ? progress : undefined;
+  const interrupted = report?.interrupted !== undefined
+    ? `<p class="interrupted">INTERRUPTED (${esc(report.interrupted.reason)}): partial results</p>` : '';
+  const thresholds = report?.thresholds !== undefined && report.thresholds.length > 0
+    ? `<h2>Thresholds</h2><ul>${report.thresholds.map((t) => `<li class="verdict ${t.ok ? 'ok' : 'bad'}">${esc(t.expr)}: ${t.ok ? 'ok' : 'FAILED'} (actual ${esc(+t.actual.toPrecision(4))})</li>`).join('')}</ul>` : '';
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(extra.title)}</title><style>${CSS}</style></head>
 <body>
 <h1>${esc(extra.title)}</h1>
+${interrupted}<dl>${facts(progress).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
 <p class="verdict ${ok ? 'ok' : 'bad'}">${esc(verdict)}</p>
-<dl>${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
-<h2>Summary</h2>
+${thresholds}<h2>Summary</h2>
 ${summaryTable(progress)}
 <h2>Throughput per channel</h2>
 ${throughputBars(progress.channels)}
 <h2>Latency histogram</h2>
-${latencyChart(extra.latencyBuckets)}
+${latencyChart(extra.latencyBuckets, [['p50', progress.p50Us], ['p99', progress.p99Us], ['p99.9', extra.p999Us]])}
 <h2>Throughput over time</h2>
 ${timelineChart(extra.timelines)}
 </body></html>
 `;
 }
 
-export async function writeHtmlReport(file: string, progress: LoadProgress, extra: HtmlReportExtra): Promise<void> {
+export async function writeHtmlReport(file: string, progress: LoadProgress | LoadReport, extra: HtmlReportExtra): Promise<void> {
   await writeFile(file, renderHtmlReport(progress, extra), 'utf8');
 }

@@ -164,6 +164,16 @@ export class LoadStatsAccumulator {
     return snapshot(this.channels, elapsedMs, final);
   }
 
+  /** Forgets everything counted so far (the end of a warm-up). */
+  reset(): void {
+    for (const ch of this.channels) ch.reset();
+  }
+
+  /** A percentile of every channel's latency together, in us (p99.9 for reports). */
+  percentileUs(p: number): number {
+    return mergedHistogram(this.channels).percentileUs(p);
+  }
+
   timelines(): ChannelTimeline[] {
     return timelines(this.channels);
   }

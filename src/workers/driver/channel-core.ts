@@ -12,6 +12,7 @@ import type { BurstPlan } from './burst-plan.js';
 import { CyclicPlan } from './cyclic.js';
 import { InterleavedPlan } from './interleaved.js';
 import { descriptorResidue, u32Bytes, type DriverQuirks } from './driver-quirks.js';
+import type { TraceRing } from '../rings/trace-ring.js';
 
 export type Direction = 'mem-to-dev' | 'dev-to-mem';
 
@@ -117,6 +118,8 @@ export class ChannelCore {
   private readonly onPublish: () => void;
   private readonly ringFull = new Backoff(BACKOFF.ringFull);
   private readonly ringHasRoom = (): boolean => !this.comp.full();
+  /** Chunk records for the trace file; null (one branch per chunk) when tracing is off. */
+  private readonly trace: TraceRing | null;
 
   // The descriptor in flight, copied out of the ring (preallocated, nothing per descriptor).
   private cookie = 0;
@@ -163,6 +166,8 @@ export class ChannelCore {
     linkDownTimeoutMs?: number;
     /** A counter the other side bumps after resetting this channel's engine (a chunk in flight may be lost). */
     resets?: { view: Int32Array; index: number } | null;
+    /** Chunk records for the trace file (only when tracing). */
+    trace?: TraceRing | null;
   }) {
     this.ops = options.ops;
     this.memToDev = options.direction === 'mem-to-dev';
@@ -173,6 +178,7 @@ export class ChannelCore {
     this.gate = options.gate;
     this.faultOf = options.lastFault;
     this.onPublish = options.onPublish;
+    this.trace = options.trace ?? null;
     this.segAddr = new Float64Array(this.sub.maxSegments);
     this.segLen = new Float64Array(this.sub.maxSegments);
     this.linkDownTimeoutMs = options.linkDownTimeoutMs ?? DEFAULT_LINK_DOWN_TIMEOUT_MS;
@@ -490,6 +496,7 @@ export class ChannelCore {
     if (this.xfer > this.alloc) this.xfer -= this.alloc;
     this.ctl.setProgress(descriptorResidue(this.kernel, this.alloc, this.xfer), this.moreBursts());
     this.chunkRunning = true;
+    if (this.trace !== null) this.trace.chunk(this.cookie, bytes, first);
     ops.start(first);
   }
 
