@@ -38,12 +38,23 @@ export async function expectRejects(p: Promise<unknown>, code: string, ...parts:
 }
 
 /**
- * The channel's worker says, over `rounds` control round trips, that it is not busy (pause on
- * a channel that is not BUSY is EPERM). The worker polls its rings between two round trips,
- * so this proves, without waiting for time to pass, that queued work has not been taken.
+ * The channel's worker started nothing: over `rounds` control round trips (the worker polls its
+ * rings between two of them) its chunk and descriptor counts do not move. This proves, without
+ * waiting for time to pass, that queued work has not been taken.
  */
+export async function expectWorkerStartedNothing(ch: DmaChannel, rounds = 3): Promise<void> {
+  const actor = (ch as unknown as { actor: { call(method: 'stats'): Promise<{ chunks: number; descriptors: number }> } }).actor;
+  const first = await actor.call('stats');
+  for (let i = 1; i < rounds; i++) {
+    const now = await actor.call('stats');
+    expect({ chunks: now.chunks, descriptors: now.descriptors }).toEqual({ chunks: first.chunks, descriptors: first.descriptors });
+  }
+}
+
+/** As expectWorkerStartedNothing, and the channel is IDLE (nothing issued): pause is EPERM. */
 export async function expectWorkerIdle(ch: DmaChannel, rounds = 3): Promise<void> {
-  for (let i = 0; i < rounds; i++) await expectRejects(ch.pause(), 'EPERM', 'not busy');
+  await expectWorkerStartedNothing(ch, rounds);
+  await expectRejects(ch.pause(), 'EPERM', 'idle');
 }
 
 /** Deterministic non-zero pattern (xorshift), different for every seed. */

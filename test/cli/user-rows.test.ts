@@ -166,8 +166,8 @@ describe('issue 15, row by row', () => {
   it('7: inspect FILE | head -1 exits quietly', async () => {
     const bar = join(dir, 'bar0.bin');
     writeFileSync(bar, encodeMetadata({
-      revision: 1, length: 0x1c + 0x2c, regBar: 0, regOffset: 0x1000, regSize: 0x2000, layout: 'dw-edma', mapFormat: 'unroll',
-      hostRequest: false, ready: true, entrySize: 0x2c, write: [], read: [{ hwChannel: 0, desc: { bar: 2, offset: 0, size: 0x800, addr: 0x1000 } }],
+      revision: 1, length: 0x1c + 0x2c, regBar: 0, regOffset: 0x1000n, regSize: 0x2000, layout: 'dw-edma', mapFormat: 'unroll',
+      hostRequest: false, ready: true, entrySize: 0x2c, write: [], read: [{ hwChannel: 0, desc: { bar: 2, offset: 0n, size: 0x800, addr: 0x1000n } }],
     }));
     // Like `| head -1`: take the first line, then close the pipe while output is still coming.
     for (let attempt = 0; attempt < 6; attempt++) {
@@ -333,7 +333,7 @@ describe('issue 15, row by row', () => {
       expect(err).toBeInstanceOf(EpdmaError);
       const e = err as EpdmaError;
       expect(e.code).toBe('EIO');
-      expect(e.completion).toMatchObject({ result: 'aborted', channel: chan.info, bytes: 0, residue: 0 }); // residue: the chunk had started
+      expect(e.completion).toMatchObject({ result: 'write-failed', channel: chan.info, bytes: 0, residue: 0 }); // residue: the chunk had started
       expect(e.detail).toBe(e.completion);
       await chan.release();
     } finally {

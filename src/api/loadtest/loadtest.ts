@@ -222,11 +222,15 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
         }));
       }
       const endWarmup = (): void => {
-        // fio's ramp_time: what ran so far does not count.
-        for (const lane of lanes) lane.stats.reset();
+        // fio's ramp_time: what ran so far does not count. The timeline starts at 0 bytes.
+        for (const lane of lanes) {
+          lane.stats.reset();
+          lane.stats.sample(0);
+        }
         measureStart = performance.now();
         if (o.iterations === undefined) deadline = measureStart + o.durationMs;
       };
+      if (o.warmupMs === 0) for (const lane of lanes) lane.stats.sample(0);
       if (o.warmupMs > 0) {
         warmupTimer = setTimeout(endWarmup, o.warmupMs);
         warmupTimer.unref();

@@ -1,7 +1,5 @@
 import { EpdmaError, hex } from '../../device/errors.js';
-import { EDMA_V0_WINDOW_BYTES } from '../../device/regs/edma-v0-regs.js';
-import { HDMA_V0_WINDOW_BYTES } from '../../device/regs/hdma-v0-regs.js';
-import { registerFamily, type MapFormat } from '../../device/regs/map-format.js';
+import type { MapFormat } from '../../device/regs/map-format.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
 import {
   CONTROL_BYTES, MANIFEST_FORMAT, MANIFEST_VERSION, SHM_FILES,
@@ -174,7 +172,7 @@ function checkRegion(c: ManifestChecker, at: string, raw: unknown, files: Manife
   if (kind === 'mmio') {
     // The register block is the only MMIO the host rebuilds: all of regs.mem from offset 0.
     if (file !== 'registers' || fileOffset !== 0) c.fail(at, `${file}+${fileOffset}`, 'is MMIO outside the register block (registers+0)');
-    const window = registerFamily(mapFormat) === 'v0' ? EDMA_V0_WINDOW_BYTES : HDMA_V0_WINDOW_BYTES;
+    const window = MmioRegisterFile.windowBytesFor(mapFormat);
     if (size !== window) c.fail(`${at}.size`, size, `is not the ${mapFormat} register window (${window} bytes)`);
   } else {
     if (file !== 'arena' && file !== 'scratch') c.fail(`${at}.file`, file, 'holds no RAM (only arena and scratch do)');

@@ -53,8 +53,14 @@ export class MmioRegisterFile {
    */
   crossProcessNotify?: (view: Int32Array, index: number) => void;
 
+  /** The register window the hardware decodes for `format` (what a BAR maps). */
+  static windowBytesFor(format: MapFormat): number {
+    return registerFamily(format) === 'v0' ? EDMA_V0_WINDOW_BYTES : HDMA_V0_WINDOW_BYTES;
+  }
+
+  /** The window plus the model's shadow words (what the shared register block holds). */
   static bytesFor(format: MapFormat): number {
-    return (registerFamily(format) === 'v0' ? EDMA_V0_WINDOW_BYTES : HDMA_V0_WINDOW_BYTES) + SHADOW_BYTES;
+    return MmioRegisterFile.windowBytesFor(format) + SHADOW_BYTES;
   }
 
   /** A freshly reset register block with the channel counts the hardware reports. */
@@ -74,7 +80,7 @@ export class MmioRegisterFile {
   constructor(buffer: SharedArrayBuffer, format: MapFormat) {
     const family = registerFamily(format);
     this.format = format;
-    this.windowBytes = family === 'v0' ? EDMA_V0_WINDOW_BYTES : HDMA_V0_WINDOW_BYTES;
+    this.windowBytes = MmioRegisterFile.windowBytesFor(format);
     if (buffer.byteLength < this.windowBytes + SHADOW_BYTES) {
       throw new EpdmaError('EINVAL', `register block for ${format} needs ${hex(this.windowBytes + SHADOW_BYTES)} bytes, got ${hex(buffer.byteLength)}`);
     }
