@@ -1,12 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import { EpdmaError } from '../device/errors.js';
-import { ChannelControlBlock } from '../workers/channel-control-block.js';
-import type { ChannelWorkerControl, ChannelWorkerData } from '../workers/channel-worker-data.js';
-import { CompletionRing } from '../workers/rings/completion-ring.js';
-import { KickWord } from '../workers/rings/kick-word.js';
+import { ChannelControlBlock } from '../protocol/channel-control-block.js';
+import type { ChannelWorkerControl, ChannelWorkerData } from '../protocol/channel-worker-data.js';
+import { CompletionRing } from '../protocol/completion-ring.js';
+import { KickWord } from '../protocol/kick-word.js';
 import { llMax } from '../device/ll/ll-codec.js';
-import { SubmissionRing } from '../workers/rings/submission-ring.js';
-import { createControlClient, type ControlClient } from './control-plane.js';
+import { SubmissionRing } from '../protocol/submission-ring.js';
+import { createControlClient, type ControlClient } from '../protocol/control-plane.js';
 
 const WORKER_URL = new URL('../workers/channel-worker.js', import.meta.url);
 

@@ -1,5 +1,5 @@
 import { EpdmaError, hex } from '../device/errors.js';
-import { DESC_CYCLIC, DESC_REPEAT } from '../workers/rings/submission-ring.js';
+import { DESC_CYCLIC, DESC_REPEAT } from '../protocol/submission-ring.js';
 import type { InterleavedTemplate } from './types.js';
 
 /**

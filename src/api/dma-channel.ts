@@ -4,10 +4,10 @@ import type { ChannelActor } from '../actors/channel-actor.js';
 import {
   CHANNEL_BUSY, CHANNEL_IDLE, CHANNEL_PAUSED, REQUEST_MASK, REQUEST_NONE, REQUEST_PAUSE, REQUEST_STOP, STATE_HALTED,
   STATE_HOLD, STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE, withState,
-} from '../workers/channel-control-block.js';
-import { descriptorResidue } from '../workers/driver/driver-quirks.js';
-import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../workers/rings/completion-ring.js';
-import { DESC_CYCLIC, DESC_INTERLEAVED, DESC_SG, SUBMISSION_FLAG_INTERRUPT } from '../workers/rings/submission-ring.js';
+} from '../protocol/channel-control-block.js';
+import { descriptorResidue } from '../protocol/driver-quirks.js';
+import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../protocol/completion-ring.js';
+import { DESC_CYCLIC, DESC_INTERLEAVED, DESC_SG, SUBMISSION_FLAG_INTERRUPT } from '../protocol/submission-ring.js';
 import { llMax } from '../device/ll/ll-codec.js';
 import { cyclicShape, interleavedShape, type InterleavedShape, type PrepScope } from './cyclic-interleaved-prep.js';
 import type {

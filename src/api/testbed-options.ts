@@ -1,7 +1,7 @@
 import { EpdmaError } from '../device/errors.js';
-import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../workers/driver/channel-core.js';
+import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../protocol/channel-worker-data.js';
 import type { TestbedOptions } from './types.js';
-import { DRIVER_QUIRKS, type DriverQuirks } from '../workers/driver/driver-quirks.js';
+import { DRIVER_QUIRKS, type DriverQuirks } from '../protocol/driver-quirks.js';
 
 export const HOST_RAM_BASE = 0x1_0000_0000;
 

@@ -7,12 +7,12 @@ import { EndpointController } from '../device/epc/endpoint-controller.js';
 import { PciEnumerator } from '../device/pci/pci-enumerator.js';
 import type { DwEdmaChannelRegion, DwEdmaChip } from '../device/dma-chip.js';
 import type { ChannelKind } from '../device/regs/channel-registers.js';
-import { EndpointFunction } from '../actors/endpoint-function.js';
-import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../actors/host-driver.js';
+import { EndpointFunction } from '../pci-epf-dma/endpoint-function.js';
+import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../dw-edma-pcie/host-driver.js';
 import { loadNativeAddon } from '../native/native-addon.js';
 import type { SupervisorEventType } from '../actors/supervisor.js';
-import type { LinkGate } from '../workers/channel-worker-data.js';
-import { SideEngine } from './dma-engine.js';
+import type { LinkGate } from '../protocol/channel-worker-data.js';
+import { DmaDevice } from './dma-device.js';
 import { checkString } from './validate.js';
 import { TableIommu } from './host-iommu.js';
 import { TraceRecorder } from './trace-recorder.js';
@@ -64,8 +64,8 @@ class InProcessTestbed implements Testbed {
   /** At most cores - 1 channel workers spin while idle; the main thread keeps a core. */
   private readonly spinSlots = { buffer: new SharedArrayBuffer(4), max: Math.max(1, availableParallelism() - 1) };
   private driver: HostDriver | undefined;
-  private epEngine: SideEngine | undefined;
-  private hostEngine: SideEngine | undefined;
+  private epEngine: DmaDevice | undefined;
+  private hostEngine: DmaDevice | undefined;
   private endpointSide: EndpointSide | undefined;
   private hostSide: HostSide | undefined;
   private readonly memories: RegionMemory[] = [];
@@ -161,8 +161,8 @@ class InProcessTestbed implements Testbed {
     this.memories.push(epMemory, hostMemory);
     if (this.o.iommu) this.iommu = new TableIommu(hostMemory);
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
-    this.epEngine = new SideEngine({ side: 'endpoint', memory: epMemory, supervision: this.o.supervision, onEvent });
-    this.hostEngine = new SideEngine({ side: 'host', memory: hostMemory, supervision: this.o.supervision, onEvent });
+    this.epEngine = new DmaDevice({ side: 'endpoint', memory: epMemory, supervision: this.o.supervision, onEvent });
+    this.hostEngine = new DmaDevice({ side: 'host', memory: hostMemory, supervision: this.o.supervision, onEvent });
     for (const e of [this.epEngine, this.hostEngine]) e.addSink((c) => this.completionSubject.next(c));
 
     const md = this.driver.metadata;
@@ -207,7 +207,7 @@ class InProcessTestbed implements Testbed {
     this.eventSubject.next(this.readyEvent);
   }
 
-  private addChannel(engine: SideEngine, side: 'endpoint' | 'host', kind: ChannelKind, region: DwEdmaChannelRegion, chip: DwEdmaChip, gate: LinkGate): Promise<unknown> {
+  private addChannel(engine: DmaDevice, side: 'endpoint' | 'host', kind: ChannelKind, region: DwEdmaChannelRegion, chip: DwEdmaChip, gate: LinkGate): Promise<unknown> {
     const info = channelInfo(side, kind, region.hwChannel);
     return engine.addChannel(info, {
       name: info.name,

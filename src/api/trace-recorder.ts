@@ -24,7 +24,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Subscription } from 'rxjs';
 import { EpdmaError } from '../device/errors.js';
-import { createTraceRingBuffer, TraceRing } from '../workers/rings/trace-ring.js';
+import { createTraceRingBuffer, TraceRing } from '../protocol/trace-ring.js';
 import type { ChannelInfo, Completion, RuntimeEvent } from './types.js';
 
 const TESTBED_PID = 1;

@@ -3,7 +3,9 @@ import type { MetadataLayout } from '../device/metadata/metadata-layout.js';
 
 /** Public types of the contract (API.md). Names and shapes are fixed. */
 
-export type Direction = 'mem-to-dev' | 'dev-to-mem';
+import type { Direction } from '../device/direction.js';
+export type { Direction };
+export type { DriverQuirks } from '../protocol/driver-quirks.js';
 
 export interface ChannelInfo {
   readonly side: 'endpoint' | 'host';
@@ -247,4 +249,14 @@ export interface Testbed extends AsyncDisposable {
   linkDown(): Promise<void>;
   linkUp(): Promise<void>;
   close(): Promise<void>;
+}
+
+declare module '../device/errors.js' {
+  interface EpdmaError {
+    /**
+     * EIO from `transfer()`: the Completion that was not 'ok' (its result, residue, reason).
+     * `detail` holds the same object, for code written before this property existed.
+     */
+    readonly completion?: Completion;
+  }
 }

@@ -26,13 +26,8 @@ export interface BenchEntry {
   note?: string;
 }
 
-export interface MachineInfo {
-  cpu: string;
-  cores: number;
-  memoryBytes: number;
-  platform: string;
-  arch: string;
-}
+
+import type { MachineInfo } from '../api/machine-info.js';
 
 export interface BenchReport {
   machine: MachineInfo;
@@ -41,16 +36,6 @@ export interface BenchReport {
   scenarios: BenchEntry[];
 }
 
-export function machineInfo(): MachineInfo {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cores: cpus.length,
-    memoryBytes: os.totalmem(),
-    platform: os.platform(),
-    arch: os.arch(),
-  };
-}
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;

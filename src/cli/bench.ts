@@ -16,7 +16,8 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatTable, machineInfo, type BenchReport } from '../bench/harness.js';
+import { formatTable, type BenchReport } from '../bench/harness.js';
+import { machineInfo } from '../api/machine-info.js';
 import {
   FULL_SETTINGS,
   QUICK_SETTINGS,

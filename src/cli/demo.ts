@@ -1,7 +1,7 @@
 import { merge, type Subscription } from 'rxjs';
 import { createTestbed } from '../api/testbed.js';
 import { driverQuirks } from '../api/testbed-options.js';
-import type { DriverQuirks } from '../workers/driver/driver-quirks.js';
+import type { DriverQuirks } from '../api/types.js';
 import type { Completion, DmaBuffer, DmaChannel } from '../api/types.js';
 import { parseDuration } from './args.js';
 import { optionValue, parseCommand, UsageError } from './command.js';

@@ -2,8 +2,6 @@
  * The one error type users see. Codes are the kernel's errno names so a failure reads the same
  * as the driver it models (`-EINVAL` from a validator becomes `code: 'EINVAL'`).
  */
-import type { Completion } from '../api/types.js';
-
 export type EpdmaErrorCode =
   | 'EINVAL'
   | 'ENODEV'
@@ -20,18 +18,16 @@ export class EpdmaError extends Error {
   readonly code: EpdmaErrorCode;
   /** Whatever made the call fail, for programs that want more than the message. */
   readonly detail?: unknown;
-  /**
-   * EIO from `transfer()`: the Completion that was not 'ok' (its result, residue, reason).
-   * `detail` holds the same object, for code written before this property existed.
-   */
-  readonly completion?: Completion;
+  // `completion` (EIO from transfer(): the Completion that was not 'ok') is typed where the
+  // Completion type lives, src/api/types.ts, which merges it into this class's interface: this
+  // layer knows nothing of the API above it.
 
-  constructor(code: EpdmaErrorCode, message: string, detail?: unknown, options?: { completion?: Completion }) {
+  constructor(code: EpdmaErrorCode, message: string, detail?: unknown, options?: { completion?: unknown }) {
     super(`${code}: ${message}`);
     this.name = 'EpdmaError';
     this.code = code;
     if (detail !== undefined) this.detail = detail;
-    if (options?.completion !== undefined) this.completion = options.completion;
+    if (options?.completion !== undefined) Object.defineProperty(this, 'completion', { value: options.completion, enumerable: true });
   }
 }
 

@@ -5,14 +5,8 @@
  * memcmp speed: a pool round trip per transfer cost more than the check.)
  */
 import { EpdmaError, hex } from '../device/errors.js';
+import type { CopyBuffer, CopyTask, CpuTask } from '../protocol/cpu-task.js';
 
-export type CopyBuffer = SharedArrayBuffer | ArrayBuffer;
-
-export interface CopyTask {
-  op: 'copy';
-  src: CopyBuffer; srcOffset: number; dst: CopyBuffer; dstOffset: number; length: number;
-}
-export type CpuTask = CopyTask;
 
 function checkWindow(what: string, buf: CopyBuffer | undefined, offset: number | undefined, length: number): void {
   if (!(buf instanceof SharedArrayBuffer) && !(buf instanceof ArrayBuffer)) {

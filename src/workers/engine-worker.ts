@@ -17,8 +17,8 @@ import { ChannelEngine } from '../device/engine/channel-engine.js';
 import { EpdmaError } from '../device/errors.js';
 import { MmioRegisterFile } from '../device/regs/register-file.js';
 import { crossProcessWait, crossProcessWake, loadNativeAddon } from '../native/native-addon.js';
-import { ENGINE_CTL, type EngineWorkerData } from './engine-worker-data.js';
-import { Backoff, BACKOFF, SequenceWord } from './rings/backoff.js';
+import { ENGINE_CTL, type EngineWorkerData } from '../protocol/engine-worker-data.js';
+import { Backoff, BACKOFF, SequenceWord } from '../protocol/backoff.js';
 
 const data = workerData as EngineWorkerData;
 

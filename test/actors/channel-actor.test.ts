@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { ChannelActor } from '../../dist/actors/channel-actor.js';
 import { EpdmaError } from '../../dist/device/errors.js';
 import { CHANNEL_STATUS, EDMA_V0_CONTROL1 } from '../../dist/device/regs/edma-v0-regs.js';
-import { CompletionDoorbell } from '../../dist/workers/rings/completion-doorbell.js';
-import { RESULT_OK, type CompletionRing } from '../../dist/workers/rings/completion-ring.js';
-import { SUBMISSION_FLAG_INTERRUPT } from '../../dist/workers/rings/submission-ring.js';
+import { CompletionDoorbell } from '../../dist/protocol/completion-doorbell.js';
+import { RESULT_OK, type CompletionRing } from '../../dist/protocol/completion-ring.js';
+import { SUBMISSION_FLAG_INTERRUPT } from '../../dist/protocol/submission-ring.js';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { TxDescriptor } from '../../dist/api/types.js';
 import {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { EpdmaError } from '../../dist/device/errors.js';
 import { cyclicShape, interleavedShape, type PrepScope } from '../../dist/api/cyclic-interleaved-prep.js';
-import { DESC_CYCLIC, DESC_REPEAT } from '../../dist/workers/rings/submission-ring.js';
+import { DESC_CYCLIC, DESC_REPEAT } from '../../dist/protocol/submission-ring.js';
 import type { InterleavedTemplate } from '../../dist/api/types.js';
 
 const BASE = 0x8000_0000;

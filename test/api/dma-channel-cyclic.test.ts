@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestbed } from '../../dist/api/index.js';
 import type { Completion, DmaChannel, Testbed } from '../../dist/api/index.js';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
-import type { ChannelWorkerStats } from '../../dist/workers/channel-worker-data.js';
+import type { ChannelWorkerStats } from '../../dist/protocol/channel-worker-data.js';
 import { expectEpdma, fill, firstDifference, Opened, run, same, waitFor, within } from './testbed-support.js';
 
 const PERIOD = 4096;

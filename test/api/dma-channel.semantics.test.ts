@@ -6,9 +6,9 @@
  * test/workers/driver/channel-core.test.ts; this proves the worker behaves the same.
  */
 import { describe, expect, it } from 'vitest';
-import { CHANNEL_BUSY, STATE_RUNNING, stateStatus } from '../../dist/workers/channel-control-block.js';
+import { CHANNEL_BUSY, STATE_RUNNING, stateStatus } from '../../dist/protocol/channel-control-block.js';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
-import type { ChannelWorkerStats } from '../../dist/workers/channel-worker-data.js';
+import type { ChannelWorkerStats } from '../../dist/protocol/channel-worker-data.js';
 import {
   collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, LL_MAX_4K, nonZero, sameBytes, view, waitFor, within, useSideFixture,
 } from '../support/side-fixture.js';

@@ -7,10 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { EpdmaError } from '../../dist/device/errors.js';
 import { LL_CONTROL } from '../../dist/device/ll/ll-codec.js';
-import { CHANNEL_BUSY, CHANNEL_IDLE } from '../../dist/workers/channel-control-block.js';
+import { CHANNEL_BUSY, CHANNEL_IDLE } from '../../dist/protocol/channel-control-block.js';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { Completion } from '../../dist/api/types.js';
-import type { ChannelWorkerStats } from '../../dist/workers/channel-worker-data.js';
+import type { ChannelWorkerStats } from '../../dist/protocol/channel-worker-data.js';
 import {
   collect, EP_RAM_BASE, fillPattern, HOST_RAM_BASE, LL_MAX_4K, nonZero,
   sameBytes, scatteredSegments, view, waitFor, within, useSideFixture,

@@ -13,12 +13,12 @@
 import { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { Completion } from '../../dist/api/types.js';
 import { EngineFault } from '../../dist/device/engine/engine-fault.js';
-import { ChannelControlBlock } from '../../dist/workers/channel-control-block.js';
-import { ChannelCore, type ChunkHardware } from '../../dist/workers/driver/channel-core.js';
-import { STATUS_ABORT, STATUS_DONE, STATUS_NONE } from '../../dist/workers/driver/channel-ops.js';
-import type { DriverQuirks } from '../../dist/workers/driver/driver-quirks.js';
-import { CompletionRing } from '../../dist/workers/rings/completion-ring.js';
-import { SubmissionRing } from '../../dist/workers/rings/submission-ring.js';
+import { ChannelControlBlock } from '../../dist/protocol/channel-control-block.js';
+import { ChannelCore, type ChunkHardware } from '../../dist/dw-edma/channel-core.js';
+import { STATUS_ABORT, STATUS_DONE, STATUS_NONE } from '../../dist/dw-edma/channel-ops.js';
+import type { DriverQuirks } from '../../dist/protocol/driver-quirks.js';
+import { CompletionRing } from '../../dist/protocol/completion-ring.js';
+import { SubmissionRing } from '../../dist/protocol/submission-ring.js';
 import { EpdmaError } from '../../dist/device/errors.js';
 
 export const LL_MAX = 2;

@@ -1,6 +1,6 @@
 /**
  * One EP-local side assembled by hand, without the testbed: an arena with the LL regions and
- * EP RAM, host RAM on the PCIe side, a register file of one map format, and a SideEngine whose
+ * EP RAM, host RAM on the PCIe side, a register file of one map format, and a DmaDevice whose
  * channel actors run the built worker (dist/) with their engines in-process.
  *
  * EP naming: write channel n = 'endpoint/wrN' (mem-to-dev: EP RAM -> host address),
@@ -12,18 +12,18 @@ import { AddressSpace } from '../../dist/device/bus/address-space.js';
 import { mmioRegion, ramArena, type MemoryRegion } from '../../dist/device/bus/memory-region.js';
 import { MmioRegisterFile } from '../../dist/device/regs/register-file.js';
 import type { MapFormat } from '../../dist/device/regs/map-format.js';
-import { SideEngine } from '../../dist/api/dma-engine.js';
+import { DmaDevice } from '../../dist/api/dma-device.js';
 import { RegionMemory } from '../../dist/api/dma-memory.js';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
-import type { ChannelSpec } from '../../dist/api/dma-engine.js';
+import type { ChannelSpec } from '../../dist/api/dma-device.js';
 import type { ChannelInfo, Completion, Segment } from '../../dist/api/types.js';
 import type { Observable } from 'rxjs';
 import { afterEach } from 'vitest';
-import type { IdlePolicy } from '../../dist/workers/rings/kick-word.js';
+import type { IdlePolicy } from '../../dist/protocol/kick-word.js';
 import { waitFor } from './wait.js';
 
 export { waitFor, within } from './wait.js';
-import type { DriverQuirks } from '../../dist/workers/driver/driver-quirks.js';
+import type { DriverQuirks } from '../../dist/protocol/driver-quirks.js';
 
 export const EP_RAM_BASE = 0x8000_0000;
 export const LL_BASE = 0x7000_0000;
@@ -54,7 +54,7 @@ export interface SideEvent {
 }
 
 export interface SideFixture {
-  readonly side: SideEngine;
+  readonly side: DmaDevice;
   readonly regs: MmioRegisterFile;
   readonly epRam: MemoryRegion;
   readonly hostRam: MemoryRegion;
@@ -98,7 +98,7 @@ export async function createSideFixture(options: SideFixtureOptions = {}): Promi
   const remote = new AddressSpace('host-bus', [hostRam]);
   const epMemory = new RegionMemory(epRam);
   const events: SideEvent[] = [];
-  const side = new SideEngine({
+  const side = new DmaDevice({
     side: 'endpoint',
     memory: epMemory,
     ...(options.supervision !== undefined ? { supervision: options.supervision } : {}),

@@ -10,7 +10,7 @@ import { arenaBytes, ramRegion } from '../../dist/device/bus/memory-region.js';
 import { EndpointController } from '../../dist/device/epc/endpoint-controller.js';
 import { EP_SCRATCH_BASE, LL_REGION_BYTES } from '../../dist/device/epc/ep-local-bus.js';
 import { ScratchMemory } from '../../dist/device/epc/scratch-memory.js';
-import { EndpointFunction } from '../../dist/actors/endpoint-function.js';
+import { EndpointFunction } from '../../dist/pci-epf-dma/endpoint-function.js';
 import { setHostRequest } from '../../dist/device/metadata/metadata-handshake.js';
 import { PciEnumerator } from '../../dist/device/pci/pci-enumerator.js';
 import { channelRegisters } from '../../dist/device/regs/channel-registers.js';

@@ -4,7 +4,7 @@
  * does: the settings, when it started, the warm-up excluded from the rates, the machine and the
  * versions, whether it was interrupted and why, and the thresholds with their actual values.
  */
-import { machineInfo } from '../../bench/harness.js';
+import { machineInfo } from '../machine-info.js';
 import type { LoadProgress } from './load-stats.js';
 import type { ThresholdResult } from './thresholds.js';
 

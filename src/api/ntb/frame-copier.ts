@@ -1,4 +1,4 @@
-import type { CpuPool } from '../../workers/cpu-pool.js';
+import type { CpuPool } from '../../actors/cpu-pool.js';
 import type { Completion, DmaChannel } from '../types.js';
 import type { QueueCounters } from './ntb-stats.js';
 

@@ -1,6 +1,6 @@
 import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
 import { EpdmaError } from '../../device/errors.js';
-import type { CpuPool } from '../../workers/cpu-pool.js';
+import type { CpuPool } from '../../actors/cpu-pool.js';
 import type { DmaBuffer, DmaChannel } from '../types.js';
 import { mwSizeFor, qpRegion, qpToMw } from './memory-window-layout.js';
 import type { MwTranslation } from './mw-translation.js';

@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import { EpdmaError, hex } from '../../device/errors.js';
-import type { CpuPool } from '../../workers/cpu-pool.js';
+import type { CpuPool } from '../../actors/cpu-pool.js';
 import type { DmaBuffer, DmaChannel } from '../types.js';
 import { FrameCopier } from './frame-copier.js';
 import type { NtbRing } from './ntb-ring-layout.js';

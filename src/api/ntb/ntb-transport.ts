@@ -1,7 +1,7 @@
 import { debuglog } from 'node:util';
 import type { Subscription } from 'rxjs';
 import { EpdmaError, isEpdmaError } from '../../device/errors.js';
-import { createCpuPool, type CpuPool } from '../../workers/cpu-pool.js';
+import { createCpuPool, type CpuPool } from '../../actors/cpu-pool.js';
 import type { DmaChannel, DmaEngine, Testbed } from '../types.js';
 import { MwTranslation } from './mw-translation.js';
 import { resolveNtbConfig } from './ntb-config.js';

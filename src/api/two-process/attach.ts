@@ -59,7 +59,7 @@ class AttachedTestbed implements Testbed, AsyncDisposable {
     this.faults = {
       crashChannel: async (name: string): Promise<void> => {
         if (!name.startsWith('host/')) throw new EpdmaError('EINVAL', `crashChannel: '${name}': only host/... channels run in this process`);
-        await side.sideEngine.crash(name);
+        await side.dmaDevice.crash(name);
       },
     };
   }

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { EpdmaError } from '../../device/errors.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
 import { crossProcessWake } from '../../native/native-addon.js';
-import { ENGINE_CTL, ENGINE_CTL_BYTES, type EngineWorkerData } from '../../workers/engine-worker-data.js';
+import { ENGINE_CTL, ENGINE_CTL_BYTES, type EngineWorkerData } from '../../protocol/engine-worker-data.js';
 
 const WORKER_URL = new URL('../../workers/engine-worker.js', import.meta.url);
 const MAX_RESTARTS = 3;

@@ -5,12 +5,12 @@ import { AddressSpace } from '../../device/bus/address-space.js';
 import { mmioRegion, ramRegion, type MemoryRegion } from '../../device/bus/memory-region.js';
 import { PciFunction, type PciBar } from '../../device/pci/pci-function.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
-import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../../actors/host-driver.js';
+import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../../dw-edma-pcie/host-driver.js';
 import type { SupervisorEventType } from '../../actors/supervisor.js';
 import { crossProcessWake, loadNativeAddon, mapSealedFile, nativeAddonUnavailableReason } from '../../native/native-addon.js';
-import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../../workers/driver/channel-core.js';
-import type { LinkGate } from '../../workers/channel-worker-data.js';
-import { SideEngine } from '../dma-engine.js';
+import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../../protocol/channel-worker-data.js';
+import type { LinkGate } from '../../protocol/channel-worker-data.js';
+import { DmaDevice } from '../dma-device.js';
 import { driverQuirks } from '../testbed-options.js';
 import { RegionMemory } from '../dma-memory.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine, HostSide, RuntimeEvent } from '../types.js';
@@ -107,7 +107,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
   private claimed = false;
   private heartbeat: HostHeartbeat | undefined;
   private driver: HostDriver | undefined;
-  private engine: SideEngine | undefined;
+  private engine: DmaDevice | undefined;
   private watch: EndpointWatch | undefined;
   private hostMemory: RegionMemory | undefined;
   private epRam: MemoryRegion | undefined;
@@ -141,7 +141,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     return this.info;
   }
   get completions$(): Observable<Completion> {
-    return this.sideEngine.completions$;
+    return this.dmaDevice.completions$;
   }
   /** Why this side is dead (the endpoint process died or stopped), or undefined. */
   get deadReason(): string | undefined {
@@ -151,7 +151,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     if (this.manifestData === undefined) throw new EpdmaError('ESHUTDOWN', 'openHost: host side is not open');
     return this.manifestData;
   }
-  get sideEngine(): SideEngine {
+  get dmaDevice(): DmaDevice {
     if (this.engine === undefined) throw new EpdmaError('ESHUTDOWN', 'openHost: host side is not open');
     return this.engine;
   }
@@ -223,7 +223,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     const hostMemory = new RegionMemory(hostRam);
     this.hostMemory = hostMemory;
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
-    const engine = new SideEngine({ side: 'host', memory: hostMemory, supervision: this.options.supervision ?? {}, onEvent });
+    const engine = new DmaDevice({ side: 'host', memory: hostMemory, supervision: this.options.supervision ?? {}, onEvent });
     this.engine = engine;
     const metaBar = fn.bars[driver.metadataBar]!.aperture.iomap(0, 16);
     // Channels run only while READY (metadata CTRL bit 31) is set, as in-process.
@@ -330,13 +330,13 @@ class HostDma implements DmaEngine {
   constructor(private readonly side: HostProcessSide) {}
 
   get channels(): readonly ChannelInfo[] {
-    return this.side.sideEngine.channels;
+    return this.side.dmaDevice.channels;
   }
   get completions$(): Observable<Completion> {
-    return this.side.sideEngine.completions$;
+    return this.side.dmaDevice.completions$;
   }
   get completionBatches$(): Observable<readonly Completion[]> {
-    return this.side.sideEngine.completionBatches$;
+    return this.side.dmaDevice.completionBatches$;
   }
   requestChannel(filter?: ChannelFilter): Promise<DmaChannel> {
     try {
@@ -344,6 +344,6 @@ class HostDma implements DmaEngine {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.side.sideEngine.requestChannel(filter);
+    return this.side.dmaDevice.requestChannel(filter);
   }
 }

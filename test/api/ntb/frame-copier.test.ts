@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { FrameCopier } from '../../../dist/api/ntb/frame-copier.js';
 import { QueueCounters } from '../../../dist/api/ntb/ntb-stats.js';
-import { createCpuPool, type CpuPool } from '../../../dist/workers/cpu-pool.js';
+import { createCpuPool, type CpuPool } from '../../../dist/actors/cpu-pool.js';
 import type { Completion, DmaChannel } from '../../../dist/api/types.js';
 
 /**

@@ -61,7 +61,7 @@ describe('layout selection happens in the layout tables and the ops factories on
       'src/device/regs/channel-registers.ts',
       'src/device/regs/map-format.ts',
       'src/device/regs/register-file.ts',
-      'src/workers/driver/create-channel-ops.ts',
+      'src/dw-edma/create-channel-ops.ts',
     ]);
   });
 

@@ -1,0 +1,198 @@
+import { EpdmaError } from '../device/errors.js';
+import type { CompletionRing, CompletionVisitor } from './completion-ring.js';
+
+/**
+ * The completion doorbell of one process side: every channel worker of the side rings it once
+ * per published completion batch, and the main thread's CompletionPump waits on it with
+ * Atomics.waitAsync, so one asynchronous wait serves every channel and the main thread never
+ * blocks.
+ */
+
+const COUNT = 0;
+/** Bytes a doorbell occupies (a cache line of its own). */
+export const DOORBELL_BYTES = 64;
+
+export class CompletionDoorbell {
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+  readonly view: Int32Array;
+
+  static create(): CompletionDoorbell {
+    return new CompletionDoorbell(new SharedArrayBuffer(DOORBELL_BYTES));
+  }
+
+  constructor(sab: SharedArrayBuffer, byteOffset = 0) {
+    if (byteOffset % 4 !== 0 || byteOffset < 0 || byteOffset + 4 > sab.byteLength) {
+      throw new EpdmaError(
+        'EINVAL',
+        `completion doorbell: byteOffset ${byteOffset} not 4-aligned inside a buffer of ${sab.byteLength} bytes`,
+      );
+    }
+    this.buffer = sab;
+    this.byteOffset = byteOffset;
+    this.view = new Int32Array(sab, byteOffset, 1);
+  }
+
+  /** Called by a worker after CompletionRing.publish(): bumps the count and wakes the pump. */
+  ring(): void {
+    Atomics.add(this.view, COUNT, 1);
+    Atomics.notify(this.view, COUNT);
+  }
+
+  sample(): number {
+    return Atomics.load(this.view, COUNT);
+  }
+}
+
+export interface CompletionPumpOptions {
+  /**
+   * Where an exception thrown by a visitor goes; the pump keeps running. By default it is
+   * rethrown on its own macrotask, so it surfaces as an uncaught exception instead of silently
+   * stopping every channel's completions.
+   */
+  readonly onError?: (error: unknown, ring: CompletionRing) => void;
+  /**
+   * Upper bound of one wait in ms (default: none). Only needed when rings are published by
+   * another process, whose notify does not reach this one.
+   */
+  readonly waitTimeoutMs?: number;
+}
+
+interface PumpEntry {
+  readonly ring: CompletionRing;
+  readonly visit: CompletionVisitor;
+  active: boolean;
+}
+
+function rethrowLater(error: unknown): void {
+  setImmediate(() => {
+    throw error;
+  });
+}
+
+function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The main thread's completion loop:
+ *
+ *   seq = doorbell; drain every ring; if nothing was drained: await waitAsync(doorbell, seq)
+ *
+ * The doorbell is sampled BEFORE draining: a batch published after a ring was drained rings
+ * the doorbell after the sample, so the wait returns 'not-equal' at once instead of sleeping
+ * on undelivered completions. After a non-empty pass the loop yields one macrotask before the
+ * next pass, so a continuous completion stream cannot starve timers and I/O.
+ *
+ * Allocation: one promise per wait or per busy pass, none per record (visitors read by slot).
+ */
+export class CompletionPump {
+  readonly doorbell: CompletionDoorbell;
+  private readonly onError: (error: unknown, ring: CompletionRing) => void;
+  private readonly waitTimeoutMs: number;
+  // Copy-on-write: add/remove (rare) replace the array, a pass iterates the array it started with.
+  private entries: readonly PumpEntry[] = [];
+  private stopped = true;
+  private loopDone: Promise<void> = Promise.resolve();
+  /** Counters for stats. */
+  passes = 0;
+  waits = 0;
+  drained = 0;
+
+  constructor(doorbell: CompletionDoorbell, options: CompletionPumpOptions = {}) {
+    this.doorbell = doorbell;
+    this.onError = options.onError ?? rethrowLater;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? Infinity;
+  }
+
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /**
+   * Registers a ring and the visitor its records go to (allocate the visitor once per ring).
+   * Rings the doorbell, so a running pump makes a pass that includes the new ring even if its
+   * records were announced before it was registered.
+   */
+  add(ring: CompletionRing, visit: CompletionVisitor): void {
+    if (this.entries.some((e) => e.ring === ring)) {
+      throw new EpdmaError('EINVAL', 'completion pump: ring is already registered');
+    }
+    this.entries = [...this.entries, { ring, visit, active: true }];
+    this.doorbell.ring();
+  }
+
+  /** Unregisters a ring; from now on, including later in a pass in progress, it is not drained. */
+  remove(ring: CompletionRing): boolean {
+    const entry = this.entries.find((e) => e.ring === ring);
+    if (entry === undefined) return false;
+    entry.active = false;
+    this.entries = this.entries.filter((e) => e !== entry);
+    return true;
+  }
+
+  /** Drains every registered ring once; returns the number of records visited. */
+  drainAll(): number {
+    const entries = this.entries;
+    let total = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (!entry.active) continue;
+      // Loop until empty: a throwing visitor leaves the rest of the batch for the next round.
+      for (;;) {
+        const tail = entry.ring.tail();
+        try {
+          total += entry.ring.drain(entry.visit);
+          break;
+        } catch (error) {
+          total += (entry.ring.tail() - tail) >>> 0;
+          this.onError(error, entry.ring);
+          if (!entry.active) break;
+        }
+      }
+    }
+    this.drained += total;
+    return total;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loopDone = this.loop();
+  }
+
+  /** Ends the loop (it is parked in waitAsync, so ring it awake) and resolves when it has. */
+  async stop(): Promise<void> {
+    if (this.stopped) return this.loopDone;
+    this.stopped = true;
+    this.doorbell.ring();
+    return this.loopDone;
+  }
+
+  private async loop(): Promise<void> {
+    const view = this.doorbell.view;
+    while (!this.stopped) {
+      const seq = Atomics.load(view, COUNT);
+      this.passes++;
+      const n = this.drainAll();
+      if (this.stopped) break;
+      if (n > 0) {
+        await nextMacrotask();
+        continue;
+      }
+      const wait = Atomics.waitAsync(view, COUNT, seq, this.waitTimeoutMs);
+      if (wait.async) {
+        this.waits++;
+        await wait.value;
+      } else {
+        // 'not-equal' (rung since the sample: drain again) or 'timed-out' (timeout 0):
+        // yield anyway, so a doorbell rung continuously cannot spin the main thread.
+        await nextMacrotask();
+      }
+    }
+  }
+}
