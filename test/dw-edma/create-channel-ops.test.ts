@@ -119,8 +119,8 @@ describe('the driver side looks at the layout only in the factory', () => {
   it('the channel core knows the ops only by their interface', () => {
     const core = sourceFiles('src/dw-edma').find((f) => f.path.endsWith('/channel-core.ts'))!;
     const imports = [...core.text.matchAll(/from '([^']+)'/g)].map((m) => m[1]);
-    expect(imports).toContain('../workers/driver/channel-ops.js');
-    for (const layoutSpecific of ['../workers/driver/edma-v0-ops.js', '../workers/driver/hdma-ops.js', '../workers/driver/ll-channel-ops.js', '../workers/driver/create-channel-ops.js']) expect(imports).not.toContain(layoutSpecific);
+    expect(imports).toContain('./channel-ops.js');
+    for (const layoutSpecific of ['./edma-v0-ops.js', './hdma-ops.js', './ll-channel-ops.js', './create-channel-ops.js']) expect(imports).not.toContain(layoutSpecific);
     expect(imports.filter((p) => p!.includes('/device/regs/'))).toEqual([]);
   });
 });
