@@ -16,7 +16,7 @@ import type { CopyTask, CpuTask } from '../protocol/cpu-task.js';
 
 type Shared<T> = { [K in keyof T]: T[K] extends ArrayBufferLike ? SharedArrayBuffer : T[K] extends ArrayBufferLike | undefined ? SharedArrayBuffer | undefined : T[K] };
 
-export type PoolCopyTask = Shared<Omit<CopyTask, 'op'>>;
+type PoolCopyTask = Shared<Omit<CopyTask, 'op'>>;
 
 export interface CpuPoolOptions {
   /**
@@ -40,7 +40,7 @@ export interface CpuPool {
 }
 
 /** URL of the built task file next to this module (dist/workers/cpu-tasks.js). */
-export const CPU_TASKS_URL: string = new URL('../workers/cpu-tasks.js', import.meta.url).href;
+const CPU_TASKS_URL: string = new URL('../workers/cpu-tasks.js', import.meta.url).href;
 
 export function createCpuPool(options: CpuPoolOptions = {}): CpuPool {
   const maxThreads = options.maxThreads ?? 1;

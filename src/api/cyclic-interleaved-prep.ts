@@ -9,7 +9,7 @@ import type { InterleavedTemplate } from './types.js';
  * engine touch memory of this side the caller does not own. Nothing is queued before they pass.
  */
 
-export const MAX_BURST_BYTES = 0xffff_ffff; // transfer_size is 32-bit
+const MAX_BURST_BYTES = 0xffff_ffff; // transfer_size is 32-bit
 
 /** The memory checks a prep needs from its channel. */
 export interface PrepScope {

@@ -1,5 +1,5 @@
 import { EpdmaError } from '../device/errors.js';
-import type { DmaBuffer, Segment } from './types.js';
+import type { DmaBuffer } from './types.js';
 
 /**
  * Argument checks for every public entry point, one helper per kind of value. From JavaScript
@@ -106,17 +106,6 @@ export function checkDmaBuffer(value: unknown, what: string): DmaBuffer {
     invalid(what, value, 'is not a DmaBuffer from memory.alloc()');
   }
   return b;
-}
-
-/** A segment list: a non-empty array of { addr, length } with sane fields. */
-export function checkSegments(value: unknown, what: string, maxLength: number): readonly Segment[] {
-  if (!Array.isArray(value) || value.length === 0) invalid(what, value, 'is not a non-empty array of segments');
-  for (let i = 0; i < value.length; i++) {
-    const s = checkObject(value[i] as Segment | null, `${what}[${i}]`);
-    checkAddress(s.addr, `${what}[${i}].addr`);
-    checkLength(s.length, `${what}[${i}].length`, 1, maxLength);
-  }
-  return value as readonly Segment[];
 }
 
 /** ESHUTDOWN once the owner is closed. */

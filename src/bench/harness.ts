@@ -6,7 +6,6 @@
  * a late worker start is an outlier in one direction only, and a median ignores it.
  */
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 
 /** One row of the report: epdma against its peers for one metric of one scenario. */
 export interface BenchEntry {
@@ -92,7 +91,7 @@ export function threadCpuTimeNs(): number {
   return (usage.user + usage.system) * 1000;
 }
 
-export const threadCpuIsExact: boolean = (() => {
+const threadCpuIsExact: boolean = (() => {
   try {
     const text = readFileSync('/proc/thread-self/schedstat', 'latin1');
     return Number(text.slice(0, text.indexOf(' '))) > 0;
@@ -110,7 +109,7 @@ export function processCpuTimeUs(): number {
 /** Metrics where smaller is better: the table's ratio is then best-peer/epdma. */
 const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['p50', 'p99', 'cpu-per-gib', 'cpu']);
 
-export function lowerIsBetter(entry: Pick<BenchEntry, 'metric'>): boolean {
+function lowerIsBetter(entry: Pick<BenchEntry, 'metric'>): boolean {
   return LOWER_IS_BETTER.has(entry.metric);
 }
 

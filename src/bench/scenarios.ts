@@ -80,12 +80,12 @@ export const QUICK_SETTINGS: BenchSettings = { reps: 2, warmup: true, durationMs
 /** Every duration about 100 ms: for tests of the harness, the numbers mean nothing. */
 export const SMOKE_SETTINGS: BenchSettings = { reps: 1, warmup: false, durationMs: 100, latencySamples: 200, idleMs: 100 };
 
-export const COPY_SIZES = [64 * 1024, 1024 * 1024] as const;
-export const COPY_DEPTH = 16;
-export const SMALL_OPS_DEPTH = 32;
-export const NTB_PAYLOAD = 64 * 1024;
-export const NTB_DEPTH = 16;
-export const IDLE_CHANNELS = 8;
+const COPY_SIZES = [64 * 1024, 1024 * 1024] as const;
+const COPY_DEPTH = 16;
+const SMALL_OPS_DEPTH = 32;
+const NTB_PAYLOAD = 64 * 1024;
+const NTB_DEPTH = 16;
+const IDLE_CHANNELS = 8;
 
 export interface ScenarioContext {
   settings: BenchSettings;
@@ -99,7 +99,7 @@ export interface ScenarioContext {
 }
 
 /** Base deadline of one epdma hook call (plus 10x the scenario's duration). */
-export const EPDMA_CALL_TIMEOUT_MS = 30_000;
+const EPDMA_CALL_TIMEOUT_MS = 30_000;
 
 const sizeLabel = (bytes: number): string => (bytes >= 1 << 20 ? `${bytes / (1 << 20)}MiB` : `${bytes / 1024}KiB`);
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

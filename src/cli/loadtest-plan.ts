@@ -11,12 +11,12 @@
 import { GUARD_BYTES as GUARD } from '../api/loadtest/slot-check.js';
 import { formatBytes } from '../api/loadtest/text-report.js';
 
-export const DEFAULT_DEPTH = 16;
+const DEFAULT_DEPTH = 16;
 /** The testbed's limit for endpoint and host memory (testbed-options.ts). */
-export const MAX_TESTBED_MEMORY = 2 ** 31;
+const MAX_TESTBED_MEMORY = 2 ** 31;
 const MIB = 1024 * 1024;
 
-export const slotBytes = (maxSize: number): number => Math.ceil((maxSize + 2 * GUARD) / 64) * 64;
+const slotBytes = (maxSize: number): number => Math.ceil((maxSize + 2 * GUARD) / 64) * 64;
 
 export interface MemoryPlan {
   depth: number;

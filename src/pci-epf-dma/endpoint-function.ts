@@ -11,7 +11,7 @@ import { buildLayout, type EpfLayout } from './epf-layout.js';
 import { collectAndDelegate, releaseAll, type SelectedResources } from './epf-resources.js';
 
 export type { EpfAttributes } from './epf-attributes.js';
-export type { EpfLayout, ResourceMap, WindowSubmap } from './epf-layout.js';
+export type { EpfLayout,   } from './epf-layout.js';
 
 export type EpfEventType = 'ready' | 'link-up' | 'link-down' | 'map-failed' | 'init-failed';
 

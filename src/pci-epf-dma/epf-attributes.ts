@@ -66,7 +66,7 @@ function fail(name: keyof EpfAttributes, value: unknown, why: string): never {
 }
 
 /** Validates one attribute value and returns it normalised (NO_BAR / -1 becomes 'auto'). */
-export function validateAttribute<K extends keyof EpfAttributes>(name: K, value: unknown): EpfAttributes[K] {
+function validateAttribute<K extends keyof EpfAttributes>(name: K, value: unknown): EpfAttributes[K] {
   if (!Object.hasOwn(CONFIGFS_NAME, name)) throw new EpdmaError('EINVAL', `pci_epf_dma: no attribute ${String(name)}`);
   if (name === 'metadataBar' || name === 'dmaWindowBar') {
     if (value === 'auto' || value === NO_BAR) return 'auto' as EpfAttributes[K];

@@ -18,7 +18,7 @@ export interface BarAssignment {
  * BARs holding any fixed resource the EPC reported (register block, any descriptor memory,
  * doorbell...), selected for delegation or not: the kernel neither publishes nor remaps them.
  */
-export function fixedResourceBars(sel: SelectedResources): Set<number> {
+function fixedResourceBars(sel: SelectedResources): Set<number> {
   const bars = new Set<number>();
   for (const r of sel.resources) {
     if (r.bar !== NO_BAR) bars.add(r.bar);
@@ -27,7 +27,7 @@ export function fixedResourceBars(sel: SelectedResources): Set<number> {
 }
 
 /** True if anything must be mapped through the DMA window BAR. */
-export function needsDmaWindow(sel: SelectedResources): boolean {
+function needsDmaWindow(sel: SelectedResources): boolean {
   return [sel.ctrl, ...sel.write.map((c) => c.desc), ...sel.read.map((c) => c.desc)].some((r) => r.bar === NO_BAR);
 }
 

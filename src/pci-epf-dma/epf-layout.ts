@@ -9,12 +9,12 @@ import type { BarAssignment } from './epf-bar-choice.js';
 import type { SelectedResources } from './epf-resources.js';
 
 /** PCI_MSIX_ENTRY_SIZE */
-export const MSIX_ENTRY_SIZE = 16;
+const MSIX_ENTRY_SIZE = 16;
 
 type MappedResource = AuxDmaCtrl | AuxDmaDescMem;
 
 /** Where one resource is host-visible: a fixed BAR in place, or inside the DMA window BAR. */
-export interface ResourceMap {
+interface ResourceMap {
   readonly resource: MappedResource;
   readonly bar: number;
   /** BAR offset of the resource's first byte. */
@@ -25,7 +25,7 @@ export interface ResourceMap {
 }
 
 /** One subrange mapping of the DMA window BAR; `padding` is the trailing scratch submap. */
-export interface WindowSubmap {
+interface WindowSubmap {
   readonly barOffset: number;
   readonly phys: number;
   readonly size: number;

@@ -3,7 +3,7 @@ import type { AuxDmaChan, AuxDmaCtrl, AuxDmaDescMem, AuxDmaDirection, AuxResourc
 import type { DelegatedDmaChan, EndpointController } from '../device/epc/endpoint-controller.js';
 
 /** A selected channel: its CHAN resource and the descriptor memory it names by ID. */
-export interface SelectedChannel {
+interface SelectedChannel {
   readonly chan: AuxDmaChan;
   readonly desc: AuxDmaDescMem;
 }

@@ -39,7 +39,7 @@ const CUR_RESIDUE_F64 = 4; // float64 index (byte 32): residue of the in-flight 
 export const CHANNEL_IDLE = 0;
 export const CHANNEL_BUSY = 1;
 export const CHANNEL_PAUSED = 2;
-export const STATUS_MASK = 0x3;
+const STATUS_MASK = 0x3;
 
 export const REQUEST_NONE = 0;
 export const REQUEST_STOP = 1 << 2;
@@ -49,10 +49,10 @@ export const REQUEST_MASK = 0x3 << 2;
 export const STATE_RUNNING = 1 << 4;
 export const STATE_HALTED = 1 << 5;
 export const STATE_HOLD = 1 << 6;
-export const STATE_ISSUE_ONE = 1 << 8;
-export const STATE_ISSUE_MASK = ~0xff;
+const STATE_ISSUE_ONE = 1 << 8;
+const STATE_ISSUE_MASK = ~0xff;
 
-export const CURRENT_CHUNKS_LEFT = 1;
+const CURRENT_CHUNKS_LEFT = 1;
 
 /** What a pending terminate asks of the worker. */
 export const TERMINATE_NONE = 0;
@@ -125,13 +125,13 @@ export class ChannelControlBlock {
 
   /** The in-flight descriptor. The cookie is stored last so a reader that sees it sees the rest. */
   setCurrent(cookie: number, residue: number, chunksLeft: boolean): void {
-    this.f64[0] = residue;
+    this.f64[CUR_RESIDUE_F64] = residue;
     Atomics.store(this.i32, CUR_FLAGS, chunksLeft ? CURRENT_CHUNKS_LEFT : 0);
     Atomics.store(this.i32, CUR_COOKIE, cookie);
   }
   /** A chunk of the in-flight descriptor started. */
   setProgress(residue: number, chunksLeft: boolean): void {
-    this.f64[0] = residue;
+    this.f64[CUR_RESIDUE_F64] = residue;
     Atomics.store(this.i32, CUR_FLAGS, chunksLeft ? CURRENT_CHUNKS_LEFT : 0);
   }
   clearCurrent(): void {
@@ -148,7 +148,7 @@ export class ChannelControlBlock {
    */
   currentResidue(cookie: number): number {
     if (Atomics.load(this.i32, CUR_COOKIE) !== cookie) return -1;
-    const r = this.f64[0]!;
+    const r = this.f64[CUR_RESIDUE_F64]!;
     return Atomics.load(this.i32, CUR_COOKIE) === cookie ? r : -1;
   }
 }

@@ -10,7 +10,7 @@ import type { CompletionRing, CompletionVisitor } from './completion-ring.js';
 
 const COUNT = 0;
 /** Bytes a doorbell occupies (a cache line of its own). */
-export const DOORBELL_BYTES = 64;
+const DOORBELL_BYTES = 64;
 
 export class CompletionDoorbell {
   readonly buffer: SharedArrayBuffer;

@@ -31,7 +31,7 @@ import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING
  * most 2048 one-segment descriptors queued) the cap is rarely reached.
  */
 
-export const COMPLETION_RECORD_BYTES = 48;
+const COMPLETION_RECORD_BYTES = 48;
 export const DEFAULT_COMPLETION_CAPACITY = 4096;
 
 /** Result codes, indexed into COMPLETION_RESULTS (the strings of the public Completion.result). */
@@ -40,7 +40,6 @@ export const RESULT_READ_FAILED = 1;
 export const RESULT_WRITE_FAILED = 2;
 export const RESULT_ABORTED = 3;
 export const COMPLETION_RESULTS = Object.freeze(['ok', 'read-failed', 'write-failed', 'aborted'] as const);
-export type CompletionResultName = (typeof COMPLETION_RESULTS)[number];
 
 /**
  * Why a record is not 'ok'. The ring carries the index; the table is shared by both threads and,

@@ -13,18 +13,18 @@ import { EpdmaError, type EpdmaErrorCode } from '../device/errors.js';
  * the deadline, and an EpdmaError thrown in the worker comes back as an EpdmaError with its code.
  */
 
-export const DEFAULT_CONTROL_TIMEOUT_MS = 5000;
-export const DEFAULT_BOOT_TIMEOUT_MS = 60_000;
+const DEFAULT_CONTROL_TIMEOUT_MS = 5000;
+const DEFAULT_BOOT_TIMEOUT_MS = 60_000;
 
 type AnyFunction = (...args: never[]) => unknown;
 
 /** The method names of T (properties that are functions). */
-export type ControlMethod<T> = {
+type ControlMethod<T> = {
   [K in keyof T]-?: T[K] extends AnyFunction ? K : never;
 }[keyof T] &
   string;
-export type ControlArgs<F> = F extends (...args: infer A) => unknown ? A : never;
-export type ControlResult<F> = F extends (...args: never[]) => infer R ? Awaited<R> : never;
+type ControlArgs<F> = F extends (...args: infer A) => unknown ? A : never;
+type ControlResult<F> = F extends (...args: never[]) => infer R ? Awaited<R> : never;
 
 export interface ControlClientOptions {
   /** Names the worker in error messages, e.g. 'host/rd0'. */

@@ -27,7 +27,7 @@ import { Backoff, BACKOFF, type ParkingWord } from './backoff.js';
 const KICK_SEQ = 0;
 const SLEEPING = 1;
 /** Bytes a kick word occupies; padded to a cache line so neighbours in a shared block do not false-share. */
-export const KICK_WORD_BYTES = 64;
+const KICK_WORD_BYTES = 64;
 
 /** Outcomes of IdleBackoff.onIdle(), as of every Backoff. */
 export { IDLE_RECHECK_FOUND_WORK, IDLE_SPUN, IDLE_TIMED_OUT, IDLE_WOKEN } from './backoff.js';

@@ -8,14 +8,14 @@ import { EpdmaError } from '../device/errors.js';
 export const RING_CONTROL_BYTES = 192;
 export const RING_HEAD = 0;
 export const RING_TAIL = 16;
-export const RING_CAPACITY = 32;
+const RING_CAPACITY = 32;
 /**
  * Set by a producer parked on a full ring's tail (completion ring): the consumer wakes it after
  * freeing entries. On the capacity line, which is read-mostly: it only changes when a ring is full.
  */
 export const RING_PRODUCER_PARKED = 33;
 
-export function isPowerOfTwo(n: number): boolean {
+function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
 

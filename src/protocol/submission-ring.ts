@@ -37,7 +37,7 @@ import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING
  * transfers above 4 GiB and validates user input before it reaches the ring).
  */
 
-export const SUBMISSION_ENTRY_BYTES = 32;
+const SUBMISSION_ENTRY_BYTES = 32;
 export const DEFAULT_SUBMISSION_CAPACITY = 4096;
 /** Header flag: raise the completion interrupt (LIE/RIE) for this descriptor. */
 export const SUBMISSION_FLAG_INTERRUPT = 1;

@@ -20,10 +20,10 @@ const HEADER_BYTES = 32;
 const WRITTEN = 0;
 const READ = 1;
 const DROPPED = 2;
-export const TRACE_RECORD_WORDS = 4;
+const TRACE_RECORD_WORDS = 4;
 
 /** Records per channel: 8192 x 32 bytes = 256 KiB; drained every few tens of ms. */
-export const DEFAULT_TRACE_RECORDS = 8192;
+const DEFAULT_TRACE_RECORDS = 8192;
 
 export function createTraceRingBuffer(records = DEFAULT_TRACE_RECORDS): SharedArrayBuffer {
   if (!Number.isInteger(records) || records < 2 || (records & (records - 1)) !== 0) {

@@ -111,7 +111,7 @@ function statsOf(counts: Counts, histogram: LatencyHistogram, elapsedMs: number)
 }
 
 /** The latency of every channel together. */
-export function mergedHistogram(channels: readonly ChannelStatsAccumulator[]): LatencyHistogram {
+function mergedHistogram(channels: readonly ChannelStatsAccumulator[]): LatencyHistogram {
   const total = new LatencyHistogram();
   for (const ch of channels) total.merge(ch.histogram);
   return total;
@@ -139,7 +139,7 @@ export function snapshot(channels: readonly ChannelStatsAccumulator[], elapsedMs
   };
 }
 
-export function timelines(channels: readonly ChannelStatsAccumulator[]): ChannelTimeline[] {
+function timelines(channels: readonly ChannelStatsAccumulator[]): ChannelTimeline[] {
   return channels.map((ch) => ({ name: ch.name, samples: ch.timeline.map((s) => ({ ...s })) }));
 }
 

@@ -12,7 +12,7 @@
 import { EpdmaError } from '../../device/errors.js';
 
 export type ThresholdMetric = 'p50' | 'p99' | 'p999' | 'max' | 'throughput' | 'ops' | 'errors' | 'mismatches';
-export type ThresholdOp = '<' | '<=' | '>' | '>=' | '==';
+type ThresholdOp = '<' | '<=' | '>' | '>=' | '==';
 
 export interface Threshold {
   readonly expr: string;

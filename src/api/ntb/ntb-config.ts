@@ -6,7 +6,7 @@ import type { NtbTransportOptions } from './ntb-types.js';
 import { MAX_QUEUES } from './scratchpad-handshake.js';
 
 /** Defaults of ntb_transport's module parameters (reference 8.1), except use_dma (on here). */
-export const NTB_DEFAULTS = Object.freeze({
+const NTB_DEFAULTS = Object.freeze({
   queues: 1,
   mtu: 0x10000,
   ringEntries: 64,

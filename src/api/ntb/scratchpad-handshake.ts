@@ -22,7 +22,7 @@ export const spadMwSizeHigh = (mw: number): number => 4 + 2 * mw;
 export const spadMwSizeLow = (mw: number): number => 5 + 2 * mw;
 export const NTB_TRANSPORT_VERSION = 4;
 /** ntb_transport's NTB_LINK_DOWN_TIMEOUT: the retry period of both link works. */
-export const NTB_LINK_RETRY_MS = 10;
+const NTB_LINK_RETRY_MS = 10;
 /** QP_LINKS is one 32-bit register: one bit per queue. */
 export const MAX_QUEUES = 32;
 

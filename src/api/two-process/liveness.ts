@@ -88,7 +88,7 @@ export function processStartTime(pid: number): number | undefined {
 export class HostHeartbeat {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly ctl: Int32Array) {
+  constructor(ctl: Int32Array) {
     Atomics.add(ctl, CTL.HOST_HEARTBEAT, 1);
     this.timer = setInterval(() => Atomics.add(ctl, CTL.HOST_HEARTBEAT, 1), HOST_HEARTBEAT_MS);
     this.timer.unref();

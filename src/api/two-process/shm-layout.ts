@@ -28,7 +28,7 @@ export const ALL_SHM_FILES: readonly string[] = Object.values(SHM_FILES);
 export const MANIFEST_FORMAT = 'epdma-shm-device';
 export const MANIFEST_VERSION = 1;
 /** device.json is a few KiB; anything much larger is not one. */
-export const MANIFEST_MAX_BYTES = 64 * 1024;
+const MANIFEST_MAX_BYTES = 64 * 1024;
 
 /** Scratch pool (BAR backing) size in this mode: metadata and window BARs fit many times. */
 export const SHM_SCRATCH_BYTES = 16 * 1024 * 1024;

@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import { Subject } from 'rxjs';
 
-export const SMALL_COPY_BYTES = 64;
+const SMALL_COPY_BYTES = 64;
 
 export interface SmallCopyPeer {
   readonly name: string;

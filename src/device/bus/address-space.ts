@@ -15,7 +15,7 @@ export interface RegionDescription {
 }
 
 /** Why an address did not translate. */
-export type BusFaultKind = 'unmapped' | 'crosses-end' | 'not-memory';
+type BusFaultKind = 'unmapped' | 'crosses-end' | 'not-memory';
 
 export interface BusFault {
   readonly ok: false;

@@ -11,7 +11,6 @@ export const EngineFault = {
   STOPPED: 5,
   LL_LOOP: 6,
 } as const;
-export type EngineFaultCode = (typeof EngineFault)[keyof typeof EngineFault];
 
 const TEXT: Record<number, string> = {
   [EngineFault.SOURCE_UNMAPPED]: 'source address not mapped',

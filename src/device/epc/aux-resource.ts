@@ -35,7 +35,7 @@ export interface AuxDmaDescMem extends AuxBase {
   readonly id: number;
 }
 
-export interface AuxDoorbell extends AuxBase {
+interface AuxDoorbell extends AuxBase {
   readonly type: 'doorbell-mmio';
 }
 

@@ -10,7 +10,7 @@ import type { MmioRegisterFile } from '../regs/register-file.js';
 export type ChannelOwner = 'free' | 'local' | 'delegated';
 
 /** One CPU register write a quiesce performed, in order. */
-export interface RegisterWrite {
+interface RegisterWrite {
   readonly offset: number;
   readonly value: number;
 }

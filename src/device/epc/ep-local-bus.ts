@@ -13,7 +13,7 @@ export const EP_RAM_BASE = 0x8000_0000;
 export const EP_LL_BASE = 0x7000_0000;
 export const EP_DMA_REGS_BASE = 0x6000_0000;
 export const EP_SCRATCH_BASE = 0x4000_0000;
-export const EP_SCRATCH_SIZE = 0x2000_0000;
+const EP_SCRATCH_SIZE = 0x2000_0000;
 export const EP_DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
 /** DMA_LLP_MEM_SIZE: one PAGE_SIZE LL region per channel (reference 2.3). */
 export const LL_REGION_BYTES = 4096;

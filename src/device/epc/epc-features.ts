@@ -9,7 +9,7 @@ export const PCI_STD_NUM_BARS = 6;
  * BAR_FIXED (then `fixedSize` is set), 'reserved' is owned by the platform (BAR_RESERVED, e.g.
  * the RK3588 BAR that exposes the DMA register block), 'disabled' is not implemented.
  */
-export type BarType = 'usable' | 'reserved' | 'disabled';
+type BarType = 'usable' | 'reserved' | 'disabled';
 
 export interface BarFeature {
   readonly type: BarType;

@@ -49,8 +49,6 @@ export const CTRL_CH_ENTRY_SIZE_SHIFT = 19;
 export const CTRL_HOST_REQ = 0x40000000; // BIT(30)
 /** R: set only by the EP once every window the metadata describes is programmed. */
 export const CTRL_READY = 0x80000000; // BIT(31), kept unsigned on purpose
-export const CTRL_HOST_REQ_BIT = 30;
-export const CTRL_READY_BIT = 31;
 
 // REG_LAYOUT dword fields.
 export const REG_LAYOUT_ID_MASK = 0x000000ff; // GENMASK(7, 0)
@@ -61,9 +59,9 @@ export const PCI_EP_DMA_METADATA_REG_LAYOUT_DW_EDMA = 0x1;
 
 /** `enum dw_edma_map_format` values carried in the layout data byte. */
 export const DW_EDMA_MF_EDMA_LEGACY = 0x0;
-export const DW_EDMA_MF_EDMA_UNROLL = 0x1;
-export const DW_EDMA_MF_HDMA_COMPAT = 0x5;
-export const DW_EDMA_MF_HDMA_NATIVE = 0x7;
+const DW_EDMA_MF_EDMA_UNROLL = 0x1;
+const DW_EDMA_MF_HDMA_COMPAT = 0x5;
+const DW_EDMA_MF_HDMA_NATIVE = 0x7;
 
 export type MapFormatName = 'legacy' | 'unroll' | 'hdma-compat' | 'hdma-native';
 
@@ -121,11 +119,9 @@ export const EDMA_MAX_RD_CH = 8;
 export const PCI_STD_MAX_BAR = 5;
 
 // Later (intel-lab-lkp, post-v4) layout.
-export const PCI_EP_DMA_METADATA_HDR_LEN_HOST_CTRL = 0x20;
+const PCI_EP_DMA_METADATA_HDR_LEN_HOST_CTRL = 0x20;
 export const PCI_EP_DMA_METADATA_HOST_CTRL = 0x1c;
 export const HOST_CTRL_REQ = 0x00000001; // BIT(0)
-/** CTRL bits 30:27, reserved in the later layout (29:27 are reserved in both). */
-export const CTRL_RESERVED_HOST_CTRL_MASK = 0x78000000;
 
 /** Handshake timing the kernel uses (the model's pollers take these as defaults). */
 export const PCI_EPF_DMA_HOST_REQ_POLL_MS = 500;

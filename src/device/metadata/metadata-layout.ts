@@ -47,4 +47,4 @@ export interface MetadataLayout {
   headerLayout?: HeaderLayout;
 }
 
-export type { HeaderLayout, MapFormatName };
+;
