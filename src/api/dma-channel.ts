@@ -6,7 +6,7 @@ import {
   STATE_HOLD, STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE, withState,
 } from '../protocol/channel-control-block.js';
 import { descriptorResidue } from '../protocol/driver-quirks.js';
-import { COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../protocol/completion-ring.js';
+import { COMPLETION_REASON_CODES, COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../protocol/completion-ring.js';
 import { DESC_CYCLIC, DESC_INTERLEAVED, DESC_SG, SUBMISSION_FLAG_INTERRUPT } from '../protocol/submission-ring.js';
 import { llMax } from '../device/ll/ll-codec.js';
 import { cyclicShape, interleavedShape, type InterleavedShape, type PrepScope } from './cyclic-interleaved-prep.js';
@@ -309,7 +309,7 @@ export class ChannelHandle implements DmaChannel {
   issuePending(): void {
     this.checkOpen('issuePending');
     if (this.stoppedReason !== undefined) {
-      this.failQueued(this.leavePending(this.submitted.splice(0)), this.stoppedReason);
+      this.failQueued(this.leavePending(this.submitted.splice(0)), Reason.CHANNEL_STOPPED, this.stoppedReason);
       return;
     }
     // dw-edma: issue_pending does nothing on a channel that is not configured.
@@ -377,7 +377,7 @@ export class ChannelHandle implements DmaChannel {
     const result = ring.resultAt(slot);
     const faultAddr = ring.faultAddrAt(slot);
     this.settle(d, COMPLETION_RESULTS[result] ?? 'aborted', ring.residueAt(slot), ring.bytesAt(slot), ring.completedNsAt(slot),
-      reason === Reason.NONE ? undefined : faultAddr !== 0 ? `${COMPLETION_REASONS[reason]} at ${hex(faultAddr)}` : COMPLETION_REASONS[reason],
+      reason, faultAddr !== 0 ? `${COMPLETION_REASONS[reason]} at ${hex(faultAddr)}` : undefined,
       reason === Reason.TERMINATED || reason === Reason.CHANNEL_RELEASED);
     if (this.overflow.length > 0 && this.terminating === undefined) {
       this.fillRing();
@@ -398,10 +398,17 @@ export class ChannelHandle implements DmaChannel {
     this.hooks.emit(c);
   }
 
-  private settle(d: Descriptor, result: Completion['result'], residue: number, bytes: number, completedNs: bigint, reason: string | undefined, silent: boolean): void {
-    const c: Completion = reason === undefined
+  /**
+   * `reason` is a Reason index (NONE: no reason); `text` replaces its standard text when the
+   * record says more (the faulting address, why a channel stopped).
+   */
+  private settle(d: Descriptor, result: Completion['result'], residue: number, bytes: number, completedNs: bigint, reason: number, text: string | undefined, silent: boolean): void {
+    const c: Completion = reason === Reason.NONE
       ? { cookie: d.cookie, channel: this.info, result, residue, bytes, submittedNs: d.submittedNs, completedNs }
-      : { cookie: d.cookie, channel: this.info, result, residue, bytes, submittedNs: d.submittedNs, completedNs, reason };
+      : {
+          cookie: d.cookie, channel: this.info, result, residue, bytes, submittedNs: d.submittedNs, completedNs,
+          reason: text ?? COMPLETION_REASONS[reason] ?? 'unknown', reasonCode: COMPLETION_REASON_CODES[reason] as Completion['reasonCode'],
+        };
     this.lastCompleted = d.cookie;
     if (result !== 'ok') {
       this.errors.set(d.cookie, residue);
@@ -422,9 +429,9 @@ export class ChannelHandle implements DmaChannel {
   }
 
   /** Completes descriptors the worker will never report (crash, stop) as aborted. */
-  private failQueued(list: Iterable<Descriptor>, reason: string): void {
+  private failQueued(list: Iterable<Descriptor>, reason: number, text?: string): void {
     const now = process.hrtime.bigint();
-    for (const d of list) this.settle(d, 'aborted', d.bytes, 0, now, reason, false);
+    for (const d of list) this.settle(d, 'aborted', d.bytes, 0, now, reason, text, false);
   }
 
   /**
@@ -439,7 +446,7 @@ export class ChannelHandle implements DmaChannel {
       if (((tail - d.seq) | 0) > 0) lost.push(d);
     }
     for (const d of lost) this.inRing.delete(d.cookie);
-    this.failQueued(lost, COMPLETION_REASONS[Reason.WORKER_CRASHED]);
+    this.failQueued(lost, Reason.WORKER_CRASHED);
   }
 
   /** The testbed closed: what is left completes aborted, and every call is ESHUTDOWN after. */
@@ -454,7 +461,7 @@ export class ChannelHandle implements DmaChannel {
     this.actor.completions.drain(this.visit);
     const all = [...this.inRing.values(), ...this.leavePending(this.overflow.splice(0)), ...this.leavePending(this.submitted.splice(0))];
     this.inRing.clear();
-    this.failQueued(all, this.stoppedReason);
+    this.failQueued(all, Reason.CHANNEL_STOPPED, this.stoppedReason);
   }
 
   // ---- status and control ----
@@ -597,7 +604,7 @@ export class ChannelHandle implements DmaChannel {
   private settleHeldBack(reason: number): void {
     const now = process.hrtime.bigint();
     for (const d of [...this.leavePending(this.submitted.splice(0)), ...this.leavePending(this.overflow.splice(0))]) {
-      this.settle(d, 'aborted', d.bytes, 0, now, COMPLETION_REASONS[reason], true);
+      this.settle(d, 'aborted', d.bytes, 0, now, reason, undefined, true);
     }
     // A cyclic descriptor still running reports periods until the worker stops it: no more
     // callbacks from the moment of the terminate.

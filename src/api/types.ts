@@ -4,6 +4,8 @@ import type { MetadataLayout } from '../device/metadata/metadata-layout.js';
 /** Public types of the contract (API.md). Names and shapes are fixed. */
 
 import type { Direction } from '../device/direction.js';
+import type { CompletionReasonCode } from '../protocol/completion-ring.js';
+export type { CompletionReasonCode };
 export type { Direction };
 export type { DriverQuirks } from '../protocol/driver-quirks.js';
 
@@ -29,6 +31,13 @@ export interface Completion {
   readonly submittedNs: bigint;
   readonly completedNs: bigint;
   readonly reason?: string;
+  /**
+   * Why, as a stable code (present with `reason`): 'source-not-mapped', 'destination-not-mapped',
+   * 'll-element-outside-region', 'engine-disabled', 'outside-channel-windows', 'worker-crashed',
+   * 'terminated', 'paused-terminated', 'channel-released', 'channel-stopped', 'link-down',
+   * 'endpoint-reset'. Branch on this, not on `reason`'s text.
+   */
+  readonly reasonCode?: CompletionReasonCode;
   /** Cyclic transfers (contract mode): which period of the buffer finished. */
   readonly period?: number;
 }

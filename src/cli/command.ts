@@ -118,8 +118,7 @@ export function optionValue<T>(option: string, parse: () => T): T {
   } catch (err) {
     if (err instanceof UsageError) throw err;
     if (err instanceof EpdmaError) {
-      const text = err.message.startsWith(`${err.code}: `) ? err.message.slice(err.code.length + 2) : err.message;
-      throw new UsageError(`${option} ${text.replace(/^[\w -]+: /, '')}`);
+      throw new UsageError(`${option} ${err.text.replace(/^[\w -]+: /, '')}`);
     }
     throw err;
   }

@@ -77,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
 function reportError(name: string, err: unknown): number {
   const prefix = `epdma ${name}: `;
   if (err instanceof UsageError) {
-    process.stderr.write(`${prefix}${err.message.slice('EINVAL: '.length)} (epdma ${name} --help)\n`);
+    process.stderr.write(`${prefix}${err.text} (epdma ${name} --help)\n`);
     return EXIT_USAGE;
   }
   const e = err as NodeJS.ErrnoException;

@@ -14,8 +14,15 @@ export type EpdmaErrorCode =
   | 'EIO'
   | 'ESHUTDOWN';
 
+/**
+ * `code` is a stable property (kernel errno names) and `text` the message without it; programs
+ * branch on `code`, never on text. `message` is `CODE: text`, the convention of Node's own
+ * system errors (`ENOENT: no such file or directory, ...`), so a printed error reads the same.
+ */
 export class EpdmaError extends Error {
   readonly code: EpdmaErrorCode;
+  /** The message without the code: what went wrong and the offending value. */
+  readonly text: string;
   /** Whatever made the call fail, for programs that want more than the message. */
   readonly detail?: unknown;
   // `completion` (EIO from transfer(): the Completion that was not 'ok') is typed where the
@@ -26,6 +33,7 @@ export class EpdmaError extends Error {
     super(`${code}: ${message}`);
     this.name = 'EpdmaError';
     this.code = code;
+    this.text = message;
     if (detail !== undefined) this.detail = detail;
     if (options?.completion !== undefined) Object.defineProperty(this, 'completion', { value: options.completion, enumerable: true });
   }

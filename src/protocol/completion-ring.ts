@@ -58,7 +58,29 @@ export const COMPLETION_REASONS = Object.freeze([
   'engine abort: address outside the windows the channel may reach',
   'channel released',
   'link down: the endpoint reset the channel under a transfer',
+  'channel stopped',
 ] as const);
+
+/**
+ * The same reasons as stable codes (Completion.reasonCode), index for index: programs branch on
+ * these, never on the text.
+ */
+export const COMPLETION_REASON_CODES = Object.freeze([
+  '',
+  'source-not-mapped',
+  'destination-not-mapped',
+  'll-element-outside-region',
+  'engine-disabled',
+  'worker-crashed',
+  'terminated',
+  'link-down',
+  'paused-terminated',
+  'outside-channel-windows',
+  'channel-released',
+  'endpoint-reset',
+  'channel-stopped',
+] as const);
+export type CompletionReasonCode = Exclude<(typeof COMPLETION_REASON_CODES)[number], ''>;
 
 /** Named indices into COMPLETION_REASONS. */
 export const Reason = Object.freeze({
@@ -74,6 +96,7 @@ export const Reason = Object.freeze({
   OUTSIDE_CHANNEL_WINDOWS: 9,
   CHANNEL_RELEASED: 10,
   ENDPOINT_RESET: 11,
+  CHANNEL_STOPPED: 12,
 });
 
 const CONTROL_BYTES = RING_CONTROL_BYTES;

@@ -62,21 +62,25 @@ interface PendingCall {
   timer: NodeJS.Timeout | undefined;
 }
 
-const ERROR_CODES: ReadonlySet<string> = new Set<EpdmaErrorCode>([
-  'EINVAL', 'ENODEV', 'EOPNOTSUPP', 'ETIMEDOUT', 'EBUSY', 'EPERM', 'EAGAIN', 'ENOMEM', 'EIO', 'ESHUTDOWN',
-]);
-
 /**
- * comlink sends a thrown Error as { name, message, stack }; an EpdmaError's message starts with
- * its code ('EINVAL: ...'), which is enough to rebuild it on this side.
+ * An EpdmaError as it crosses the worker boundary. comlink sends a thrown Error as { name,
+ * message, stack } only, so the worker side throws this plain object instead (structured clone
+ * keeps every field) and this side rebuilds the EpdmaError from its fields: the code travels as
+ * data, never parsed out of the message.
  */
+interface WireError {
+  readonly epdmaError: { readonly code: EpdmaErrorCode; readonly text: string; readonly stack: string | undefined };
+}
+
+function toWire(error: unknown): unknown {
+  return error instanceof EpdmaError ? { epdmaError: { code: error.code, text: error.text, stack: error.stack } } satisfies WireError : error;
+}
+
 function fromRemoteError(error: unknown): unknown {
-  if (!(error instanceof Error) || error.name !== 'EpdmaError') return error;
-  const colon = error.message.indexOf(': ');
-  const code = colon > 0 ? error.message.slice(0, colon) : '';
-  if (!ERROR_CODES.has(code)) return error;
-  const rebuilt = new EpdmaError(code as EpdmaErrorCode, error.message.slice(colon + 2), error);
-  if (error.stack !== undefined) rebuilt.stack = error.stack;
+  const wire = (error as Partial<WireError> | null)?.epdmaError;
+  if (wire === undefined) return error;
+  const rebuilt = new EpdmaError(wire.code, wire.text);
+  if (wire.stack !== undefined) rebuilt.stack = wire.stack;
   return rebuilt;
 }
 
@@ -214,5 +218,20 @@ export function exposeControl(obj: object, port: MessagePort | null = parentPort
   if (port === null) {
     throw new EpdmaError('EINVAL', 'exposeControl: not in a worker thread (parentPort is null)');
   }
-  Comlink.expose(obj, nodeEndpoint(port));
+  // Every method's EpdmaError leaves the worker as a WireError (see toWire).
+  const api: Record<string, unknown> = {};
+  for (let o: object | null = obj; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const key of Object.getOwnPropertyNames(o)) {
+      const value = (obj as Record<string, unknown>)[key];
+      if (key === 'constructor' || key in api || typeof value !== 'function') continue;
+      api[key] = async (...args: unknown[]): Promise<unknown> => {
+        try {
+          return await (value as (...a: unknown[]) => unknown).apply(obj, args);
+        } catch (error) {
+          throw toWire(error);
+        }
+      };
+    }
+  }
+  Comlink.expose(api, nodeEndpoint(port));
 }

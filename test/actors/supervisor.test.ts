@@ -241,7 +241,7 @@ describe('close during traffic', () => {
     let ok = 0;
     for (const c of done) {
       if (c.result === 'ok') ok++;
-      else expect(c).toMatchObject({ result: 'aborted', reason: 'channel stopped: testbed closed' });
+      else expect(c).toMatchObject({ result: 'aborted', reason: 'channel stopped: testbed closed', reasonCode: 'channel-stopped' });
     }
     expect(ok).toBeLessThan(all.length);
     expect(sideCompleted).toBe(true);

@@ -145,7 +145,7 @@ describe('stats()', () => {
     const dropped = ch.prepSlaveSingle(src.addr, 64);
     dropped.submit();
     await ch.terminateSync();
-    expect((await dropped.done).reason).toBe('terminated');
+    expect(await dropped.done).toMatchObject({ reason: 'terminated', reasonCode: 'terminated' });
     expect(ch.stats()).toEqual({ submitted: 3, completed: 1, errors: 1, bytes: 576, burstCapacity: 2048 });
 
     await ch.release();

@@ -241,8 +241,10 @@ describe('pause and resume (take effect at chunk boundaries)', () => {
     await ch.pause();
     const s = ch.txStatus(cookie);
     expect(s.status).toBe('paused');
-    const startedChunks = (total - s.residue) / (LL_MAX_4K * seg);
+    // Chunks of LL_MAX_4K segments: the pause lands after chunk 1, 2 or the last (shorter) one.
+    const startedChunks = Math.ceil((total - s.residue) / (LL_MAX_4K * seg));
     expect([1, 2, 3]).toContain(startedChunks);
+    expect(total - s.residue).toBe(Math.min(total, startedChunks * LL_MAX_4K * seg));
     // At a chunk boundary every started chunk has moved completely, nothing more.
     const copied = total - s.residue;
     const at = await stats(ch);
@@ -410,6 +412,7 @@ describe('abort (engine fault)', () => {
     const c = await bad.done;
     expect(c.result).toBe('write-failed');
     expect(c.reason).toBe('engine abort: destination address not mapped at 0x5');
+    expect(c.reasonCode).toBe('destination-not-mapped');
     expect(c.bytes).toBe(0);
     expect(c.residue).toBe(0); // the only chunk was started: xfer_sz = alloc_sz
     expect(ch.txStatus(1).status).toBe('error');

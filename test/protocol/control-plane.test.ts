@@ -16,6 +16,7 @@ interface Service {
   slowEcho(value: string): Promise<string>;
   pause(reason: string): void;
   boom(): void;
+  lookalike(): void;
   never(): Promise<void>;
   exitMidCall(code: number): Promise<void>;
 }
@@ -79,9 +80,23 @@ describe('control plane over comlink', () => {
     expect(err).toBeInstanceOf(EpdmaError);
     expect(err.code).toBe('EINVAL');
     expect(err.message).toBe("EINVAL: pause: channel state 'idle' is not running");
+    expect(err.text).toBe("pause: channel state 'idle' is not running");
     const other = await rejection(control.call('boom'));
     expect(other).not.toBeInstanceOf(EpdmaError);
     expect(other.message).toBe('not an EpdmaError');
+    control.dispose();
+  });
+
+  it('carries the code as data: a message that merely looks coded stays a plain error, and a code travels whatever the text', async () => {
+    const worker = await start(SERVICE);
+    const control = createControlClient<Service>(worker, { name: 'host/rd0' });
+    // An Error whose message starts like a code is not turned into an EpdmaError.
+    const lookalike = await rejection(control.call('lookalike'));
+    expect(lookalike).not.toBeInstanceOf(EpdmaError);
+    expect(lookalike.message).toBe('EBUSY: only looks like a code');
+    // An EpdmaError with a text that has no "CODE: " shape of its own keeps its code.
+    const coded = await rejection(control.call('pause', 'x: y'));
+    expect(coded).toMatchObject({ code: 'EINVAL', text: "pause: channel state 'x: y' is not running" });
     control.dispose();
   });
 

@@ -38,7 +38,8 @@ export interface FrameCopierOptions {
   readonly linkIsUp: () => boolean;
 }
 
-const LINK_DOWN_REASON = /link down/i;
+/** The peer's memory was unreachable: the link went down, or the endpoint reset the channel. */
+const isLinkDown = (c: Completion): boolean => c.reasonCode === 'link-down' || c.reasonCode === 'endpoint-reset';
 
 export class FrameCopier {
   readonly channel: DmaChannel | null;
@@ -99,7 +100,7 @@ export class FrameCopier {
     if (r.result === 'ok') return 'ok';
     if (this.closing) return 'shutdown';
     const c = this.o.counters;
-    if (!this.o.linkIsUp() || (r.reason !== undefined && LINK_DOWN_REASON.test(r.reason))) {
+    if (!this.o.linkIsUp() || isLinkDown(r)) {
       // The peer's memory is not reachable: a CPU copy through the window would be lost too.
       c.linkDownRetries++;
       return 'retry';

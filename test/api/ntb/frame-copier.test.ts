@@ -9,7 +9,7 @@ import type { Completion, DmaChannel } from '../../../dist/api/types.js';
  * are offsets into one SAB standing for both memories, bus address == offset), and nothing
  * completes before issuePending, as with DMAengine.
  */
-function scriptedChannel(sab: SharedArrayBuffer, results: { result: Completion['result']; reason?: string }[]) {
+function scriptedChannel(sab: SharedArrayBuffer, results: { result: Completion['result']; reason?: string; reasonCode?: Completion['reasonCode'] }[]) {
   const log: string[] = [];
   let device = 0;
   const pending: (() => void)[] = [];
@@ -31,7 +31,7 @@ function scriptedChannel(sab: SharedArrayBuffer, results: { result: Completion['
           log.push(`submit ${addr}->${dst} ${length}`);
           pending.push(() => {
             if (step.result === 'ok') new Uint8Array(sab).copyWithin(dst, addr, addr + length);
-            resolve({ cookie: 1, channel: info, result: step.result, residue: step.result === 'ok' ? 0 : length, bytes: length, submittedNs: 0n, completedNs: 0n, ...(step.reason ? { reason: step.reason } : {}) });
+            resolve({ cookie: 1, channel: info, result: step.result, residue: step.result === 'ok' ? 0 : length, bytes: length, submittedNs: 0n, completedNs: 0n, ...(step.reason ? { reason: step.reason } : {}), ...(step.reasonCode ? { reasonCode: step.reasonCode } : {}) });
           });
           return 1;
         },
@@ -53,7 +53,7 @@ describe('FrameCopier', () => {
     pool = undefined;
   });
 
-  function setup(results: { result: Completion['result']; reason?: string }[], opts: { useDma?: boolean; link?: () => boolean } = {}) {
+  function setup(results: { result: Completion['result']; reason?: string; reasonCode?: Completion['reasonCode'] }[], opts: { useDma?: boolean; link?: () => boolean } = {}) {
     const sab = new SharedArrayBuffer(1 << 16);
     const bytes = new Uint8Array(sab);
     for (let i = 0; i < 8192; i++) bytes[i] = (i * 7 + 3) & 0xff;
@@ -84,7 +84,7 @@ describe('FrameCopier', () => {
   });
 
   it('redoes a failed DMA with the CPU and counts the error and the fallback', async () => {
-    const { copier, counters, frame, copiedOk } = setup([{ result: 'write-failed', reason: 'engine abort: destination address not mapped' }]);
+    const { copier, counters, frame, copiedOk } = setup([{ result: 'write-failed', reason: 'engine abort: destination address not mapped', reasonCode: 'destination-not-mapped' }]);
     const p = copier.copy(frame(5000));
     copier.flush();
     expect(await p).toBe('ok');
@@ -101,7 +101,7 @@ describe('FrameCopier', () => {
 
   it('asks for a retry instead of a CPU copy when the link is down', async () => {
     let up = true;
-    const { copier, counters, frame, bytes } = setup([{ result: 'aborted', reason: 'link down: READY clear' }, { result: 'aborted' }], { link: () => up });
+    const { copier, counters, frame, bytes } = setup([{ result: 'aborted', reason: 'link down: READY clear', reasonCode: 'link-down' }, { result: 'aborted' }], { link: () => up });
     const p = copier.copy(frame(3000));
     copier.flush();
     expect(await p).toBe('retry');
@@ -114,7 +114,7 @@ describe('FrameCopier', () => {
   });
 
   it('reports shutdown for a DMA failing after beginClose, and uses only the CPU without DMA', async () => {
-    const closing = setup([{ result: 'aborted', reason: 'terminated' }]);
+    const closing = setup([{ result: 'aborted', reason: 'terminated', reasonCode: 'terminated' }]);
     const p = closing.copier.copy(closing.frame(3000));
     closing.copier.beginClose();
     closing.copier.flush();
