@@ -34,7 +34,7 @@ const CONTROL_SEQ = 3; // main: bumped before every control-plane request, so th
 const GENERATION = 4; // main: restart count of the actor (the worker reports it in stats)
 const EXIT = 5; // main: 1 asks the worker loop to return (close)
 const TERMINATE = 6; // main sets, worker clears: TERMINATE_* pending (survives a worker crash)
-const CUR_RESIDUE_F64 = 4; // float64 index (byte 32): residue of the in-flight descriptor
+const CUR_RESIDUE_BYTE = 32; // float64 at byte 32: residue of the in-flight descriptor
 
 export const CHANNEL_IDLE = 0;
 export const CHANNEL_BUSY = 1;
@@ -75,7 +75,7 @@ export class ChannelControlBlock {
   constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
     this.i32 = new Int32Array(buffer, 0, 8);
-    this.f64 = new Float64Array(buffer, 32, 1);
+    this.f64 = new Float64Array(buffer, CUR_RESIDUE_BYTE, 1);
   }
 
   controlSeq(): number { return Atomics.load(this.i32, CONTROL_SEQ); }
@@ -125,13 +125,13 @@ export class ChannelControlBlock {
 
   /** The in-flight descriptor. The cookie is stored last so a reader that sees it sees the rest. */
   setCurrent(cookie: number, residue: number, chunksLeft: boolean): void {
-    this.f64[CUR_RESIDUE_F64] = residue;
+    this.f64[0] = residue;
     Atomics.store(this.i32, CUR_FLAGS, chunksLeft ? CURRENT_CHUNKS_LEFT : 0);
     Atomics.store(this.i32, CUR_COOKIE, cookie);
   }
   /** A chunk of the in-flight descriptor started. */
   setProgress(residue: number, chunksLeft: boolean): void {
-    this.f64[CUR_RESIDUE_F64] = residue;
+    this.f64[0] = residue;
     Atomics.store(this.i32, CUR_FLAGS, chunksLeft ? CURRENT_CHUNKS_LEFT : 0);
   }
   clearCurrent(): void {
@@ -148,7 +148,7 @@ export class ChannelControlBlock {
    */
   currentResidue(cookie: number): number {
     if (Atomics.load(this.i32, CUR_COOKIE) !== cookie) return -1;
-    const r = this.f64[CUR_RESIDUE_F64]!;
+    const r = this.f64[0]!;
     return Atomics.load(this.i32, CUR_COOKIE) === cookie ? r : -1;
   }
 }
