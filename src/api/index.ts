@@ -18,6 +18,8 @@ export type {
   ChannelInfo,
   ChannelStats,
   Completion,
+  CompletionReasonCode,
+  DriverQuirks,
   Direction,
   DmaBuffer,
   DmaChannel,
