@@ -30,10 +30,9 @@ describe('NTB transport: DMA faults', () => {
     expect(exact).toBe(n);
     expect(events.some((e) => e.type === 'channel-crashed' && e.name === 'host/rd0')).toBe(true);
     const s = tx.stats;
-    // A transfer the crash aborted (there is one unless the crash fell between two transfers,
-    // which a loaded machine makes possible) was copied again by the CPU, and counted as such;
+    // Every transfer the crash aborted (none if it fell between two transfers, which a loaded
+    // machine makes possible) was copied again by the CPU, and counted as such;
     // frame-copier.test.ts proves the fallback itself on a scripted failure every time.
-    expect(s.dmaErrors).toBeLessThanOrEqual(1);
     expect(s.memcpyFallbacks).toBe(s.dmaErrors);
     expect(s.txAsync + s.txMemcpy - s.memcpyFallbacks).toBe(n);
   }, 60_000);
