@@ -330,7 +330,12 @@ function measure(bed: Testbed, options: LoadTestOptions, attached: boolean, sign
         if (peerGone !== undefined) stopNow({ reason: peerGone });
         else finish(err instanceof Error ? err : new Error(String(err)));
       },
-      complete: () => finish({ final: last!, run }),
+      complete: () => {
+        // The run may end (its testbed shut down) before the link-down event names why.
+        const gone = peerGone ?? (attached && run?.shutdown !== undefined ? `endpoint process gone: ${run.shutdown}` : undefined);
+        if (gone !== undefined) stopNow({ reason: gone });
+        else finish({ final: last!, run });
+      },
     });
     signals.listen((signal) => stopNow({ signal, reason: `interrupted by ${signal}` }));
   });

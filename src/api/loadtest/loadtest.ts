@@ -35,6 +35,8 @@ export interface LoadTestRun {
   readonly errorReasons: string[];
   /** The warm-up that was excluded from the rates. */
   readonly warmupMs: number;
+  /** Set when the run ended early because the testbed shut down under it (why). */
+  shutdown: string | undefined;
 }
 
 const MAX_REPORTS = 8;
@@ -109,7 +111,8 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
     (async () => {
       const picked = await pickChannels(testbed, o.side, o.channels);
       const acc = new LoadStatsAccumulator(picked.map((p) => p.chan.info.name));
-      run?.({ accumulator: acc, firstMismatches, errorReasons, warmupMs: o.warmupMs });
+      const runInfo: LoadTestRun = { accumulator: acc, firstMismatches, errorReasons, warmupMs: o.warmupMs, shutdown: undefined };
+      run?.(runInfo);
       const alloc = (mem: DmaMemory, bytes: number): DmaBuffer => {
         try {
           const buf = mem.alloc(bytes, { align: 64 });
@@ -199,6 +202,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
           // The testbed closed under the run: it ends with what it measured, it does not fail.
           if (!isEpdmaError(err, 'ESHUTDOWN')) throw err;
           stopped = true;
+          runInfo.shutdown ??= err.text;
           finish?.();
         }
       };
@@ -218,7 +222,10 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
           }
         },
           // The testbed closed under the run: it ends with what it measured.
-          complete: () => finish?.(),
+          complete: () => {
+            runInfo.shutdown ??= 'the testbed closed';
+            finish?.();
+          },
         }));
       }
       const endWarmup = (): void => {
