@@ -9,6 +9,7 @@ import { nativeAddonUnavailableReason } from '../../dist/native/native-addon.js'
 import { openHost, type OpenedHost } from '../../dist/api/two-process/open-host.js';
 import type { Completion } from '../../dist/api/types.js';
 import { cleanup, makeShmDir, peek, poke, startEndpoint } from './two-process-support.js';
+import { waitFor } from '../support/wait.js';
 
 const reason = nativeAddonUnavailableReason();
 const EP_RAM = 0x8000_0000;
@@ -26,14 +27,6 @@ function pattern(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i++) out[i] = (i * 13 + seed * 29 + (i >>> 9)) & 0xff;
   return out;
-}
-
-async function waitFor(cond: () => boolean, what: string, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
 }
 
 describe.skipIf(reason !== undefined)(`cyclic and interleaved across processes${reason !== undefined ? ` (skipped: ${reason})` : ''}`, () => {
