@@ -268,6 +268,9 @@ interface Outcome {
   interrupted?: { signal?: string; reason: string };
 }
 
+/** How long a run may take to notice its endpoint process died before it is cut short. */
+const PEER_GONE_SETTLE_MS = 5000;
+
 /**
  * Runs the load and resolves with the last numbers: the final progress, or, on SIGINT/SIGTERM
  * or a dead endpoint process, a snapshot taken at that moment (transfers the stop aborts are
@@ -286,6 +289,7 @@ function measure(bed: Testbed, options: LoadTestOptions, attached: boolean, sign
     const finish = (outcome: Outcome | Error): void => {
       if (finished) return;
       finished = true;
+      clearTimeout(peerGoneTimer);
       events.unsubscribe();
       sub.unsubscribe();
       if (tty && last !== undefined) process.stderr.write('\n');
@@ -303,12 +307,21 @@ function measure(bed: Testbed, options: LoadTestOptions, attached: boolean, sign
       finish({ final: snapshot, run, interrupted });
     };
 
-    // An attached endpoint process that dies says so as link-down with the reason; the
-    // transfers it aborted complete first (as errors), then the partial report is taken.
+    // An attached endpoint process that dies says so as link-down with the reason, then fails
+    // every transfer in flight (each counted as an error) and refuses new ones: the run ends
+    // by itself and the partial report is taken then. A link-down that a link-up follows (the
+    // endpoint reset its channels) is a flap the run rides out. The deadline only guards
+    // against a run that never notices.
+    let peerGoneTimer: NodeJS.Timeout | undefined;
     const events = bed.events$.subscribe((e) => {
-      if (attached && e.type === 'link-down' && peerGone === undefined) {
+      if (!attached) return;
+      if (e.type === 'link-down' && peerGone === undefined) {
         peerGone = `endpoint process gone${e.reason !== undefined ? `: ${e.reason}` : ''}`;
-        setImmediate(() => stopNow({ reason: peerGone! }));
+        peerGoneTimer = setTimeout(() => stopNow({ reason: peerGone! }), PEER_GONE_SETTLE_MS);
+        peerGoneTimer.unref();
+      } else if (e.type === 'link-up' && peerGone !== undefined) {
+        clearTimeout(peerGoneTimer);
+        peerGone = undefined;
       }
     });
 
