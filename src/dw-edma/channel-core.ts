@@ -11,7 +11,8 @@ import { Backoff, BACKOFF } from '../protocol/backoff.js';
 import type { BurstPlan } from './burst-plan.js';
 import { CyclicPlan } from './cyclic.js';
 import { InterleavedPlan } from './interleaved.js';
-import { descriptorResidue, u32Bytes, type DriverQuirks } from '../protocol/driver-quirks.js';
+import { descriptorResidue, type DriverQuirks } from '../protocol/driver-quirks.js';
+import { lower32 } from '../device/wordpart.js';
 import type { TraceRing } from '../protocol/trace-ring.js';
 import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../protocol/channel-worker-data.js';
 import type { Direction } from '../device/direction.js';
@@ -482,7 +483,7 @@ export class ChannelCore {
     const cb = this.chunksAlloc % 2 === 0;
     // dw-edma starts a chunk as the descriptor's first (programming the channel) when its
     // u32 xfer_sz is 0, which a wrapped count also is.
-    const first = this.kernel ? u32Bytes(this.xfer) === 0 : this.chunksAlloc === 0;
+    const first = this.kernel ? lower32(this.xfer) === 0 : this.chunksAlloc === 0;
     const bytes = this.plan !== null ? this.plan.writeChunk(ops, cb) : this.writeSgChunk(cb);
     this.chunksAlloc++;
     this.chunkBytes = bytes;

@@ -26,6 +26,7 @@ import {
   ALL_SHM_FILES, CONTROL_BYTES, CONTROL_MAGIC, CTL, EP_STATE_RUNNING, EP_STATE_STOPPING, MANIFEST_FORMAT, MANIFEST_VERSION,
   SHM_FILES, SHM_SCRATCH_BYTES, shmPath, writeManifest, type DeviceManifest, type ManifestRegion,
 } from './shm-layout.js';
+import { upper32 } from '../../device/wordpart.js';
 
 export interface EndpointProcessOptions {
   /** The directory the BARs and memories are published in (created if missing). */
@@ -313,7 +314,7 @@ export class EndpointProcess {
         classCode: fn.config.classCode, subsysVendorId: fn.config.subsysVendorId, subsysId: fn.config.subsysId,
         interruptPin: fn.config.interruptPin, msiVectors: fn.msiVectors, msix: fn.msix ?? null,
       },
-      bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr, is64: b.busAddr + b.size > 0x1_0000_0000 }])),
+      bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr, is64: upper32(b.busAddr + b.size - 1) !== 0 }])),
       delegated: this.epf!.delegated.map((d) => ({ kind: d.kind, hwChannel: d.hwChannel })),
     };
   }

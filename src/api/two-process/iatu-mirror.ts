@@ -2,6 +2,7 @@ import { EpdmaError } from '../../device/errors.js';
 import type { AddressSpace } from '../../device/bus/address-space.js';
 import { BarAperture, type InboundWindow } from '../../device/bus/bar-aperture.js';
 import { MIRROR_WORD_BASE } from './shm-layout.js';
+import { join64, lower32, upper32 } from '../../device/wordpart.js';
 
 /**
  * The endpoint's inbound windows (iATU) as the host process sees them. BAR windows change at
@@ -22,7 +23,6 @@ const FIRST = 2;
 const WINDOW_WORDS = 6;
 export const MIRROR_MAX_WINDOWS = 16;
 const BARS = 6;
-const TWO32 = 0x1_0000_0000;
 /** A writer that died mid-update leaves the seq odd: give up after this many tries. */
 const READ_RETRIES = 10_000;
 
@@ -85,12 +85,12 @@ export class IatuMirror {
 }
 
 function storeU53(w: Int32Array, at: number, value: number): void {
-  Atomics.store(w, at, value % TWO32);
-  Atomics.store(w, at + 1, Math.floor(value / TWO32));
+  Atomics.store(w, at, lower32(value));
+  Atomics.store(w, at + 1, upper32(value));
 }
 
 function loadU53(w: Int32Array, at: number): number {
-  return (Atomics.load(w, at + 1) >>> 0) * TWO32 + (Atomics.load(w, at) >>> 0);
+  return join64(Atomics.load(w, at + 1), Atomics.load(w, at));
 }
 
 /**
