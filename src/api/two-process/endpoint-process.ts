@@ -11,6 +11,8 @@ import { PciEnumerator } from '../../device/pci/pci-enumerator.js';
 import type { PciFunction } from '../../device/pci/pci-function.js';
 import type { ChannelKind } from '../../device/regs/channel-registers.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
+import { upper32 } from '../../device/wordpart.js';
+import { CHANNEL_KINDS, channelIdentity, kindAbbreviation } from '../../device/direction.js';
 import { EndpointFunction } from '../../pci-epf-dma/endpoint-function.js';
 import type { SupervisorEventType } from '../../actors/supervisor.js';
 import { createSealedMemory, loadNativeAddon, nativeAddonUnavailableReason } from '../../native/native-addon.js';
@@ -26,8 +28,6 @@ import {
   ALL_SHM_FILES, CONTROL_BYTES, CONTROL_MAGIC, CTL, EP_STATE_RUNNING, EP_STATE_STOPPING, MANIFEST_FORMAT, MANIFEST_VERSION,
   SHM_FILES, SHM_SCRATCH_BYTES, shmPath, writeManifest, type DeviceManifest, type ManifestRegion,
 } from './shm-layout.js';
-import { upper32 } from '../../device/wordpart.js';
-import { CHANNEL_KINDS, channelIdentity, kindAbbreviation } from '../../device/direction.js';
 
 export interface EndpointProcessOptions {
   /** The directory the BARs and memories are published in (created if missing). */

@@ -17,6 +17,7 @@ import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine, Hos
 import { IatuMirror, MirroredBarAperture } from './iatu-mirror.js';
 import { claimHostSlot, EndpointWatch, HostHeartbeat, leaveHostSlot, processAlive } from './liveness.js';
 import { checkFile, CONTROL_MAGIC, CTL, EP_STATE_RUNNING, readManifest, shmPath, SHM_FILES, type DeviceManifest } from './shm-layout.js';
+import { PCI_STD_NUM_BARS } from '../../device/epc/epc-features.js';
 
 export interface OpenHostOptions {
   /** The directory an `epdma endpoint --shm DIR` process publishes. */
@@ -201,7 +202,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     if (hostRam === undefined || this.epRam === undefined) throw new EpdmaError('EINVAL', 'openHost: device.json lacks the host-ram or ep-ram region');
     const epLocal = new AddressSpace('ep-local (mirrored)', regions.filter((r) => r !== hostRam));
     const mirror = new IatuMirror(ctl);
-    const bars: (PciBar | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined];
+    const bars = new Array<PciBar | undefined>(PCI_STD_NUM_BARS).fill(undefined);
     for (const b of m.bars) {
       bars[b.index] = { index: b.index, busAddr: b.busAddr, size: b.size, aperture: new MirroredBarAperture(b.index, b.size, epLocal, mirror, b.busAddr) };
     }
