@@ -15,7 +15,7 @@ describe('32-bit halves of a safe integer', () => {
     );
   });
 
-  it('property: the halves equal the u64's dwords computed with bigint', () => {
+  it('property: the halves equal the u64 dwords computed with bigint', () => {
     fc.assert(
       fc.property(fc.maxSafeNat(), (x) => {
         const big = BigInt(x);
