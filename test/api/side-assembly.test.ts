@@ -25,7 +25,8 @@ afterEach(async () => {
 
 /** 4 write + 2 read engine channels; wr0..1 and rd0 delegated to the host. */
 function endpoint(): { epc: EndpointController; epf: EndpointFunction } {
-  const epc = new EndpointController({ memoryBytes: 1 << 20, writeChannels: 4, readChannels: 2 });
+  // HDMA native: per-channel registers, so the function may delegate part of a direction.
+  const epc = new EndpointController({ mapFormat: 'hdma-native', memoryBytes: 1 << 20, writeChannels: 4, readChannels: 2 });
   const epf = new EndpointFunction({ wrChans: 2, rdChans: 1, msiInterrupts: 16, hostRequestPollMs: 2 });
   epf.bind(epc);
   cleanups.push(() => epf.unbind());
