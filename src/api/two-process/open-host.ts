@@ -3,6 +3,7 @@ import { Observable, Subject } from 'rxjs';
 import { EpdmaError } from '../../device/errors.js';
 import { AddressSpace } from '../../device/bus/address-space.js';
 import { mmioRegion, ramRegion, type MemoryRegion } from '../../device/bus/memory-region.js';
+import { PCI_STD_NUM_BARS } from '../../device/epc/epc-features.js';
 import { PciFunction, type PciBar } from '../../device/pci/pci-function.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
 import type { HostDriver } from '../../dw-edma-pcie/host-driver.js';
@@ -17,7 +18,6 @@ import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine, Hos
 import { IatuMirror, MirroredBarAperture } from './iatu-mirror.js';
 import { claimHostSlot, EndpointWatch, HostHeartbeat, leaveHostSlot, processAlive } from './liveness.js';
 import { checkFile, CONTROL_MAGIC, CTL, EP_STATE_RUNNING, readManifest, shmPath, SHM_FILES, type DeviceManifest } from './shm-layout.js';
-import { PCI_STD_NUM_BARS } from '../../device/epc/epc-features.js';
 
 export interface OpenHostOptions {
   /** The directory an `epdma endpoint --shm DIR` process publishes. */
