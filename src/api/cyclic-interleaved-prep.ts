@@ -1,6 +1,7 @@
 import { EpdmaError, hex } from '../device/errors.js';
 import { DESC_CYCLIC, DESC_REPEAT } from '../protocol/submission-ring.js';
 import type { InterleavedTemplate } from './types.js';
+import type { Direction } from '../device/direction.js';
 
 /**
  * The argument checks of dmaengine_prep_dma_cyclic and dmaengine_prep_interleaved_dma
@@ -77,7 +78,7 @@ export interface InterleavedShape {
  * channel's, every frame must stay in this side's memory (the source for mem-to-dev, the
  * destination for dev-to-mem) and the other side's range below 2^53.
  */
-export function interleavedShape(scope: PrepScope, direction: 'mem-to-dev' | 'dev-to-mem', maxFrameSize: number, t: InterleavedTemplate): InterleavedShape {
+export function interleavedShape(scope: PrepScope, direction: Direction, maxFrameSize: number, t: InterleavedTemplate): InterleavedShape {
   const what = `${scope.name}: prepInterleavedDma:`;
   if (t === null || typeof t !== 'object') throw new EpdmaError('EINVAL', `${what} template ${String(t)} is not an object`);
   if (t.direction !== direction) {

@@ -7,6 +7,7 @@ import { CompletionDoorbell, CompletionPump } from '../protocol/completion-doorb
 import { ChannelHandle } from './dma-channel.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaEngine } from './types.js';
 import { checkCount, checkEnum, checkOpen, checkOptions, checkString, show } from './validate.js';
+import { channelKindFor, kindAbbreviation } from '../device/direction.js';
 
 export type ChannelSpec = Omit<ChannelWorkerData, 'submissions' | 'completions' | 'kick' | 'control' | 'generation' | 'doorbell'>;
 
@@ -120,12 +121,11 @@ export class DmaDevice implements DmaEngine {
    * function.rdChans read channels move host -> EP, 'mem-to-dev'), and the endpoint keeps the rest.
    */
   private noMatchHint(filter: ChannelFilter): string {
-    const kind = filter.kind ?? (filter.direction === undefined ? undefined
-      : (this.side === 'host') === (filter.direction === 'dev-to-mem') ? 'write' : 'read');
+    const kind = filter.kind ?? (filter.direction === undefined ? undefined : channelKindFor(this.side, filter.direction));
     if (kind === undefined || this.handles.some((h) => h.info.kind === kind)) return '';
-    const attr = kind === 'write' ? 'function.wrChans' : 'function.rdChans';
+    const attr = `function.${kindAbbreviation(kind)}Chans`;
     return this.side === 'host'
-      ? `: the endpoint delegates no ${kind} channels to the host (set ${attr} in createTestbed options, or --${kind === 'write' ? 'wr' : 'rd'}-chans for epdma endpoint)`
+      ? `: the endpoint delegates no ${kind} channels to the host (set ${attr} in createTestbed options, or --${kindAbbreviation(kind)}-chans for epdma endpoint)`
       : `: every ${kind} channel is delegated to the host (lower ${attr})`;
   }
 

@@ -5,20 +5,20 @@ import { AddressSpace } from '../device/bus/address-space.js';
 import { ramRegion } from '../device/bus/memory-region.js';
 import { EndpointController } from '../device/epc/endpoint-controller.js';
 import { PciEnumerator } from '../device/pci/pci-enumerator.js';
-import type { DwEdmaChannelRegion, DwEdmaChip } from '../device/dma-chip.js';
-import type { ChannelKind } from '../device/regs/channel-registers.js';
+import type { DwEdmaChannelRegion } from '../device/dma-chip.js';
+import { channelIdentity, type ChannelIdentity } from '../device/direction.js';
 import { EndpointFunction } from '../pci-epf-dma/endpoint-function.js';
-import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../dw-edma-pcie/host-driver.js';
+import type { HostDriver } from '../dw-edma-pcie/host-driver.js';
 import { loadNativeAddon } from '../native/native-addon.js';
 import type { SupervisorEventType } from '../actors/supervisor.js';
-import type { LinkGate } from '../protocol/channel-worker-data.js';
 import { DmaDevice } from './dma-device.js';
+import { bindHost, linkUpGate, startChipChannels, type ChannelRuntime } from './side-assembly.js';
 import { checkString } from './validate.js';
 import { TableIommu } from './host-iommu.js';
 import { TraceRecorder } from './trace-recorder.js';
 import { RegionMemory } from './dma-memory.js';
 import { resolveTestbedOptions, HOST_RAM_BASE, type ResolvedTestbedOptions } from './testbed-options.js';
-import type { ChannelInfo, Completion, EndpointSide, HostSide, RuntimeEvent, Testbed, TestbedOptions } from './types.js';
+import type { Completion, EndpointSide, HostSide, RuntimeEvent, Testbed, TestbedOptions } from './types.js';
 
 /**
  * Builds the whole in-process world (API.md "Topology"): an endpoint controller with its
@@ -148,85 +148,58 @@ class InProcessTestbed implements Testbed {
     const fns = new PciEnumerator().enumerate(this.epc);
     const fn = fns[0];
     if (fn === undefined) throw new EpdmaError('ENODEV', 'testbed: the host enumerated no function');
-    fn.driverOverride = DW_EDMA_PCIE_DRIVER;
-    // The R watch (link flaps) need not poll as fast as the probe does.
-    this.driver = await HostDriver.probe(fn, { readyPollMs: this.o.readyPollMs, readyTimeoutMs: this.o.readyTimeoutMs, watchPollMs: Math.max(this.o.readyPollMs, 25) });
-    this.driver.events$.subscribe((e) => {
-      this.lastHostReady = e.type === 'link-up';
-      this.emit(e.type);
-    });
 
     const epMemory = new RegionMemory(this.epc.memory);
     const hostMemory = new RegionMemory(this.hostRam);
     this.memories.push(epMemory, hostMemory);
-    if (this.o.iommu) this.iommu = new TableIommu(hostMemory);
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
+    const host = await bindHost(fn, {
+      // The R watch (link flaps) need not poll as fast as the probe does.
+      probe: { readyPollMs: this.o.readyPollMs, readyTimeoutMs: this.o.readyTimeoutMs, watchPollMs: Math.max(this.o.readyPollMs, 25) },
+      device: { memory: hostMemory, supervision: this.o.supervision, onEvent },
+      onDriverEvent: (e) => {
+        this.lastHostReady = e.type === 'link-up';
+        this.emit(e.type);
+      },
+    });
+    this.driver = host.driver;
+    this.hostEngine = host.dma;
+    if (this.o.iommu) this.iommu = new TableIommu(hostMemory);
     this.epEngine = new DmaDevice({ side: 'endpoint', memory: epMemory, supervision: this.o.supervision, onEvent });
-    this.hostEngine = new DmaDevice({ side: 'host', memory: hostMemory, supervision: this.o.supervision, onEvent });
     for (const e of [this.epEngine, this.hostEngine]) e.addSink((c) => this.completionSubject.next(c));
 
-    const md = this.driver.metadata;
-    const metaBar = fn.bars[this.driver.metadataBar]!.aperture.iomap(0, 16);
-    // Host channels run only while READY (metadata CTRL bit 31) is set: never on stale windows.
-    const hostGate: LinkGate = { buffer: metaBar.region.buffer, byteOffset: metaBar.region.bufferOffset + metaBar.offset, index: 2, mask: 0x8000_0000 | 0 };
-    const epGate: LinkGate = { buffer: this.epLink.buffer as SharedArrayBuffer, byteOffset: 0, index: 0, mask: 1 };
-
-    const epChip = this.epc.localChip();
-    const hostChip = this.driver.chip;
-    const starts: Promise<unknown>[] = [];
-    for (const kind of ['write', 'read'] as const) {
-      for (const region of kind === 'write' ? epChip.write : epChip.read) {
-        this.epc.requestLocalChannel(kind, region.hwChannel);
-        starts.push(this.addChannel(this.epEngine, 'endpoint', kind, region, epChip, epGate));
-      }
-      for (const region of kind === 'write' ? hostChip.write : hostChip.read) {
-        starts.push(this.addChannel(this.hostEngine, 'host', kind, region, hostChip, hostGate));
-      }
-    }
-    await Promise.all(starts);
+    const runtime = (info: ChannelIdentity, region: DwEdmaChannelRegion): ChannelRuntime => this.channelRuntime(info, region);
+    await Promise.all([
+      startChipChannels(this.epEngine, this.epc.localChip(), linkUpGate(this.epLink), runtime, (kind, hwChannel) => this.epc.requestLocalChannel(kind, hwChannel)),
+      host.startChannels(runtime),
+    ]);
 
     this.endpointSide = {
       memory: epMemory,
       dma: this.epEngine,
       metadata: this.epf.metadata!,
-      delegated: this.epf.delegated.map((d) => channelInfo('host', d.kind, d.hwChannel)),
+      delegated: this.epf.delegated.map((d) => channelIdentity('host', d.kind, d.hwChannel)),
     };
     this.hostSide = {
       memory: hostMemory,
       dma: this.hostEngine,
-      device: {
-        vendorId: fn.config.vendorId,
-        deviceId: fn.config.deviceId,
-        classCode: fn.config.classCode,
-        bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr }])),
-        metadata: md,
-      },
+      device: host.device,
       ...(this.iommu !== undefined ? { iommu: this.iommu } : {}),
     };
     this.readyEvent = { type: 'ready', atNs: process.hrtime.bigint() };
     this.eventSubject.next(this.readyEvent);
   }
 
-  private addChannel(engine: DmaDevice, side: 'endpoint' | 'host', kind: ChannelKind, region: DwEdmaChannelRegion, chip: DwEdmaChip, gate: LinkGate): Promise<unknown> {
-    const info = channelInfo(side, kind, region.hwChannel);
-    return engine.addChannel(info, {
-      name: info.name,
-      kind,
-      hwChannel: region.hwChannel,
-      direction: info.direction,
-      mapFormat: chip.mapFormat,
-      funcNo: chip.funcNo,
+  /** In-process: every channel's engine runs in its own worker, on the shared bus. */
+  private channelRuntime(info: ChannelIdentity, region: DwEdmaChannelRegion): ChannelRuntime {
+    return {
       quirks: this.o.quirks,
-      remote: !chip.local,
-      registers: chip.registers.buffer,
-      ll: region.ll,
-      gate,
       linkDownTimeoutMs: this.o.linkDownTimeoutMs,
       engine: {
         local: this.epc.localSpace.describe(),
         remote: this.hostSpace.describe(),
-        llRegion: { base: this.epc.llAddress(kind, region.hwChannel), size: region.ll.size },
-        ...(side === 'host' ? { localData: this.hostGrant.describe() } : {}),
+        llRegion: { base: this.epc.llAddress(info.kind, region.hwChannel), size: region.ll.size },
+        ...(info.side === 'host' ? { localData: this.hostGrant.describe() } : {}),
         ...(this.iommu !== undefined ? { iommu: this.iommu.table.buffer } : {}),
         ...(this.o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: this.o.linkBytesPerSec } : {}),
       },
@@ -234,7 +207,7 @@ class InProcessTestbed implements Testbed {
       idle: { policy: this.o.idle, maxSleepMs: 1000, spinIterations: SPIN_ITERATIONS },
       spinSlots: this.spinSlots,
       ...(this.tracer !== undefined ? { trace: this.tracer.ringFor(info) } : {}),
-    });
+    };
   }
 
   private emit(type: RuntimeEvent['type'], name?: string, reason?: string): void {
@@ -304,12 +277,5 @@ class InProcessTestbed implements Testbed {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function channelInfo(side: 'endpoint' | 'host', kind: ChannelKind, hwChannel: number): ChannelInfo {
-  // Reference 6.6: EP-local write = mem-to-dev, read = dev-to-mem; the host's remote
-  // instance sees the reverse (its memory is the source of a read channel).
-  const direction = side === 'endpoint' ? (kind === 'write' ? 'mem-to-dev' : 'dev-to-mem') : kind === 'write' ? 'dev-to-mem' : 'mem-to-dev';
-  return { side, kind, hwChannel, direction, name: `${side}/${kind === 'write' ? 'wr' : 'rd'}${hwChannel}` };
 }
 

@@ -16,6 +16,7 @@ import type { ChannelEntry, MetadataLayout } from '../device/metadata/metadata-l
 import { parseMetadata } from '../device/metadata/metadata-parser.js';
 import { parseCountIn } from './args.js';
 import { optionValue, parseCommand, UsageError } from './command.js';
+import { CHANNEL_KINDS, kindAbbreviation } from '../device/direction.js';
 
 /**
  * `epdma inspect FILE|DIR [--bar N] [--layout v4|host-ctrl] [--json]`: decode a metadata BAR
@@ -205,8 +206,7 @@ function describeLayout(layout: MetadataLayout, args: InspectArgs, barSize: numb
       ]);
     }
   };
-  addRows('wr', layout.write);
-  addRows('rd', layout.read);
+  for (const kind of CHANNEL_KINDS) addRows(kindAbbreviation(kind), layout[kind]);
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
   for (const row of rows) {
     // the last column is free text: padding it would only add trailing blanks

@@ -2,6 +2,7 @@ import { EpdmaError, isEpdmaError } from '../device/errors.js';
 import { headerLength, METADATA_MAX_LENGTH, PCI_EP_DMA_METADATA_HDR_LEN, PCI_EP_DMA_METADATA_MAGIC, type HeaderLayout } from '../device/metadata/metadata-format.js';
 import { validateMetadataHeader, type MetadataHeader } from '../device/metadata/metadata-parser.js';
 import type { PciBar, PciFunction } from '../device/pci/pci-function.js';
+import { PCI_STD_NUM_BARS } from '../device/epc/epc-features.js';
 
 /** The BAR that carries the metadata, mapped whole (pcim_iomap) as bytes and as 32-bit words. */
 export interface DiscoveredMetadata {
@@ -48,7 +49,7 @@ function mapWhole(bar: PciBar): Uint8Array | undefined {
  * validator means "not this BAR"; any other error ends the probe.
  */
 export function discoverMetadata(fn: PciFunction, headerLayout: HeaderLayout): DiscoveredMetadata {
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < PCI_STD_NUM_BARS; i++) {
     const bar = fn.bars[i];
     if (bar === undefined || bar.size < PCI_EP_DMA_METADATA_HDR_LEN) continue;
     const live = mapWhole(bar);

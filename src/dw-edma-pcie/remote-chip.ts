@@ -5,6 +5,7 @@ import type { ChannelEntry, MetadataLayout } from '../device/metadata/metadata-l
 import { toModelNumber } from '../device/metadata/metadata-u64.js';
 import type { PciFunction } from '../device/pci/pci-function.js';
 import type { ChannelKind } from '../device/regs/channel-registers.js';
+import { channelDirection, channelName, type Direction } from '../device/direction.js';
 
 /** The template of ep_dma_match_data: at most 8 + 8 channels. */
 const TEMPLATE_WR = 8;
@@ -16,7 +17,7 @@ export interface HostChannelInfo {
   readonly kind: ChannelKind;
   readonly hwChannel: number;
   /** write (EP->RC) = the device is the source; read (RC->EP) = host memory is the source. */
-  readonly direction: 'dev-to-mem' | 'mem-to-dev';
+  readonly direction: Direction;
 }
 
 /** pcim_iomap of (bar, offset, size): the backing the host CPU reaches through the BAR. */
@@ -67,10 +68,9 @@ export function buildRemoteChip(fn: PciFunction, md: MetadataLayout): { chip: Dw
   const nrIrqs = Math.min(write.length + read.length, vectors);
   if (nrIrqs < 1) throw new EpdmaError('EPERM', `dw-edma-pcie: ${fn.bdf}: no MSI/MSI-X vectors enabled`);
 
-  const channels: HostChannelInfo[] = [
-    ...write.map((c): HostChannelInfo => ({ name: `host/wr${c.hwChannel}`, kind: 'write', hwChannel: c.hwChannel, direction: 'dev-to-mem' })),
-    ...read.map((c): HostChannelInfo => ({ name: `host/rd${c.hwChannel}`, kind: 'read', hwChannel: c.hwChannel, direction: 'mem-to-dev' })),
-  ];
+  const info = (kind: ChannelKind, c: DwEdmaChannelRegion): HostChannelInfo =>
+    ({ name: channelName('host', kind, c.hwChannel), kind, hwChannel: c.hwChannel, direction: channelDirection('host', kind) });
+  const channels: HostChannelInfo[] = [...write.map((c) => info('write', c)), ...read.map((c) => info('read', c))];
   const chip: DwEdmaChip = { mapFormat: registers.format, local: false, partial: true, funcNo: fn.funcNo, registers, write, read };
   return { chip, channels, nrIrqs };
 }

@@ -11,9 +11,10 @@ import { Backoff, BACKOFF } from '../protocol/backoff.js';
 import type { BurstPlan } from './burst-plan.js';
 import { CyclicPlan } from './cyclic.js';
 import { InterleavedPlan } from './interleaved.js';
-import { descriptorResidue, u32Bytes, type DriverQuirks } from '../protocol/driver-quirks.js';
+import { descriptorResidue, type DriverQuirks } from '../protocol/driver-quirks.js';
+import { lower32 } from '../device/wordpart.js';
 import type { TraceRing } from '../protocol/trace-ring.js';
-import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../protocol/channel-worker-data.js';
+import { DEFAULT_LINK_DOWN_TIMEOUT_MS, type LinkGate } from '../protocol/channel-worker-data.js';
 import type { Direction } from '../device/direction.js';
 
 
@@ -24,13 +25,6 @@ import type { Direction } from '../device/direction.js';
  */
 const HOLD_MAX_MS = 20;
 
-
-/** Where a channel may run: e.g. the host's view of READY (metadata CTRL bit 31). */
-export interface LinkGate {
-  readonly view: Int32Array;
-  readonly index: number;
-  readonly mask: number;
-}
 
 export type { ChunkHardware } from './channel-ops.js';
 
@@ -108,7 +102,10 @@ export class ChannelCore {
   private readonly sub: SubmissionRing;
   private readonly comp: CompletionRing;
   private readonly ctl: ChannelControlBlock;
-  private readonly gate: LinkGate | null;
+  /** The gate's word (null: always open), its index and mask, resolved once. */
+  private readonly gateView: Int32Array | null;
+  private readonly gateIndex: number;
+  private readonly gateMask: number;
   private readonly faultOf: () => { code: number; addr: number };
   private readonly onPublish: () => void;
   private readonly ringFull = new Backoff(BACKOFF.ringFull);
@@ -170,7 +167,10 @@ export class ChannelCore {
     this.sub = options.submissions;
     this.comp = options.completions;
     this.ctl = options.control;
-    this.gate = options.gate;
+    const gate = options.gate;
+    this.gateView = gate === null ? null : new Int32Array(gate.buffer, gate.byteOffset);
+    this.gateIndex = gate?.index ?? 0;
+    this.gateMask = gate?.mask ?? 0;
     this.faultOf = options.lastFault;
     this.onPublish = options.onPublish;
     this.trace = options.trace ?? null;
@@ -222,8 +222,8 @@ export class ChannelCore {
   }
 
   private gateOpen(): boolean {
-    const g = this.gate;
-    return g === null || (Atomics.load(g.view, g.index) & g.mask) !== 0;
+    const view = this.gateView;
+    return view === null || (Atomics.load(view, this.gateIndex) & this.gateMask) !== 0;
   }
 
   /**
@@ -482,7 +482,7 @@ export class ChannelCore {
     const cb = this.chunksAlloc % 2 === 0;
     // dw-edma starts a chunk as the descriptor's first (programming the channel) when its
     // u32 xfer_sz is 0, which a wrapped count also is.
-    const first = this.kernel ? u32Bytes(this.xfer) === 0 : this.chunksAlloc === 0;
+    const first = this.kernel ? lower32(this.xfer) === 0 : this.chunksAlloc === 0;
     const bytes = this.plan !== null ? this.plan.writeChunk(ops, cb) : this.writeSgChunk(cb);
     this.chunksAlloc++;
     this.chunkBytes = bytes;

@@ -3,8 +3,7 @@ import { LL_CONTROL, LL_DATA_BYTES, llMax, writeDataElement, writeLinkElement } 
 import type { ChannelRegisterSet } from '../device/regs/channel-registers.js';
 import type { MmioRegisterFile } from '../device/regs/register-file.js';
 import { STATUS_ABORT, STATUS_DONE, STATUS_NONE, type ChannelOps, type ChannelOpsOptions } from './channel-ops.js';
-
-const TWO32 = 0x1_0000_0000;
+import { lower32, upper32 } from '../device/wordpart.js';
 
 /** Register-set fields that are not registers of the channel (identity, bits, shifts). */
 const NOT_REGISTERS: ReadonlySet<string> = new Set(['ch', 'base', 'doneBit', 'abortBit', 'imwrDataShift']);
@@ -78,8 +77,8 @@ export abstract class LlChannelOps implements ChannelOps {
 
   /** LLP = the start of the channel's LL region (two 32-bit halves: llp is not 64-bit aligned). */
   protected writeLlp(): void {
-    this.file.write32(this.r.llpLo, this.paddr % TWO32);
-    this.file.write32(this.r.llpHi, Math.floor(this.paddr / TWO32));
+    this.file.write32(this.r.llpLo, lower32(this.paddr));
+    this.file.write32(this.r.llpHi, upper32(this.paddr));
   }
 
   /** A remote instance reads one LL word back: flushes its posted LL writes before the doorbell. */

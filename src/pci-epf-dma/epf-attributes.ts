@@ -1,5 +1,5 @@
 import { EpdmaError } from '../device/errors.js';
-import { NO_BAR } from '../device/epc/epc-features.js';
+import { NO_BAR, PCI_STD_NUM_BARS } from '../device/epc/epc-features.js';
 import { PCI_ANY_ID } from '../device/epc/epf-header.js';
 import type { HeaderLayout } from '../device/metadata/metadata-format.js';
 
@@ -70,7 +70,7 @@ function validateAttribute<K extends keyof EpfAttributes>(name: K, value: unknow
   if (!Object.hasOwn(CONFIGFS_NAME, name)) throw new EpdmaError('EINVAL', `pci_epf_dma: no attribute ${String(name)}`);
   if (name === 'metadataBar' || name === 'dmaWindowBar') {
     if (value === 'auto' || value === NO_BAR) return 'auto' as EpfAttributes[K];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 5) fail(name, value, "is not 'auto', -1 or a BAR 0..5");
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= PCI_STD_NUM_BARS) fail(name, value, `is not 'auto', -1 or a BAR 0..${PCI_STD_NUM_BARS - 1}`);
     return value as EpfAttributes[K];
   }
   if (name === 'headerLayout') {

@@ -19,7 +19,11 @@ export interface AddressSpaceDescription {
   readonly regions: readonly RegionDescription[];
 }
 
-/** A word that says whether the channel may run: Int32Array(buffer, byteOffset)[index] & mask. */
+/**
+ * A word that says whether the channel may run: Int32Array(buffer, byteOffset)[index] & mask
+ * (the host's READY bit, the EP's link word). Plain data, so the same gate crosses into the
+ * worker; ChannelCore makes its view of the word once.
+ */
 export interface LinkGate {
   readonly buffer: SharedArrayBuffer;
   readonly byteOffset: number;

@@ -1,3 +1,5 @@
+import { lower32 } from '../device/wordpart.js';
+
 /**
  * Which semantics the channel core follows where dw-edma-core.c departs from the DMAengine
  * contract itself (docs/channel-semantics.md has the table):
@@ -12,18 +14,11 @@ export type DriverQuirks = 'contract' | 'dw-edma';
 
 export const DRIVER_QUIRKS: readonly DriverQuirks[] = ['contract', 'dw-edma'];
 
-const TWO32 = 0x1_0000_0000;
-
-/** A byte count as the kernel's u32 alloc_sz / xfer_sz hold it. */
-export function u32Bytes(n: number): number {
-  return n % TWO32;
-}
-
 /**
  * alloc_sz - xfer_sz: exact in 'contract' mode; in 'dw-edma' mode both are u32 and so is the
  * difference (segments of 2 GiB, 2 GiB and 4 KiB give alloc_sz 4096).
  */
 export function descriptorResidue(kernelCounts: boolean, alloc: number, xfer: number): number {
   if (!kernelCounts) return alloc - xfer;
-  return (u32Bytes(alloc) - u32Bytes(xfer) + TWO32) % TWO32;
+  return lower32(alloc - xfer);
 }

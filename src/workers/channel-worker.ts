@@ -98,7 +98,7 @@ const core = new ChannelCore({
   submissions,
   completions,
   control,
-  gate: data.gate === null ? null : { view: new Int32Array(data.gate.buffer, data.gate.byteOffset), index: data.gate.index, mask: data.gate.mask },
+  gate: data.gate,
   lastFault: () => file.lastFault(data.kind, data.hwChannel),
   onPublish: () => doorbell.ring(),
   ...(data.linkDownTimeoutMs !== undefined ? { linkDownTimeoutMs: data.linkDownTimeoutMs } : {}),

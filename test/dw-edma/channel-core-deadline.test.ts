@@ -44,7 +44,7 @@ function rig(options: { resets?: boolean } = {}) {
     submissions: sub,
     completions: comp,
     control: ctl,
-    gate: { view: gateWord, index: 0, mask: 1 },
+    gate: { buffer: gateWord.buffer as SharedArrayBuffer, byteOffset: 0, index: 0, mask: 1 },
     lastFault: () => file.lastFault('read', 0),
     onPublish: () => undefined,
     linkDownTimeoutMs: TIMEOUT_MS,

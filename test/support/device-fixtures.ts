@@ -13,6 +13,7 @@ import { HDMA_V0_BITS } from '../../dist/device/regs/hdma-v0-regs.js';
 import type { MapFormat } from '../../dist/device/regs/map-format.js';
 import { MmioRegisterFile } from '../../dist/device/regs/register-file.js';
 import { LL_CONTROL, LL_DATA_BYTES, writeDataElement, writeLinkElement } from '../../dist/device/ll/ll-codec.js';
+import { lower32, upper32 } from '../../dist/device/wordpart.js';
 
 export const EP_RAM_BASE = 0x8000_0000;
 export const LL_BASE = 0x7000_0000;
@@ -192,8 +193,8 @@ export class KernelLikeDriver {
         f.write32(r.intMask, this.remote ? mask | bits : mask & ~bits);
         f.write32(r.llErrEn, f.read32(r.llErrEn) | (1 << this.ch));
         f.write32(r.control1, EDMA_V0_CONTROL1.CCS | EDMA_V0_CONTROL1.LLE | (this.funcNo << EDMA_V0_CONTROL1.FUNC_SHIFT));
-        f.write32(r.llpLo, this.ll.base % 0x1_0000_0000);
-        f.write32(r.llpHi, Math.floor(this.ll.base / 0x1_0000_0000));
+        f.write32(r.llpLo, lower32(this.ll.base));
+        f.write32(r.llpHi, upper32(this.ll.base));
       }
       if (this.remote) void this.llWords[0]; // flush posted LL writes before the doorbell
       f.write32(r.doorbell, this.ch);
@@ -206,8 +207,8 @@ export class KernelLikeDriver {
       f.write32(r.intSetup, setup | (this.remote ? 0x28 : 0x50));
       f.write32(r.control1, HDMA_V0_BITS.LINKLIST_EN);
       f.write32(r.funcNum, this.funcNo); // the kernel does this once at channel setup; same value
-      f.write32(r.llpLo, this.ll.base % 0x1_0000_0000);
-      f.write32(r.llpHi, Math.floor(this.ll.base / 0x1_0000_0000));
+      f.write32(r.llpLo, lower32(this.ll.base));
+      f.write32(r.llpHi, upper32(this.ll.base));
     }
     f.write32(r.cycleSync, HDMA_V0_BITS.CONSUMER_CYCLE_STAT | HDMA_V0_BITS.CONSUMER_CYCLE_BIT);
     if (this.remote) void this.llWords[0];

@@ -11,12 +11,13 @@
 import { AddressSpace } from '../../dist/device/bus/address-space.js';
 import { mmioRegion, ramArena, type MemoryRegion } from '../../dist/device/bus/memory-region.js';
 import { MmioRegisterFile } from '../../dist/device/regs/register-file.js';
+import { channelIdentity } from '../../dist/device/direction.js';
 import type { MapFormat } from '../../dist/device/regs/map-format.js';
 import { DmaDevice } from '../../dist/api/dma-device.js';
 import { RegionMemory } from '../../dist/api/dma-memory.js';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { ChannelSpec } from '../../dist/api/dma-device.js';
-import type { ChannelInfo, Completion, Segment } from '../../dist/api/types.js';
+import type { Completion, Segment } from '../../dist/api/types.js';
 import type { Observable } from 'rxjs';
 import { afterEach } from 'vitest';
 import type { IdlePolicy } from '../../dist/protocol/kick-word.js';
@@ -111,12 +112,10 @@ export async function createSideFixture(options: SideFixtureOptions = {}): Promi
   };
 
   const spec = (kind: 'write' | 'read', ch: number): ChannelSpec => {
-    const name = `endpoint/${kind === 'write' ? 'wr' : 'rd'}${ch}`;
+    const { name, direction } = channelIdentity('endpoint', kind, ch);
     const region = ll(kind, ch);
     return {
-      name, kind, hwChannel: ch,
-      // EP-local instance (CHIP_LOCAL): write = MEM_TO_DEV, read = DEV_TO_MEM (reference 6.6).
-      direction: kind === 'write' ? 'mem-to-dev' : 'dev-to-mem',
+      name, kind, hwChannel: ch, direction,
       mapFormat: format, funcNo: 0, remote: false, quirks: options.quirks ?? 'contract',
       registers: regs.buffer,
       ll: { buffer: llMem.buffer, bufferOffset: llMem.bufferOffset + (region.paddr - LL_BASE), size: LL_BYTES, paddr: region.paddr },
@@ -139,8 +138,7 @@ export async function createSideFixture(options: SideFixtureOptions = {}): Promi
     for (let ch = 0; ch < nRead; ch++) kinds.push(['read', ch]);
     for (const [kind, ch] of kinds) {
       const s = spec(kind, ch);
-      const info: ChannelInfo = { side: 'endpoint', kind, hwChannel: ch, direction: s.direction, name: s.name };
-      await side.addChannel(info, s);
+      await side.addChannel(channelIdentity('endpoint', kind, ch), s);
     }
   } catch (err) {
     await close();

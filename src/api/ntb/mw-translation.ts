@@ -1,4 +1,5 @@
 import { EpdmaError, hex } from '../../device/errors.js';
+import { join64, lower32, upper32 } from '../../device/wordpart.js';
 
 /**
  * The inbound translation of a side's memory windows (ntb_mw_set_trans): after allocating the
@@ -10,7 +11,6 @@ import { EpdmaError, hex } from '../../device/errors.js';
  */
 
 const WORDS_PER_MW = 4;
-const TWO_32 = 2 ** 32;
 
 export interface MwTarget {
   readonly addr: number;
@@ -38,10 +38,10 @@ export class MwTranslation {
     if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isSafeInteger(size) || size <= 0) {
       throw new EpdmaError('EINVAL', `memory window ${mw}: translation ${hex(addr)}+${hex(size)} is not a bus range`);
     }
-    Atomics.store(this.view, w, Math.floor(addr / TWO_32));
-    Atomics.store(this.view, w + 1, addr >>> 0);
-    Atomics.store(this.view, w + 3, size >>> 0);
-    Atomics.store(this.view, w + 2, Math.floor(size / TWO_32));
+    Atomics.store(this.view, w, upper32(addr));
+    Atomics.store(this.view, w + 1, lower32(addr));
+    Atomics.store(this.view, w + 3, lower32(size));
+    Atomics.store(this.view, w + 2, upper32(size));
   }
 
   /** ntb_mw_clear_trans. */
@@ -53,9 +53,9 @@ export class MwTranslation {
   /** Where window `mw` lands, or undefined if it is not programmed. */
   target(mw: number): MwTarget | undefined {
     const w = this.word(mw);
-    const size = (Atomics.load(this.view, w + 2) >>> 0) * TWO_32 + (Atomics.load(this.view, w + 3) >>> 0);
+    const size = join64(Atomics.load(this.view, w + 2), Atomics.load(this.view, w + 3));
     if (size === 0) return undefined;
-    const addr = (Atomics.load(this.view, w) >>> 0) * TWO_32 + (Atomics.load(this.view, w + 1) >>> 0);
+    const addr = join64(Atomics.load(this.view, w), Atomics.load(this.view, w + 1));
     return { addr, size };
   }
 

@@ -10,6 +10,7 @@ import { NtbPortImpl, type TransportConfig } from './ntb-port.js';
 import type { NtbTransport, NtbTransportOptions } from './ntb-types.js';
 import { Scratchpads } from './scratchpad-handshake.js';
 import { SideMemory } from './side-memory.js';
+import { channelKindFor, type ChannelSide } from '../../device/direction.js';
 
 /**
  * createNtbTransport (API.md "NTB-style transport"): ntb_transport's queue pairs over the
@@ -29,25 +30,26 @@ import { SideMemory } from './side-memory.js';
 
 const log = debuglog('epdma');
 
-/** Host: delegated read channel (host -> EP). Endpoint: local write channel (EP -> host). */
-const TX_CHANNEL = {
-  host: { direction: 'mem-to-dev', kind: 'read' },
-  endpoint: { direction: 'mem-to-dev', kind: 'write' },
-} as const;
+/**
+ * A queue transmits by moving this side's memory to the peer: the host with a delegated read
+ * channel (host -> EP), the endpoint with a local write channel (EP -> host).
+ */
+const TX_DIRECTION = 'mem-to-dev';
 
-async function requestTxChannels(engine: DmaEngine, side: 'host' | 'endpoint', cfg: TransportConfig): Promise<(DmaChannel | null)[]> {
+async function requestTxChannels(engine: DmaEngine, side: ChannelSide, cfg: TransportConfig): Promise<(DmaChannel | null)[]> {
   const out: (DmaChannel | null)[] = [];
+  const kind = channelKindFor(side, TX_DIRECTION);
   for (let qp = 0; qp < cfg.queues; qp++) {
     if (!cfg.useDma) {
       out.push(null);
       continue;
     }
     try {
-      out.push(await engine.requestChannel(TX_CHANNEL[side]));
+      out.push(await engine.requestChannel({ direction: TX_DIRECTION, kind }));
     } catch (err) {
       if (!isEpdmaError(err, 'EBUSY')) throw err;
       // ntb_transport_create_queue: a missing channel is logged and the CPU copies instead.
-      log('ntb %s qp%d: no free %s channel, using CPU copies: %s', side, qp, TX_CHANNEL[side].kind, err.message);
+      log('ntb %s qp%d: no free %s channel, using CPU copies: %s', side, qp, kind, err.message);
       out.push(null);
     }
   }

@@ -1,4 +1,5 @@
 import { EpdmaError } from '../../device/errors.js';
+import { join64, lower32, upper32 } from '../../device/wordpart.js';
 
 /**
  * The NTB scratchpad link handshake (reference 8.2). Each side of an NTB has a small set of
@@ -25,8 +26,6 @@ export const NTB_TRANSPORT_VERSION = 4;
 const NTB_LINK_RETRY_MS = 10;
 /** QP_LINKS is one 32-bit register: one bit per queue. */
 export const MAX_QUEUES = 32;
-
-const TWO_32 = 2 ** 32;
 
 export class Scratchpads {
   readonly view: Int32Array;
@@ -79,8 +78,8 @@ export type TransportStepResult =
 export function transportLinkStep(own: Scratchpads, peer: Scratchpads, p: TransportParams): TransportStepResult {
   for (let i = 0; i < p.mwCount; i++) {
     const size = p.mwSizes[i] ?? 0;
-    peer.write(spadMwSizeHigh(i), Math.floor(size / TWO_32));
-    peer.write(spadMwSizeLow(i), size >>> 0);
+    peer.write(spadMwSizeHigh(i), upper32(size));
+    peer.write(spadMwSizeLow(i), lower32(size));
   }
   peer.write(SPAD_NUM_MWS, p.mwCount);
   peer.write(SPAD_NUM_QPS, p.qpCount);
@@ -93,7 +92,7 @@ export function transportLinkStep(own: Scratchpads, peer: Scratchpads, p: Transp
   const mws = own.read(SPAD_NUM_MWS);
   if (mws !== p.mwCount) return { ok: false, reason: `NUM_MWS ${mws}, want ${p.mwCount}` };
   const peerMwSizes: number[] = [];
-  for (let i = 0; i < p.mwCount; i++) peerMwSizes.push(own.read(spadMwSizeHigh(i)) * TWO_32 + own.read(spadMwSizeLow(i)));
+  for (let i = 0; i < p.mwCount; i++) peerMwSizes.push(join64(own.read(spadMwSizeHigh(i)), own.read(spadMwSizeLow(i))));
   return { ok: true, peerMwSizes };
 }
 

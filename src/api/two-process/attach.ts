@@ -3,8 +3,8 @@ import { EpdmaError } from '../../device/errors.js';
 import { ramRegion } from '../../device/bus/memory-region.js';
 import { RegionMemory } from '../dma-memory.js';
 import type { ChannelInfo, Completion, DmaChannel, DmaEngine, EndpointSide, HostSide, RuntimeEvent, Testbed } from '../types.js';
-import { hostChannelInfo } from './endpoint-process.js';
 import { openHostSide, type OpenHostOptions } from './open-host.js';
+import { channelIdentity } from '../../device/direction.js';
 
 /**
  * A Testbed-shaped view of an endpoint process, from a host process (`epdma loadtest --attach
@@ -24,7 +24,7 @@ export async function attachTestbed(options: OpenHostOptions): Promise<Testbed &
       memory: new RegionMemory(upper),
       dma: new NoChannels(),
       metadata: host.device.metadata,
-      delegated: host.manifest.delegated.map((d) => hostChannelInfo(d.kind, d.hwChannel)),
+      delegated: host.manifest.delegated.map((d) => channelIdentity('host', d.kind, d.hwChannel)),
     };
     return new AttachedTestbed(host, endpoint);
   } catch (err) {

@@ -11,14 +11,16 @@ import { PciEnumerator } from '../../device/pci/pci-enumerator.js';
 import type { PciFunction } from '../../device/pci/pci-function.js';
 import type { ChannelKind } from '../../device/regs/channel-registers.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
+import { upper32 } from '../../device/wordpart.js';
+import { CHANNEL_KINDS, channelIdentity, kindAbbreviation } from '../../device/direction.js';
 import { EndpointFunction } from '../../pci-epf-dma/endpoint-function.js';
 import type { SupervisorEventType } from '../../actors/supervisor.js';
 import { createSealedMemory, loadNativeAddon, nativeAddonUnavailableReason } from '../../native/native-addon.js';
-import type { LinkGate } from '../../protocol/channel-worker-data.js';
 import { DmaDevice } from '../dma-device.js';
+import { linkUpGate, startChipChannels } from '../side-assembly.js';
 import { RegionMemory } from '../dma-memory.js';
 import { HOST_RAM_BASE, resolveTestbedOptions, type ResolvedTestbedOptions } from '../testbed-options.js';
-import type { ChannelInfo, EndpointSide, RuntimeEvent } from '../types.js';
+import type { EndpointSide, RuntimeEvent } from '../types.js';
 import { DelegatedEngines } from './delegated-engines.js';
 import { IatuMirror } from './iatu-mirror.js';
 import { HostWatch, processAlive } from './liveness.js';
@@ -244,32 +246,21 @@ export class EndpointProcess {
     const lower = ramRegion('ep-ram', epc.memory.base, o.epMemoryBytes / 2, epc.memory.buffer, epc.memory.bufferOffset);
     const epMemory = new RegionMemory(lower);
     this.epEngine = new DmaDevice({ side: 'endpoint', memory: epMemory, supervision: o.supervision, onEvent });
-    const gate: LinkGate = { buffer: this.epLink.buffer as SharedArrayBuffer, byteOffset: 0, index: 0, mask: 1 };
-    const chip = epc.localChip();
-    const starts: Promise<unknown>[] = [];
-    for (const kind of ['write', 'read'] as const) {
-      for (const region of kind === 'write' ? chip.write : chip.read) {
-        epc.requestLocalChannel(kind, region.hwChannel);
-        const info = channelInfo(kind, region.hwChannel);
-        starts.push(this.epEngine.addChannel(info, {
-          name: info.name, kind, hwChannel: region.hwChannel, direction: info.direction, mapFormat: chip.mapFormat,
-          funcNo: chip.funcNo, quirks: o.quirks, remote: false, registers: chip.registers.buffer, ll: region.ll, gate,
-          engine: {
-            local: epc.localSpace.describe(),
-            remote: hostSpace.describe(),
-            llRegion: { base: epc.llAddress(kind, region.hwChannel), size: region.ll.size },
-            ...(o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: o.linkBytesPerSec } : {}),
-          },
-          idle: { policy: o.idle },
-        }));
-      }
-    }
-    await Promise.all(starts);
+    await startChipChannels(this.epEngine, epc.localChip(), linkUpGate(this.epLink), (info, region) => ({
+      quirks: o.quirks,
+      engine: {
+        local: epc.localSpace.describe(),
+        remote: hostSpace.describe(),
+        llRegion: { base: epc.llAddress(info.kind, region.hwChannel), size: region.ll.size },
+        ...(o.linkBytesPerSec !== Infinity ? { linkBytesPerSec: o.linkBytesPerSec } : {}),
+      },
+      idle: { policy: o.idle },
+    }), (kind, hwChannel) => epc.requestLocalChannel(kind, hwChannel));
     this.side = {
       memory: epMemory,
       dma: this.epEngine,
       metadata: epf.metadata!,
-      delegated: epf.delegated.map((d) => hostChannelInfo(d.kind, d.hwChannel)),
+      delegated: epf.delegated.map((d) => channelIdentity('host', d.kind, d.hwChannel)),
     };
 
     writeManifest(dir, this.manifest(fn, files, epc, hostRam));
@@ -313,7 +304,7 @@ export class EndpointProcess {
         classCode: fn.config.classCode, subsysVendorId: fn.config.subsysVendorId, subsysId: fn.config.subsysId,
         interruptPin: fn.config.interruptPin, msiVectors: fn.msiVectors, msix: fn.msix ?? null,
       },
-      bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr, is64: b.busAddr + b.size > 0x1_0000_0000 }])),
+      bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr, is64: upper32(b.busAddr + b.size - 1) !== 0 }])),
       delegated: this.epf!.delegated.map((d) => ({ kind: d.kind, hwChannel: d.hwChannel })),
     };
   }
@@ -325,7 +316,7 @@ export class EndpointProcess {
       const n = d.filter((x) => x.kind === kind).length;
       return n === 0 ? 'none' : `0..${n - 1}`;
     };
-    return `ready in ${this.dir} (pid ${process.pid}): ${this.o.mapFormat}, delegated wr ${range('write')}, rd ${range('read')}`;
+    return `ready in ${this.dir} (pid ${process.pid}): ${this.o.mapFormat}, delegated ${CHANNEL_KINDS.map((kind) => `${kindAbbreviation(kind)} ${range(kind)}`).join(', ')}`;
   }
 
   private emit(type: RuntimeEvent['type'], name?: string, reason?: string): void {
@@ -358,12 +349,4 @@ export class EndpointProcess {
     })();
     return this.closing;
   }
-}
-
-function channelInfo(kind: ChannelKind, hwChannel: number): ChannelInfo {
-  return { side: 'endpoint', kind, hwChannel, direction: kind === 'write' ? 'mem-to-dev' : 'dev-to-mem', name: `endpoint/${kind === 'write' ? 'wr' : 'rd'}${hwChannel}` };
-}
-
-export function hostChannelInfo(kind: ChannelKind, hwChannel: number): ChannelInfo {
-  return { side: 'host', kind, hwChannel, direction: kind === 'write' ? 'dev-to-mem' : 'mem-to-dev', name: `host/${kind === 'write' ? 'wr' : 'rd'}${hwChannel}` };
 }

@@ -1,6 +1,8 @@
 import { EpdmaError } from '../../device/errors.js';
 import type { AddressSpace } from '../../device/bus/address-space.js';
 import { BarAperture, type InboundWindow } from '../../device/bus/bar-aperture.js';
+import { checkBarIndex, PCI_STD_NUM_BARS } from '../../device/epc/epc-features.js';
+import { join64, lower32, upper32 } from '../../device/wordpart.js';
 import { MIRROR_WORD_BASE } from './shm-layout.js';
 
 /**
@@ -21,25 +23,23 @@ const COUNT = 1;
 const FIRST = 2;
 const WINDOW_WORDS = 6;
 export const MIRROR_MAX_WINDOWS = 16;
-const BARS = 6;
-const TWO32 = 0x1_0000_0000;
 /** A writer that died mid-update leaves the seq odd: give up after this many tries. */
 const READ_RETRIES = 10_000;
 
 export class IatuMirror {
   private readonly words: Int32Array;
-  private readonly cacheSeq = new Array<number>(BARS).fill(-1);
-  private readonly cache: (readonly InboundWindow[])[] = new Array<readonly InboundWindow[]>(BARS).fill([]);
+  private readonly cacheSeq = new Array<number>(PCI_STD_NUM_BARS).fill(-1);
+  private readonly cache: (readonly InboundWindow[])[] = new Array<readonly InboundWindow[]>(PCI_STD_NUM_BARS).fill([]);
 
   constructor(control: Int32Array) {
-    if (control.length < MIRROR_WORD_BASE + BARS * BAR_WORDS) {
-      throw new EpdmaError('EINVAL', `iATU mirror: control block of ${control.length * 4} bytes is too small for ${BARS} BAR tables`);
+    if (control.length < MIRROR_WORD_BASE + PCI_STD_NUM_BARS * BAR_WORDS) {
+      throw new EpdmaError('EINVAL', `iATU mirror: control block of ${control.length * 4} bytes is too small for ${PCI_STD_NUM_BARS} BAR tables`);
     }
     this.words = control;
   }
 
   private base(bar: number): number {
-    if (!Number.isInteger(bar) || bar < 0 || bar >= BARS) throw new EpdmaError('EINVAL', `iATU mirror: BAR index ${bar} out of range 0..5`);
+    checkBarIndex(bar, 'iATU mirror');
     return MIRROR_WORD_BASE + bar * BAR_WORDS;
   }
 
@@ -85,12 +85,12 @@ export class IatuMirror {
 }
 
 function storeU53(w: Int32Array, at: number, value: number): void {
-  Atomics.store(w, at, value % TWO32);
-  Atomics.store(w, at + 1, Math.floor(value / TWO32));
+  Atomics.store(w, at, lower32(value));
+  Atomics.store(w, at + 1, upper32(value));
 }
 
 function loadU53(w: Int32Array, at: number): number {
-  return (Atomics.load(w, at + 1) >>> 0) * TWO32 + (Atomics.load(w, at) >>> 0);
+  return join64(Atomics.load(w, at + 1), Atomics.load(w, at));
 }
 
 /**

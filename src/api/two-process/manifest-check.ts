@@ -5,6 +5,7 @@ import {
   CONTROL_BYTES, MANIFEST_FORMAT, MANIFEST_VERSION, SHM_FILES,
   type DeviceManifest, type ManifestBar, type ManifestFiles, type ManifestRegion,
 } from './shm-layout.js';
+import { PCI_STD_NUM_BARS } from '../../device/epc/epc-features.js';
 
 /**
  * device.json comes from another process, which may be broken or hostile: every field is
@@ -137,7 +138,7 @@ export function checkManifest(raw: unknown, path: string): DeviceManifest {
     msix,
   };
 
-  const bars = c.array('bars', m.bars, 6).map((b, i) => checkBar(c, `bars[${i}]`, b));
+  const bars = c.array('bars', m.bars, PCI_STD_NUM_BARS).map((b, i) => checkBar(c, `bars[${i}]`, b));
   const barSeen = new Set<number>();
   for (const b of bars) {
     if (barSeen.has(b.index)) c.fail('bars', b.index, 'lists a BAR index twice');
@@ -185,7 +186,7 @@ function checkRegion(c: ManifestChecker, at: string, raw: unknown, files: Manife
 
 function checkBar(c: ManifestChecker, at: string, raw: unknown): ManifestBar {
   const b = c.object(at, raw);
-  const index = c.int(`${at}.index`, b.index, 0, 5);
+  const index = c.int(`${at}.index`, b.index, 0, PCI_STD_NUM_BARS - 1);
   const size = c.int(`${at}.size`, b.size, 16, 2 ** 40);
   // PCI BARs are powers of two, naturally aligned.
   if (!Number.isInteger(Math.log2(size))) c.fail(`${at}.size`, size, 'is not a power of two');

@@ -3,18 +3,18 @@ import { Observable, Subject } from 'rxjs';
 import { EpdmaError } from '../../device/errors.js';
 import { AddressSpace } from '../../device/bus/address-space.js';
 import { mmioRegion, ramRegion, type MemoryRegion } from '../../device/bus/memory-region.js';
+import { PCI_STD_NUM_BARS } from '../../device/epc/epc-features.js';
 import { PciFunction, type PciBar } from '../../device/pci/pci-function.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
-import { DW_EDMA_PCIE_DRIVER, HostDriver } from '../../dw-edma-pcie/host-driver.js';
+import type { HostDriver } from '../../dw-edma-pcie/host-driver.js';
 import type { SupervisorEventType } from '../../actors/supervisor.js';
 import { crossProcessWake, loadNativeAddon, mapSealedFile, nativeAddonUnavailableReason } from '../../native/native-addon.js';
 import { DEFAULT_LINK_DOWN_TIMEOUT_MS } from '../../protocol/channel-worker-data.js';
-import type { LinkGate } from '../../protocol/channel-worker-data.js';
-import { DmaDevice } from '../dma-device.js';
+import type { DmaDevice } from '../dma-device.js';
+import { bindHost } from '../side-assembly.js';
 import { driverQuirks } from '../testbed-options.js';
 import { RegionMemory } from '../dma-memory.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaChannel, DmaEngine, HostSide, RuntimeEvent } from '../types.js';
-import { hostChannelInfo } from './endpoint-process.js';
 import { IatuMirror, MirroredBarAperture } from './iatu-mirror.js';
 import { claimHostSlot, EndpointWatch, HostHeartbeat, leaveHostSlot, processAlive } from './liveness.js';
 import { checkFile, CONTROL_MAGIC, CTL, EP_STATE_RUNNING, readManifest, shmPath, SHM_FILES, type DeviceManifest } from './shm-layout.js';
@@ -202,7 +202,7 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
     if (hostRam === undefined || this.epRam === undefined) throw new EpdmaError('EINVAL', 'openHost: device.json lacks the host-ram or ep-ram region');
     const epLocal = new AddressSpace('ep-local (mirrored)', regions.filter((r) => r !== hostRam));
     const mirror = new IatuMirror(ctl);
-    const bars: (PciBar | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined];
+    const bars = new Array<PciBar | undefined>(PCI_STD_NUM_BARS).fill(undefined);
     for (const b of m.bars) {
       bars[b.index] = { index: b.index, busAddr: b.busAddr, size: b.size, aperture: new MirroredBarAperture(b.index, b.size, epLocal, mirror, b.busAddr) };
     }
@@ -212,44 +212,24 @@ export class HostProcessSide implements HostSide, AsyncDisposable {
       config: { vendorId: f.vendorId, deviceId: f.deviceId, revisionId: f.revisionId, classCode: f.classCode, subsysVendorId: f.subsysVendorId, subsysId: f.subsysId, interruptPin: f.interruptPin },
       bars, msiVectors: f.msiVectors, msix: f.msix ?? undefined,
     });
-    fn.driverOverride = DW_EDMA_PCIE_DRIVER;
-    const driver = await HostDriver.probe(fn, {
-      readyPollMs: this.options.readyPollMs ?? 1,
-      readyTimeoutMs: this.options.readyTimeoutMs ?? 2000,
-    });
-    this.driver = driver;
-    driver.events$.subscribe((e) => this.emit(e.type));
-
     const hostMemory = new RegionMemory(hostRam);
     this.hostMemory = hostMemory;
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
-    const engine = new DmaDevice({ side: 'host', memory: hostMemory, supervision: this.options.supervision ?? {}, onEvent });
-    this.engine = engine;
-    const metaBar = fn.bars[driver.metadataBar]!.aperture.iomap(0, 16);
-    // Channels run only while READY (metadata CTRL bit 31) is set, as in-process.
-    const gate: LinkGate = { buffer: metaBar.region.buffer, byteOffset: metaBar.region.bufferOffset + metaBar.offset, index: 2, mask: 0x8000_0000 | 0 };
-    const chip = driver.chip;
-    const starts: Promise<unknown>[] = [];
-    for (const kind of ['write', 'read'] as const) {
-      for (const region of kind === 'write' ? chip.write : chip.read) {
-        const info = hostChannelInfo(kind, region.hwChannel);
-        starts.push(engine.addChannel(info, {
-          name: info.name, kind, hwChannel: region.hwChannel, direction: info.direction, mapFormat: chip.mapFormat,
-          funcNo: chip.funcNo, quirks: driverQuirks('openHost: driver.quirks', this.options.driver?.quirks), remote: true, registers: chip.registers.buffer, ll: region.ll, gate,
-          linkDownTimeoutMs, resets: { buffer: ctl.buffer as SharedArrayBuffer, byteOffset: ctl.byteOffset, index: CTL.EP_RESETS },
-          engine: null, crossProcess: true,
-          idle: { policy: this.options.idle ?? 'adaptive' },
-        }));
-      }
-    }
-    await Promise.all(starts);
-    this.info = {
-      vendorId: fn.config.vendorId,
-      deviceId: fn.config.deviceId,
-      classCode: fn.config.classCode,
-      bars: fn.bars.flatMap((b) => (b === undefined ? [] : [{ index: b.index, size: b.size, busAddr: b.busAddr }])),
-      metadata: driver.metadata,
-    };
+    const host = await bindHost(fn, {
+      probe: { readyPollMs: this.options.readyPollMs ?? 1, readyTimeoutMs: this.options.readyTimeoutMs ?? 2000 },
+      device: { memory: hostMemory, supervision: this.options.supervision ?? {}, onEvent },
+      onDriverEvent: (e) => this.emit(e.type),
+    });
+    this.driver = host.driver;
+    this.engine = host.dma;
+    const quirks = driverQuirks('openHost: driver.quirks', this.options.driver?.quirks);
+    // The engines run in the endpoint process: a worker here only drives its channel.
+    await host.startChannels(() => ({
+      quirks, linkDownTimeoutMs, resets: { buffer: ctl.buffer as SharedArrayBuffer, byteOffset: ctl.byteOffset, index: CTL.EP_RESETS },
+      engine: null, crossProcess: true,
+      idle: { policy: this.options.idle ?? 'adaptive' },
+    }));
+    this.info = host.device;
     this.watch = new EndpointWatch(ctl, { pid: m.epPid, generation: m.generation, manifestPath: shmPath(this.dir, SHM_FILES.manifest), stallMs: Math.max(linkDownTimeoutMs, ENDPOINT_STALL_MIN_MS) }, {
       onDead: (reason) => {
         void this.endpointDied(reason);

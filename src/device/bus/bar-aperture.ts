@@ -1,5 +1,6 @@
 import { EpdmaError, hex } from '../errors.js';
 import type { AddressSpace, BusFault, BusHit } from './address-space.js';
+import { checkBarIndex } from '../epc/epc-features.js';
 
 /** One inbound translation: `size` bytes at `barOffset` of the BAR go to EP-local `localAddr`. */
 export interface InboundWindow {
@@ -29,7 +30,7 @@ export class BarAperture {
   onChange?: (index: number, windows: readonly InboundWindow[]) => void;
 
   constructor(index: number, size: number, local: AddressSpace) {
-    if (!Number.isInteger(index) || index < 0 || index > 5) throw new EpdmaError('EINVAL', `BAR index ${index} out of range 0..5`);
+    checkBarIndex(index, 'BAR aperture');
     if (!Number.isSafeInteger(size) || size < 16 || (size & (size - 1)) !== 0) {
       throw new EpdmaError('EINVAL', `BAR${index}: size ${hex(size)} must be a power of two >= 16`);
     }

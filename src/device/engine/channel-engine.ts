@@ -10,6 +10,7 @@ import { createChannelEngineOps } from './create-channel-engine-ops.js';
 import { EngineFault } from './engine-fault.js';
 import { LinkBudget } from './link-budget.js';
 import { IOMMU_DEVICE_READS, IOMMU_DEVICE_WRITES, type IommuTable } from '../bus/iommu-table.js';
+import { join64, lower32, upper32 } from '../wordpart.js';
 
 export interface ChannelEngineOptions {
   readonly registers: MmioRegisterFile;
@@ -154,7 +155,7 @@ export class ChannelEngine {
 
   private start(): boolean {
     const r = this.regs;
-    this.ptr = this.file.hwLoad(r.llpHi) * 0x1_0000_0000 + this.file.hwLoad(r.llpLo);
+    this.ptr = join64(this.file.hwLoad(r.llpHi), this.file.hwLoad(r.llpLo));
     if (!this.ops.enabled()) {
       this.abort(EngineFault.CHANNEL_DISABLED, this.ptr, 0);
       return false;
@@ -192,7 +193,7 @@ export class ChannelEngine {
         if (wi < 0) return this.abort(EngineFault.LL_OUTSIDE_REGION, this.ptr, 0);
         if (++this.hops > maxHops) return this.abort(EngineFault.LL_LOOP, this.ptr, 0);
         if ((control & LL_CONTROL.TCB) !== 0) this.ccs ^= 1;
-        this.ptr = (words[wi + 3]! >>> 0) * 0x1_0000_0000 + (words[wi + 2]! >>> 0);
+        this.ptr = join64(words[wi + 3]!, words[wi + 2]!);
         continue;
       }
       if ((control & LL_CONTROL.CB) !== this.ccs) {
@@ -204,8 +205,8 @@ export class ChannelEngine {
       wi = this.elementIndex(this.ptr, LL_DATA_BYTES);
       if (wi < 0) return this.abort(EngineFault.LL_OUTSIDE_REGION, this.ptr, 0);
       const size = words[wi + 1]! >>> 0;
-      const sar = (words[wi + 3]! >>> 0) * 0x1_0000_0000 + (words[wi + 2]! >>> 0);
-      const dar = (words[wi + 5]! >>> 0) * 0x1_0000_0000 + (words[wi + 4]! >>> 0);
+      const sar = join64(words[wi + 3]!, words[wi + 2]!);
+      const dar = join64(words[wi + 5]!, words[wi + 4]!);
       if (size > 0 && !this.move(sar, dar, size)) return this.running;
       this.progress = 0;
       this.counters.elements++;
@@ -273,8 +274,8 @@ export class ChannelEngine {
 
   private writeBack(): void {
     const r = this.regs;
-    this.file.hwStore(r.llpLo, this.ptr % 0x1_0000_0000);
-    this.file.hwStore(r.llpHi, Math.floor(this.ptr / 0x1_0000_0000));
+    this.file.hwStore(r.llpLo, lower32(this.ptr));
+    this.file.hwStore(r.llpHi, upper32(this.ptr));
     this.ops.storeCycleState(this.ccs);
   }
 
@@ -301,8 +302,8 @@ export class ChannelEngine {
     this.file.recordFault(this.kind, this.ch, code, addr);
     this.ops.raiseErrorStatus(code);
     if (size > 0) this.file.hwStore(r.transferSize, size);
-    this.file.hwStore(r.llpLo, this.ptr % 0x1_0000_0000);
-    this.file.hwStore(r.llpHi, Math.floor(this.ptr / 0x1_0000_0000));
+    this.file.hwStore(r.llpLo, lower32(this.ptr));
+    this.file.hwStore(r.llpHi, upper32(this.ptr));
     this.setStatus(CHANNEL_STATUS.HALTED);
     this.file.hwOr(r.intStatus, r.abortBit);
     if (this.ops.localInterruptEnabled(true)) this.counters.localInterrupts++;

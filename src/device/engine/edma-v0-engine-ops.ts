@@ -3,8 +3,7 @@ import { EDMA_V0_CONTROL1, EDMA_V0_ERR } from '../regs/edma-v0-regs.js';
 import type { MmioRegisterFile } from '../regs/register-file.js';
 import type { ChannelEngineOps } from './channel-engine-ops.js';
 import { EngineFault } from './engine-fault.js';
-
-const TWO32 = 0x1_0000_0000;
+import { join64 } from '../wordpart.js';
 
 /**
  * The eDMA v0 family (unroll, HDMA-compat) as the hardware sees it: channel status and cycle
@@ -66,7 +65,7 @@ export class EdmaV0EngineOps implements ChannelEngineOps {
     const r = this.r;
     const lo = this.file.hwLoad(abort ? r.abortImwrLo : r.doneImwrLo);
     const hi = this.file.hwLoad(abort ? r.abortImwrHi : r.doneImwrHi);
-    return hi * TWO32 + lo;
+    return join64(hi, lo);
   }
 
   /** Two channels share an imwr_data register: the even one in [15:0], the odd one in [31:16]. */

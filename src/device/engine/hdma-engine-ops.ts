@@ -2,8 +2,7 @@ import type { ChannelRegisterSet } from '../regs/channel-registers.js';
 import { HDMA_V0_BITS } from '../regs/hdma-v0-regs.js';
 import type { MmioRegisterFile } from '../regs/register-file.js';
 import type { ChannelEngineOps } from './channel-engine-ops.js';
-
-const TWO32 = 0x1_0000_0000;
+import { join64 } from '../wordpart.js';
 
 /**
  * HDMA native as the hardware sees it: every register is the channel's own. Status is ch_stat,
@@ -62,7 +61,7 @@ export class HdmaEngineOps implements ChannelEngineOps {
     const r = this.r;
     const lo = this.file.hwLoad(abort ? r.msiAbortLo : r.msiStopLo);
     const hi = this.file.hwLoad(abort ? r.msiAbortHi : r.msiStopHi);
-    return hi * TWO32 + lo;
+    return join64(hi, lo);
   }
 
   interruptData(): number {

@@ -1,4 +1,5 @@
 import { EDMA_V0_CONTROL1 } from '../regs/edma-v0-regs.js';
+import { join64, lower32, upper32 } from '../wordpart.js';
 
 /**
  * Linked-list element formats shared by eDMA v0 and HDMA (reference 6.3), little-endian:
@@ -25,15 +26,13 @@ export function llMax(regionBytes: number): number {
   return Math.max(0, Math.floor(regionBytes / LL_DATA_BYTES) - 1);
 }
 
-const TWO32 = 0x1_0000_0000;
-
 export function writeDataElement(words: Int32Array, wordIndex: number, control: number, size: number, sar: number, dar: number): void {
   words[wordIndex] = control;
   words[wordIndex + 1] = size;
-  words[wordIndex + 2] = sar % TWO32;
-  words[wordIndex + 3] = Math.floor(sar / TWO32);
-  words[wordIndex + 4] = dar % TWO32;
-  words[wordIndex + 5] = Math.floor(dar / TWO32);
+  words[wordIndex + 2] = lower32(sar);
+  words[wordIndex + 3] = upper32(sar);
+  words[wordIndex + 4] = lower32(dar);
+  words[wordIndex + 5] = upper32(dar);
 }
 
 /**
@@ -42,13 +41,13 @@ export function writeDataElement(words: Int32Array, wordIndex: number, control: 
  */
 export function writeLinkElement(words: Int32Array, wordIndex: number, control: number, llp: number): void {
   words[wordIndex] = control;
-  words[wordIndex + 2] = llp % TWO32;
-  words[wordIndex + 3] = Math.floor(llp / TWO32);
+  words[wordIndex + 2] = lower32(llp);
+  words[wordIndex + 3] = upper32(llp);
 }
 
 /** Reads a little-endian u64 made of two words as a number (exact below 2^53). */
 export function readU64(words: Int32Array, wordIndex: number): number {
-  return (words[wordIndex + 1]! >>> 0) * TWO32 + (words[wordIndex]! >>> 0);
+  return join64(words[wordIndex + 1]!, words[wordIndex]!);
 }
 
 export interface DecodedElement {

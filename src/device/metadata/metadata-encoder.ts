@@ -60,7 +60,7 @@ import {
   type HeaderLayout,
 } from './metadata-format.js';
 import type { ChannelEntry, MetadataLayout, MetadataWindow } from './metadata-layout.js';
-import { hi32, isU64, lo32 } from './metadata-u64.js';
+import { isU64, lower32Big, upper32Big } from './metadata-u64.js';
 
 const MAX_U32 = 0xffffffff;
 
@@ -138,8 +138,8 @@ export function encodeMetadata(layout: MetadataLayout): Uint8Array {
   if (layout.ready) ctrl |= CTRL_READY;
   if (layout.hostRequest && headerLayout === 'v4') ctrl |= CTRL_HOST_REQ;
   put(PCI_EP_DMA_METADATA_CTRL, ctrl);
-  put(PCI_EP_DMA_METADATA_REG_OFF_LO, lo32(layout.regOffset));
-  put(PCI_EP_DMA_METADATA_REG_OFF_HI, hi32(layout.regOffset));
+  put(PCI_EP_DMA_METADATA_REG_OFF_LO, lower32Big(layout.regOffset));
+  put(PCI_EP_DMA_METADATA_REG_OFF_HI, upper32Big(layout.regOffset));
   put(
     PCI_EP_DMA_METADATA_REG_LAYOUT,
     putField(PCI_EP_DMA_METADATA_REG_LAYOUT_DW_EDMA, REG_LAYOUT_ID_MASK, REG_LAYOUT_ID_SHIFT) |
@@ -165,20 +165,20 @@ export function encodeMetadata(layout: MetadataLayout): Uint8Array {
       let chCtrl =
         putField(entry.hwChannel, CH_CTRL_HW_CH_MASK, CH_CTRL_HW_CH_SHIFT) |
         putField(entry.desc.bar, CH_CTRL_DESC_BAR_MASK, CH_CTRL_DESC_BAR_SHIFT);
-      put(at + CH_DESC_OFF_LO, lo32(entry.desc.offset));
-      put(at + CH_DESC_OFF_HI, hi32(entry.desc.offset));
+      put(at + CH_DESC_OFF_LO, lower32Big(entry.desc.offset));
+      put(at + CH_DESC_OFF_HI, upper32Big(entry.desc.offset));
       put(at + CH_DESC_SIZE, entry.desc.size);
-      put(at + CH_DESC_ADDR_LO, lo32(entry.desc.addr));
-      put(at + CH_DESC_ADDR_HI, hi32(entry.desc.addr));
+      put(at + CH_DESC_ADDR_LO, lower32Big(entry.desc.addr));
+      put(at + CH_DESC_ADDR_HI, upper32Big(entry.desc.addr));
       if (entry.aux !== undefined) {
         checkWindow(entry.aux, `${field} aux`);
         chCtrl |=
           putField(entry.aux.bar, CH_CTRL_AUX_BAR_MASK, CH_CTRL_AUX_BAR_SHIFT) | CH_CTRL_AUX_VALID;
-        put(at + CH_AUX_OFF_LO, lo32(entry.aux.offset));
-        put(at + CH_AUX_OFF_HI, hi32(entry.aux.offset));
+        put(at + CH_AUX_OFF_LO, lower32Big(entry.aux.offset));
+        put(at + CH_AUX_OFF_HI, upper32Big(entry.aux.offset));
         put(at + CH_AUX_SIZE, entry.aux.size);
-        put(at + CH_AUX_ADDR_LO, lo32(entry.aux.addr));
-        put(at + CH_AUX_ADDR_HI, hi32(entry.aux.addr));
+        put(at + CH_AUX_ADDR_LO, lower32Big(entry.aux.addr));
+        put(at + CH_AUX_ADDR_HI, upper32Big(entry.aux.addr));
       }
       put(at + PCI_EP_DMA_METADATA_CH_CTRL, chCtrl);
     });

@@ -1,3 +1,5 @@
+import { PCI_STD_NUM_BARS } from '../epc/epc-features.js';
+
 /**
  * The pci-ep-dma metadata BAR binary format (include/linux/pci-ep-dma.h, revision 1), as
  * constants. Everything else in this folder reads and writes the blob only through these names,
@@ -116,7 +118,7 @@ export const CH_CTRL_AUX_VALID = 0x00010000; // BIT(16)
 export const EDMA_MAX_WR_CH = 8;
 export const EDMA_MAX_RD_CH = 8;
 /** PCI_STD_NUM_BARS - 1: BAR indices are 0..5 even though the fields are 3 bits wide. */
-export const PCI_STD_MAX_BAR = 5;
+export const PCI_STD_MAX_BAR = PCI_STD_NUM_BARS - 1;
 
 // Later (intel-lab-lkp, post-v4) layout.
 const PCI_EP_DMA_METADATA_HDR_LEN_HOST_CTRL = 0x20;

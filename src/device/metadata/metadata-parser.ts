@@ -61,7 +61,7 @@ import {
   type MapFormatName,
 } from './metadata-format.js';
 import type { ChannelEntry, MetadataLayout, MetadataWindow } from './metadata-layout.js';
-import { fromHalves } from './metadata-u64.js';
+import { join64Big } from './metadata-u64.js';
 
 export interface ParseMetadataOptions {
   /** The BAR the blob was read from; only used to name it in messages. */
@@ -119,7 +119,8 @@ class BarReader {
 
   /** The full u64 from its lo/hi dwords: like the kernel, any value is accepted. */
   u64(loOffset: number, hiOffset: number): bigint {
-    return fromHalves(this.word(loOffset), this.word(hiOffset));
+    const lo = this.word(loOffset);
+    return join64Big(this.word(hiOffset), lo);
   }
 }
 

@@ -14,15 +14,18 @@ export function isU64(value: unknown): value is bigint {
   return typeof value === 'bigint' && value >= 0n && value <= U64_MAX;
 }
 
-export function lo32(value: bigint): number {
+/** lower32 (wordpart.ts) for a metadata u64. */
+export function lower32Big(value: bigint): number {
   return Number(value & U32_MASK);
 }
 
-export function hi32(value: bigint): number {
+/** upper32 (wordpart.ts) for a metadata u64. */
+export function upper32Big(value: bigint): number {
   return Number((value >> 32n) & U32_MASK);
 }
 
-export function fromHalves(lo: number, hi: number): bigint {
+/** join64 (wordpart.ts) for a metadata u64: exact over the whole range; halves may arrive signed. */
+export function join64Big(hi: number, lo: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 

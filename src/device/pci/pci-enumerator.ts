@@ -1,6 +1,7 @@
 import { EpdmaError, hex } from '../errors.js';
 import type { EndpointController } from '../epc/endpoint-controller.js';
 import { PciFunction, type PciBar } from './pci-function.js';
+import { PCI_STD_NUM_BARS } from '../epc/epc-features.js';
 
 export interface PciEnumeratorOptions {
   /** Start of the host's MMIO window for BARs (default 0xf000_0000). */
@@ -48,7 +49,7 @@ export class PciEnumerator {
       if (ap.busAddr === undefined) ap.busAddr = this.assign(ap.size);
       bars[i] = { index: i, busAddr: ap.busAddr, size: ap.size, aperture: ap };
     });
-    while (bars.length < 6) bars.push(undefined);
+    while (bars.length < PCI_STD_NUM_BARS) bars.push(undefined);
     return new PciFunction({
       bus: this.bus,
       device: 0,

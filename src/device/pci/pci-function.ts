@@ -1,5 +1,6 @@
 import type { BarAperture } from '../bus/bar-aperture.js';
 import type { MsixConfig } from '../epc/epf-header.js';
+import { PCI_STD_NUM_BARS } from '../epc/epc-features.js';
 
 /** A memory BAR as the host's PCI core records it after enumeration (`struct resource`). */
 export interface PciBar {
@@ -64,7 +65,7 @@ export class PciFunction {
   /** BAR sizes 0..5 (0 = not implemented), the way the metadata parser wants them. */
   barSizes(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < 6; i++) out.push(this.bars[i]?.size ?? 0);
+    for (let i = 0; i < PCI_STD_NUM_BARS; i++) out.push(this.bars[i]?.size ?? 0);
     return out;
   }
 }

@@ -3,6 +3,7 @@ import { EDMA_V0, EDMA_V0_DOORBELL, EDMA_V0_MAX_NR_CH, EDMA_V0_WINDOW_BYTES } fr
 import { HDMA_V0, HDMA_V0_BITS, HDMA_V0_CH, HDMA_V0_MAX_NR_CH, HDMA_V0_WINDOW_BYTES } from './hdma-v0-regs.js';
 import { registerFamily, type MapFormat } from './map-format.js';
 import type { ChannelKind } from './channel-registers.js';
+import { join64, lower32, upper32 } from '../wordpart.js';
 
 /** What a CPU write to a register does besides storing the value. */
 const EFFECT_STORE = 0;
@@ -224,14 +225,14 @@ export class MmioRegisterFile {
   }
   recordFault(kind: ChannelKind, ch: number, code: number, addr: number): void {
     const i = SH_FAULT + (kindIndex(kind) * 8 + ch) * 4;
-    Atomics.store(this.shadow, i + 1, addr % 0x1_0000_0000);
-    Atomics.store(this.shadow, i + 2, Math.floor(addr / 0x1_0000_0000));
+    Atomics.store(this.shadow, i + 1, lower32(addr));
+    Atomics.store(this.shadow, i + 2, upper32(addr));
     Atomics.store(this.shadow, i, code);
   }
   /** The last fault of the channel: `code` 0 means none (see `EngineFault`). */
   lastFault(kind: ChannelKind, ch: number): { code: number; addr: number } {
     const i = SH_FAULT + (kindIndex(kind) * 8 + ch) * 4;
-    return { code: Atomics.load(this.shadow, i), addr: (Atomics.load(this.shadow, i + 2) >>> 0) * 0x1_0000_0000 + (Atomics.load(this.shadow, i + 1) >>> 0) };
+    return { code: Atomics.load(this.shadow, i), addr: join64(Atomics.load(this.shadow, i + 2), Atomics.load(this.shadow, i + 1)) };
   }
   lastFaultCode(kind: ChannelKind, ch: number): number {
     return Atomics.load(this.shadow, SH_FAULT + (kindIndex(kind) * 8 + ch) * 4);

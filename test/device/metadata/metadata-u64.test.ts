@@ -2,17 +2,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EpdmaError } from '../../../dist/device/errors.js';
-import { fromHalves, hi32, isU64, lo32, toModelNumber, U64_MAX } from '../../../dist/device/metadata/metadata-u64.js';
+import { isU64, join64Big, lower32Big, toModelNumber, U64_MAX, upper32Big } from '../../../dist/device/metadata/metadata-u64.js';
 
 describe('u64 halves', () => {
-  it('lo32/hi32 and fromHalves are inverse over the full range', () => {
+  it('lower32Big/upper32Big and join64Big are inverse over the full range', () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: U64_MAX }), (value) => {
-        const lo = lo32(value);
-        const hi = hi32(value);
+        const lo = lower32Big(value);
+        const hi = upper32Big(value);
         expect(Number.isInteger(lo) && lo >= 0 && lo <= 0xffffffff).toBe(true);
         expect(Number.isInteger(hi) && hi >= 0 && hi <= 0xffffffff).toBe(true);
-        expect(fromHalves(lo, hi)).toBe(value);
+        expect(join64Big(hi, lo)).toBe(value);
       }),
       { numRuns: 2000 },
     );
@@ -24,9 +24,9 @@ describe('u64 halves', () => {
     [2n ** 53n, 0, 0x20_0000],
     [U64_MAX, 0xffff_ffff, 0xffff_ffff],
   ])('%s -> lo %#x hi %#x', (value, lo, hi) => {
-    expect([lo32(value), hi32(value)]).toEqual([lo, hi]);
+    expect([lower32Big(value), upper32Big(value)]).toEqual([lo, hi]);
     // halves read from an Int32Array arrive signed: still the same u64
-    expect(fromHalves(lo | 0, hi | 0)).toBe(value);
+    expect(join64Big(hi | 0, lo | 0)).toBe(value);
   });
 
   it('isU64 accepts bigints in 0..2^64-1 only', () => {
