@@ -5,7 +5,10 @@ import { DW_PCIE_EP_DMA_READY_POLL_US } from '../device/metadata/metadata-format
  * The one way a thread of the data plane waits for another: poll a while (a wakeup is then off
  * the critical path), then park on a shared word the other side changes and wakes, with a
  * timeout that is only a safety net and doubles while nothing happens. Each kind of wait is a
- * named policy below; the word and its wake protocol are a ParkingWord.
+ * named policy below; the word and its wake protocol are a ParkingWord. The main thread, which
+ * must never block, waits the same way asynchronously (waitUntil in wait-until.ts, under the
+ * same policies); a doorbell it listens on for good is a DoorbellListener; waiting out a
+ * crashed channel worker is an event, ChannelActor.whenRunning.
  */
 export interface BackoffPolicy {
   /** Empty polls before the first park: 0 parks at once, Infinity never parks. */
