@@ -16,7 +16,7 @@ export const LAYERS = {
   protocol: ['device', 'native'],
   'dw-edma': ['device', 'protocol'],
   'pci-epf-dma': ['device'],
-  'dw-edma-pcie': ['device'],
+  'dw-edma-pcie': ['device', 'protocol'],
   workers: ['device', 'native', 'protocol', 'dw-edma'],
   actors: ['device', 'native', 'protocol'],
   api: ['device', 'native', 'protocol', 'actors', 'pci-epf-dma', 'dw-edma-pcie'],

@@ -38,7 +38,11 @@ export class ChannelActor {
   private exited: Promise<void> = Promise.resolve();
   private intentionalExit = false;
   generation = 0;
-  state: ChannelActorState = 'starting';
+  private current: ChannelActorState = 'starting';
+  /** Why the supervisor stopped the actor for good. */
+  private stoppedBecause = '';
+  /** Waiters of whenRunning(), settled by the next 'running', 'stopped' or 'closed'. */
+  private running: { readonly promise: Promise<void>; readonly resolve: () => void; readonly reject: (e: Error) => void } | undefined;
 
   /** The channel core's semantics (the handle follows the same ones on the main thread). */
   get quirks(): ChannelWorkerData['quirks'] {
@@ -61,13 +65,64 @@ export class ChannelActor {
     this.control = ChannelControlBlock.create();
   }
 
+  get state(): ChannelActorState {
+    return this.current;
+  }
+
+  private enter(state: ChannelActorState): void {
+    this.current = state;
+    const waiters = this.running;
+    if (waiters === undefined || state === 'starting' || state === 'crashed') return;
+    this.running = undefined;
+    if (state === 'running') waiters.resolve();
+    else waiters.reject(this.shutdown());
+  }
+
+  private shutdown(): EpdmaError {
+    return new EpdmaError('ESHUTDOWN', this.current === 'stopped' ? `${this.name}: channel stopped: ${this.stoppedBecause}` : `${this.name}: channel closed`);
+  }
+
+  /**
+   * Resolves once the worker runs: at once if it does, else when a (re)start has answered on
+   * the control plane, however many starts that takes (a worker that dies while starting is
+   * restarted again). Rejects ESHUTDOWN once the actor is stopped for good or closed. What
+   * waits out a crash awaits this, never a timer.
+   */
+  whenRunning(): Promise<void> {
+    // A thread already gone whose exit event is still to come is not running: its crash (and
+    // the restart) follow, and a caller looping on "call, and on ESHUTDOWN await a restart"
+    // must not spin on it.
+    if (this.current === 'running' && this.worker !== undefined && this.worker.threadId !== -1) return Promise.resolve();
+    if (this.current === 'stopped' || this.current === 'closed') return Promise.reject(this.shutdown());
+    if (this.running === undefined) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.running = { promise, resolve, reject };
+    }
+    return this.running.promise;
+  }
+
+  /** The supervisor gave up on this actor (restart intensity exceeded): it never runs again. */
+  markStopped(reason: string): void {
+    this.stoppedBecause = reason;
+    this.enter('stopped');
+  }
+
   /** What the worker is started with (its LL region, quirks...). */
   get spec(): ChannelActorOptions['spec'] {
     return this.options.spec;
   }
 
-  /** Starts (or restarts) the worker and resolves once it answers on the control plane. */
-  async start(): Promise<void> {
+  /**
+   * Starts (or restarts) the worker and resolves once it answers on the control plane.
+   * `onRunning` runs the moment the actor is running, before anyone awaiting whenRunning()
+   * resumes (so a restart is on the event stream by then).
+   */
+  async start(onRunning?: () => void): Promise<void> {
     const data: ChannelWorkerData = {
       ...this.options.spec,
       submissions: this.submissions.buffer,
@@ -93,16 +148,19 @@ export class ChannelActor {
       worker.once('exit', (code) => {
         this.client?.dispose();
         if (this.worker === worker) this.worker = undefined;
-        if (!this.intentionalExit && this.state !== 'closed') {
-          this.state = 'crashed';
+        if (!this.intentionalExit && this.current !== 'closed') {
+          this.enter('crashed');
           this.options.onCrash(this, reason !== '' ? reason : `worker exited with code ${code}`);
         }
         resolve();
       });
     });
-    this.state = 'starting';
+    this.enter('starting');
     await this.call('stats');
-    if (this.state === 'starting') this.state = 'running';
+    if (this.current === 'starting') {
+      this.enter('running');
+      onRunning?.();
+    }
   }
 
   get alive(): boolean {
@@ -135,7 +193,7 @@ export class ChannelActor {
 
   /** Stops the worker on purpose (close, or restart intensity exceeded) and joins it. */
   async stop(final: 'closed' | 'stopped'): Promise<void> {
-    this.state = final;
+    this.enter(final);
     this.intentionalExit = true;
     const w = this.worker;
     if (w !== undefined) {

@@ -26,10 +26,8 @@ interface Child {
   readonly actor: ChannelActor;
   readonly hooks: ChildHooks;
   restarts: number[];
+  /** The pending restart's backoff, cancelled by close(). */
   timer: NodeJS.Timeout | undefined;
-  restarting: Promise<void> | undefined;
-  /** Resolves `restarting` when close() cancels a pending restart. */
-  cancel: (() => void) | undefined;
 }
 
 /**
@@ -54,7 +52,7 @@ export class Supervisor {
 
   /** Registers the actor; its ChannelActorOptions.onCrash must call `crashed(actor, reason)`. */
   async startChild(actor: ChannelActor, hooks: ChildHooks): Promise<void> {
-    this.children.set(actor.name, { actor, hooks, restarts: [], timer: undefined, restarting: undefined, cancel: undefined });
+    this.children.set(actor.name, { actor, hooks, restarts: [], timer: undefined });
     await actor.start();
     this.onEvent('channel-started', actor.name);
   }
@@ -76,45 +74,37 @@ export class Supervisor {
     child.restarts = child.restarts.filter((t) => now - t < this.withinMs);
     if (child.restarts.length >= this.maxRestarts) {
       const why = `restart intensity exceeded: ${child.restarts.length} restarts within ${this.withinMs} ms (last crash: ${reason})`;
-      actor.state = 'stopped';
+      actor.markStopped(why);
       child.hooks.onStopped(why);
       this.onEvent('channel-stopped', actor.name, why);
       return;
     }
     child.restarts.push(now);
     const delay = this.backoffMs * 2 ** (child.restarts.length - 1);
-    child.restarting = new Promise((resolve) => {
-      child.cancel = resolve;
-      child.timer = setTimeout(() => {
-        child.timer = undefined;
-        if (this.closed) return resolve();
-        actor.generation++;
-        actor.start().then(
-          () => {
-            child.restarting = undefined;
-            this.onEvent('channel-restarted', actor.name, `generation ${actor.generation}`);
-            resolve();
-          },
-          // A worker that dies while starting reports through onCrash again; nothing more here.
-          () => resolve(),
-        );
-      }, delay);
-    });
+    child.timer = setTimeout(() => {
+      child.timer = undefined;
+      if (this.closed) return;
+      actor.generation++;
+      actor.start(() => this.onEvent('channel-restarted', actor.name, `generation ${actor.generation}`)).catch(
+        // A worker that dies while starting reports through onCrash again; nothing more here.
+        () => undefined,
+      );
+    }, delay);
   }
 
-  /** Resolves once the channel is running again (or will not be). */
+  /**
+   * Resolves once the channel is running again, or will not be (stopped for good, or closed):
+   * the actor's own whenRunning, which settles on the restart itself rather than on a timer.
+   */
   async settled(name: string): Promise<void> {
-    await this.children.get(name)?.restarting;
+    await this.children.get(name)?.actor.whenRunning().catch(() => undefined);
   }
 
   /** Stops every child and joins every worker; idempotent. */
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.children.values()];
-    for (const c of all) {
-      if (c.timer !== undefined) clearTimeout(c.timer);
-      c.cancel?.();
-    }
+    for (const c of all) if (c.timer !== undefined) clearTimeout(c.timer);
     await Promise.all(all.map((c) => c.actor.stop('closed')));
   }
 }

@@ -611,23 +611,26 @@ export class ChannelHandle implements DmaChannel {
     for (const d of this.inRing.values()) if (d.kind === DESC_CYCLIC) d.silenced = true;
   }
 
-  /** Resolves once the worker finished the terminate pending in the control block, its records drained. */
-  private workerTerminated(): Promise<void> {
-    const ctl = this.actor.control;
-    const done = this.actor.alive ? this.actor.call('terminate') : Promise.reject(new EpdmaError('ESHUTDOWN', `${this.info.name}: worker not running`));
-    return done.then(
-      () => this.hooks.drainNow(),
-      async (err: unknown) => {
+  /**
+   * Resolves once the worker finished the terminate pending in the control block, its records
+   * drained. If the worker dies meanwhile, crash reconciliation settles what it had in flight,
+   * and the restarted worker finishes the terminate (the pending word survives the crash)
+   * before it runs anything: so ask the restarted worker, once the supervisor's restart has
+   * answered. A channel stopped for good (or closed) failed everything it held: nothing is left
+   * to terminate.
+   */
+  private async workerTerminated(): Promise<void> {
+    for (;;) {
+      try {
+        await this.actor.call('terminate');
+        break;
+      } catch (err) {
         if (!(err instanceof EpdmaError && err.code === 'ESHUTDOWN')) throw err;
-        // The worker died meanwhile: crash reconciliation settles what it had in flight, and
-        // the restarted worker finishes the terminate (the pending word survives the crash)
-        // before it runs anything. Wait for that, or for the channel to stop for good.
-        while (ctl.terminatePending() !== 0 && this.stoppedReason === undefined && this.actor.state !== 'closed') {
-          await new Promise((r) => setTimeout(r, 2));
-        }
-        this.hooks.drainNow();
-      },
-    );
+      }
+      const restarted = await this.actor.whenRunning().then(() => true, () => false);
+      if (!restarted) break;
+    }
+    this.hooks.drainNow();
   }
 
   async synchronize(): Promise<void> {

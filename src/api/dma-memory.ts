@@ -16,7 +16,8 @@ interface Extent {
 export class RegionMemory implements DmaMemory {
   readonly base: number;
   readonly size: number;
-  private readonly region: MemoryRegion;
+  /** The RAM region the buffers are carved from: every buffer's `bytes` is a view into it. */
+  readonly region: MemoryRegion;
   private free_: Extent[];
   /** addr -> the buffer handed out there: identity tells a live buffer from a freed one. */
   private readonly live = new Map<number, DmaBuffer>();

@@ -1,13 +1,14 @@
 import { Subject, type Observable } from 'rxjs';
 import { EpdmaError } from '../device/errors.js';
 import type { DwEdmaChip } from '../device/dma-chip.js';
-import { DW_PCIE_EP_DMA_READY_POLL_US, DW_PCIE_EP_DMA_READY_TIMEOUT_US, type HeaderLayout } from '../device/metadata/metadata-format.js';
+import { DW_PCIE_EP_DMA_READY_TIMEOUT_US, type HeaderLayout } from '../device/metadata/metadata-format.js';
 import { clearHostRequest, readReady, setHostRequest } from '../device/metadata/metadata-handshake.js';
 import type { MetadataLayout } from '../device/metadata/metadata-layout.js';
 import { parseMetadata } from '../device/metadata/metadata-parser.js';
 import type { PciFunction } from '../device/pci/pci-function.js';
+import { BACKOFF } from '../protocol/backoff.js';
+import { waitUntil } from '../protocol/wait-until.js';
 import { discoverMetadata, type DiscoveredMetadata } from './metadata-discovery.js';
-import { pollUntil } from './poll-until.js';
 import { buildRemoteChip, type HostChannelInfo } from './remote-chip.js';
 
 export type { HostChannelInfo } from './remote-chip.js';
@@ -62,7 +63,7 @@ export class HostDriver {
 
   /** Probe: ENODEV without driver_override, then discovery, H, wait for R, parse, build. */
   static async probe(fn: PciFunction, options: HostDriverOptions = {}): Promise<HostDriver> {
-    const readyPollMs = positive('readyPollMs', options.readyPollMs ?? DW_PCIE_EP_DMA_READY_POLL_US / 1000);
+    const readyPollMs = positive('readyPollMs', options.readyPollMs ?? BACKOFF.readyRegister.parkMs);
     const readyTimeoutMs = positive('readyTimeoutMs', options.readyTimeoutMs ?? DW_PCIE_EP_DMA_READY_TIMEOUT_US / 1000);
     const watchPollMs = positive('watchPollMs', options.watchPollMs ?? readyPollMs);
     const headerLayout = options.headerLayout ?? 'v4';
@@ -75,8 +76,8 @@ export class HostDriver {
     // readl / OR / writel through the BAR mapping.
     setHostRequest(found.words, headerLayout);
     try {
-      await pollUntil(() => readReady(found.words, headerLayout), {
-        pollMs: readyPollMs,
+      // read_poll_timeout on a register: nothing wakes the reader, every park is the poll period.
+      await waitUntil(() => readReady(found.words, headerLayout), { ...BACKOFF.readyRegister, parkMs: readyPollMs, maxParkMs: readyPollMs }, {
         timeoutMs: readyTimeoutMs,
         signal: options.signal,
         what: `dw-edma-pcie: ${fn.bdf}: waiting for READY in BAR${found.bar.index}`,

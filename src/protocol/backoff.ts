@@ -1,10 +1,14 @@
 import { EpdmaError } from '../device/errors.js';
+import { DW_PCIE_EP_DMA_READY_POLL_US } from '../device/metadata/metadata-format.js';
 
 /**
  * The one way a thread of the data plane waits for another: poll a while (a wakeup is then off
  * the critical path), then park on a shared word the other side changes and wakes, with a
  * timeout that is only a safety net and doubles while nothing happens. Each kind of wait is a
- * named policy below; the word and its wake protocol are a ParkingWord.
+ * named policy below; the word and its wake protocol are a ParkingWord. The main thread, which
+ * must never block, waits the same way asynchronously (waitUntil in wait-until.ts, under the
+ * same policies); a doorbell it listens on for good is a DoorbellListener; waiting out a
+ * crashed channel worker is an event, ChannelActor.whenRunning.
  */
 export interface BackoffPolicy {
   /** Empty polls before the first park: 0 parks at once, Infinity never parks. */
@@ -15,7 +19,7 @@ export interface BackoffPolicy {
   readonly maxParkMs: number;
 }
 
-/** The waits of the runtime, by what is waited for. */
+/** The waits of the runtime, by what is waited for: worker threads first (Backoff.idle). */
 export const BACKOFF = Object.freeze({
   /**
    * A channel worker with nothing to do, parked on its kick word. An empty poll costs ~28 ns on
@@ -28,6 +32,24 @@ export const BACKOFF = Object.freeze({
   remoteHardware: Object.freeze({ spins: 200, parkMs: 5, maxParkMs: 5 }),
   /** A channel worker with a full completion ring, parked on the ring's tail word until the main thread drains. */
   ringFull: Object.freeze({ spins: 0, parkMs: 1, maxParkMs: 16 }),
+  // The main thread's waits (waitUntil): it never blocks and never spins, so spins is 0 and
+  // every park is an Atomics.waitAsync on the awaited word, or a timer where no wake can come.
+  /**
+   * dw-edma-pcie's probe polling R in the metadata BAR every DW_PCIE_EP_DMA_READY_POLL_US, as
+   * read_poll_timeout does: a register, which nothing wakes a reader of.
+   */
+  readyRegister: Object.freeze({ spins: 0, parkMs: DW_PCIE_EP_DMA_READY_POLL_US / 1000, maxParkMs: DW_PCIE_EP_DMA_READY_POLL_US / 1000 }),
+  /**
+   * A host process waiting for the endpoint process to free the host slot after the previous
+   * host: parked on the slot word, which the endpoint notifies; from another process that
+   * wake cannot reach this thread, so the park's timeout is the poll.
+   */
+  hostSlotRelease: Object.freeze({ spins: 0, parkMs: 5, maxParkMs: 5 }),
+  /**
+   * The endpoint waiting for its engine worker to acknowledge a reset, parked on the ack word:
+   * the worker's notify (or its exit) ends the park; the timeout is only a safety net.
+   */
+  engineResetAck: Object.freeze({ spins: 0, parkMs: 20, maxParkMs: 160 }),
 } satisfies Record<string, BackoffPolicy>);
 
 /**
@@ -118,7 +140,17 @@ export class Backoff {
       this.onWork();
       return IDLE_RECHECK_FOUND_WORK;
     }
-    if (word.sleep(seq, this.nextParkMs) === 'timed-out') {
+    return this.parked(word.sleep(seq, this.nextParkMs));
+  }
+
+  /**
+   * Accounts for one park that ended with `result`: a timeout doubles the next park's timeout
+   * up to the cap (IDLE_TIMED_OUT); a wake (or a word that had already moved) restarts the
+   * ladder (IDLE_WOKEN). idle() calls it; a main-thread wait (waitUntil) parks asynchronously
+   * and calls it itself.
+   */
+  parked(result: 'ok' | 'not-equal' | 'timed-out'): number {
+    if (result === 'timed-out') {
       this.timeouts++;
       this.nextParkMs = Math.min(this.nextParkMs * 2, Math.max(this.plan.maxParkMs, this.plan.parkMs));
       return IDLE_TIMED_OUT;

@@ -1,5 +1,6 @@
 import { EpdmaError } from '../device/errors.js';
 import type { CompletionRing, CompletionVisitor } from './completion-ring.js';
+import { DoorbellListener, rethrowLater } from './doorbell-listener.js';
 
 /**
  * The completion doorbell of one process side: every channel worker of the side rings it once
@@ -64,49 +65,43 @@ interface PumpEntry {
   active: boolean;
 }
 
-function rethrowLater(error: unknown): void {
-  setImmediate(() => {
-    throw error;
-  });
-}
-
-function nextMacrotask(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 /**
- * The main thread's completion loop:
+ * The main thread's completion loop, a DoorbellListener on the side's doorbell whose pass
+ * drains every ring: whatever a worker publishes after its ring was drained rings the doorbell
+ * after the listener's sample, so nothing published is slept on.
  *
- *   seq = doorbell; drain every ring; if nothing was drained: await waitAsync(doorbell, seq)
- *
- * The doorbell is sampled BEFORE draining: a batch published after a ring was drained rings
- * the doorbell after the sample, so the wait returns 'not-equal' at once instead of sleeping
- * on undelivered completions. After a non-empty pass the loop yields one macrotask before the
- * next pass, so a continuous completion stream cannot starve timers and I/O.
- *
- * Allocation: one promise per wait or per busy pass, none per record (visitors read by slot).
+ * Allocation: none per record (visitors read by slot), see DoorbellListener per pass.
  */
 export class CompletionPump {
   readonly doorbell: CompletionDoorbell;
   private readonly onError: (error: unknown, ring: CompletionRing) => void;
-  private readonly waitTimeoutMs: number;
+  private readonly listener: DoorbellListener;
   // Copy-on-write: add/remove (rare) replace the array, a pass iterates the array it started with.
   private entries: readonly PumpEntry[] = [];
-  private stopped = true;
-  private loopDone: Promise<void> = Promise.resolve();
-  /** Counters for stats. */
-  passes = 0;
-  waits = 0;
+  /** Records visited, for stats. */
   drained = 0;
 
   constructor(doorbell: CompletionDoorbell, options: CompletionPumpOptions = {}) {
     this.doorbell = doorbell;
     this.onError = options.onError ?? rethrowLater;
-    this.waitTimeoutMs = options.waitTimeoutMs ?? Infinity;
+    this.listener = new DoorbellListener(
+      { view: doorbell.view, index: COUNT },
+      () => this.drainAll() > 0,
+      options.waitTimeoutMs !== undefined ? { parkTimeoutMs: options.waitTimeoutMs } : {},
+    );
   }
 
   get running(): boolean {
-    return !this.stopped;
+    return this.listener.running;
+  }
+
+  /** Passes made, and waits that actually parked (stats). */
+  get passes(): number {
+    return this.listener.passes;
+  }
+
+  get waits(): number {
+    return this.listener.parks;
   }
 
   get size(): number {
@@ -160,39 +155,11 @@ export class CompletionPump {
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.loopDone = this.loop();
+    this.listener.start();
   }
 
-  /** Ends the loop (it is parked in waitAsync, so ring it awake) and resolves when it has. */
-  async stop(): Promise<void> {
-    if (this.stopped) return this.loopDone;
-    this.stopped = true;
-    this.doorbell.ring();
-    return this.loopDone;
-  }
-
-  private async loop(): Promise<void> {
-    const view = this.doorbell.view;
-    while (!this.stopped) {
-      const seq = Atomics.load(view, COUNT);
-      this.passes++;
-      const n = this.drainAll();
-      if (this.stopped) break;
-      if (n > 0) {
-        await nextMacrotask();
-        continue;
-      }
-      const wait = Atomics.waitAsync(view, COUNT, seq, this.waitTimeoutMs);
-      if (wait.async) {
-        this.waits++;
-        await wait.value;
-      } else {
-        // 'not-equal' (rung since the sample: drain again) or 'timed-out' (timeout 0):
-        // yield anyway, so a doorbell rung continuously cannot spin the main thread.
-        await nextMacrotask();
-      }
-    }
+  /** Ends the loop (a parked one is rung awake) and resolves when it has. */
+  stop(): Promise<void> {
+    return this.listener.stop();
   }
 }

@@ -231,3 +231,51 @@ describe('idle side', () => {
     for (const h of f.handles) expect((await h.actor.call('stats')).descriptors).toBe(0);
   });
 });
+
+describe('whenRunning (what waits out a crash)', () => {
+  it('resolves at once while running; after a crash, on the restart, after its onRunning; rejects ESHUTDOWN once stopped or closed', async () => {
+    const f = await open();
+    const doorbell = CompletionDoorbell.create();
+    const order: string[] = [];
+    const actor = new ChannelActor({
+      spec: { ...f.spec('write', 1), doorbell: doorbell.buffer },
+      onCrash: (_a, reason) => order.push(`crash: ${reason}`),
+    });
+    try {
+      const first = actor.whenRunning().then(() => order.push('first start'));
+      await actor.start(() => order.push('onRunning 0'));
+      await first;
+      await actor.whenRunning();
+      expect(order).toEqual(['onRunning 0', 'first start']);
+
+      await actor.kill();
+      expect(actor.state).toBe('crashed');
+      expect(order).toHaveLength(3);
+      expect(order[2]).toMatch(/^crash: /);
+      order.length = 0;
+      // Two waiters while crashed: both settle on the one restart, once.
+      let settled = 0;
+      const waiters = [actor.whenRunning(), actor.whenRunning()].map((p) => p.then(() => {
+        settled++;
+        order.push(`resumed at generation ${actor.generation}`);
+      }));
+      actor.generation++;
+      await actor.start(() => order.push('onRunning 1'));
+      await within(Promise.all(waiters), 'the waiters of the restart');
+      expect(settled).toBe(2);
+      expect(order).toEqual(['onRunning 1', 'resumed at generation 1', 'resumed at generation 1']);
+
+      // Stopped for good while someone waits: ESHUTDOWN with the supervisor's reason.
+      await actor.kill();
+      const pending = rejection(actor.whenRunning());
+      actor.markStopped('restart intensity exceeded');
+      const err = await pending;
+      expect(err.code).toBe('ESHUTDOWN');
+      expect(err.message).toBe('ESHUTDOWN: endpoint/wr1: channel stopped: restart intensity exceeded');
+      expect((await rejection(actor.whenRunning())).message).toBe(err.message);
+    } finally {
+      await actor.stop('closed');
+    }
+    expect((await rejection(actor.whenRunning())).message).toBe('ESHUTDOWN: endpoint/wr1: channel closed');
+  });
+});

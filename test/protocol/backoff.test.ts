@@ -44,7 +44,7 @@ const always = (): boolean => true;
 
 describe('BACKOFF policies', () => {
   it('names every wait of the data plane with a valid, frozen policy', () => {
-    expect(Object.keys(BACKOFF).sort()).toEqual(['channelIdle', 'engineIdle', 'remoteHardware', 'ringFull']);
+    expect(Object.keys(BACKOFF).sort()).toEqual(['channelIdle', 'engineIdle', 'engineResetAck', 'hostSlotRelease', 'readyRegister', 'remoteHardware', 'ringFull']);
     expect(Object.isFrozen(BACKOFF)).toBe(true);
     for (const [name, p] of Object.entries(BACKOFF)) {
       expect(Object.isFrozen(p), name).toBe(true);
@@ -55,6 +55,9 @@ describe('BACKOFF policies', () => {
     }
     // A full ring parks at once: there is nothing to poll for until the main thread drains.
     expect(BACKOFF.ringFull.spins).toBe(0);
+    // The main thread's waits (waitUntil) never spin; the READY poll is the kernel's 1 ms.
+    for (const name of ['readyRegister', 'hostSlotRelease', 'engineResetAck'] as const) expect(BACKOFF[name].spins, name).toBe(0);
+    expect(BACKOFF.readyRegister).toEqual({ spins: 0, parkMs: 1, maxParkMs: 1 });
   });
 
   it('rejects a policy it cannot honour, naming the value', () => {
@@ -95,6 +98,17 @@ describe('Backoff', () => {
     word.next = 'not-equal';
     expect(b.idle(word, never)).toBe(IDLE_WOKEN);
     expect([b.wakeups, b.timeouts]).toEqual([2, 5]);
+  });
+
+  it('parked() is the ladder of a park made elsewhere (the main thread parks asynchronously)', () => {
+    const b = new Backoff({ spins: 2, parkMs: 3, maxParkMs: 10 });
+    expect(b.parked('timed-out')).toBe(IDLE_TIMED_OUT);
+    expect(b.parked('timed-out')).toBe(IDLE_TIMED_OUT);
+    expect(b.currentParkMs).toBe(10);
+    expect(b.parked('not-equal')).toBe(IDLE_WOKEN);
+    expect(b.currentParkMs).toBe(3);
+    expect(b.spinning).toBe(true);
+    expect([b.wakeups, b.timeouts]).toEqual([1, 2]);
   });
 
   it('Infinity spins never parks, even after skipSpin; skipSpin makes a finite policy park next', () => {

@@ -2,7 +2,9 @@
  * Who is alive across the files, as state machines on a control block: HostWatch (endpoint
  * side) drops a host only when the process it recorded is gone, or when that host said goodbye
  * and its heartbeat stopped, never because of what one word says; EndpointWatch (host side)
- * reports channel resets, a silent endpoint and withdrawn files. Timers and the clock are fake.
+ * reports channel resets, a silent endpoint and withdrawn files; claimHostSlot (host side) waits
+ * for the endpoint to free the slot (BACKOFF.hostSlotRelease). Timers and the clock are fake,
+ * except where a real wait is under test.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EndpointWatch, HOST_HEARTBEAT_MS, HOST_HEARTBEAT_STALL_MS, HostWatch, processStartTime } from '../../dist/api/two-process/liveness.js';
+import { claimHostSlot, EndpointWatch, HOST_HEARTBEAT_MS, HOST_HEARTBEAT_STALL_MS, HostWatch, processStartTime } from '../../dist/api/two-process/liveness.js';
 import { CONTROL_BYTES, CTL } from '../../dist/api/two-process/shm-layout.js';
 
 beforeEach(() => {
@@ -172,5 +174,72 @@ describe('EndpointWatch (host side)', () => {
     } finally {
       b.watch.stop();
     }
+  });
+});
+
+describe('claimHostSlot (host side)', () => {
+  beforeEach(() => {
+    vi.useRealTimers(); // a real wait: its parks and deadline run on the real clock
+  });
+
+  const LEAVING = -0x7fff_0001; // a previous host's "leaving" word (-pid)
+  const slot = (word: number): Int32Array => {
+    const ctl = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
+    Atomics.store(ctl, CTL.HOST_PID, word);
+    return ctl;
+  };
+
+  it('takes a free slot at once', async () => {
+    const ctl = slot(0);
+    await claimHostSlot(ctl, { dir: '/dev/shm/x', timeoutMs: 0, endpointAlive: () => true });
+    expect(Atomics.load(ctl, CTL.HOST_PID)).toBe(process.pid);
+  });
+
+  it('EBUSY for a live host in the slot, and for a second host of this process', async () => {
+    await expect(claimHostSlot(slot(process.ppid), { dir: 'd', timeoutMs: 1000, endpointAlive: () => true }))
+      .rejects.toThrow(`EBUSY: openHost: host process ${process.ppid} is attached to d; one host at a time`);
+    await expect(claimHostSlot(slot(process.pid), { dir: 'd', timeoutMs: 1000, endpointAlive: () => true }))
+      .rejects.toThrow(`EBUSY: openHost: this process (${process.pid}) already has a host open on d`);
+  });
+
+  it('waits while the endpoint cleans up after the previous host, and takes the slot once it is freed', async () => {
+    const ctl = slot(LEAVING);
+    const order: string[] = [];
+    let finishCleanup!: () => void;
+    const cleanup = new Promise<void>((resolve) => (finishCleanup = resolve));
+    const watch = new HostWatch(ctl, {
+      onAttached: (pid) => order.push(`attached ${pid}`),
+      onGone: async (pid, how) => {
+        order.push(`gone ${pid} ${how}`);
+        await cleanup;
+      },
+    }, 5);
+    try {
+      const claimed = claimHostSlot(ctl, { dir: 'd', timeoutMs: 60_000, endpointAlive: () => true }).then(() => order.push('claimed'));
+      await vi.waitFor(() => expect(order).toEqual([`gone ${-LEAVING} detached`]));
+      // The endpoint has not freed the slot yet: the previous host's word is still there.
+      expect(Atomics.load(ctl, CTL.HOST_PID)).toBe(LEAVING);
+      finishCleanup();
+      await claimed;
+      expect(Atomics.load(ctl, CTL.HOST_PID)).toBe(process.pid);
+      // The watch then records this host; the claim came strictly after the cleanup.
+      await vi.waitFor(() => expect(order).toEqual([`gone ${-LEAVING} detached`, 'claimed', `attached ${process.pid}`]));
+    } finally {
+      watch.stop();
+    }
+  });
+
+  it('ENODEV once the endpoint is gone while the slot is still held', async () => {
+    let checks = 0;
+    await expect(claimHostSlot(slot(LEAVING), { dir: 'd', timeoutMs: 60_000, endpointAlive: () => ++checks < 3 }))
+      .rejects.toThrow('ENODEV: openHost: the endpoint process of d is not running');
+    expect(checks).toBe(3);
+  });
+
+  it('ETIMEDOUT naming the directory when the endpoint never frees the slot', async () => {
+    const ctl = slot(LEAVING);
+    await expect(claimHostSlot(ctl, { dir: '/dev/shm/epdma-x', timeoutMs: 15, endpointAlive: () => true }))
+      .rejects.toThrow('ETIMEDOUT: openHost: waiting for the endpoint of /dev/shm/epdma-x to release the previous host: not within 15 ms');
+    expect(Atomics.load(ctl, CTL.HOST_PID)).toBe(LEAVING);
   });
 });

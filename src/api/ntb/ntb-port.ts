@@ -4,7 +4,8 @@ import type { CpuPool } from '../../actors/cpu-pool.js';
 import type { DmaBuffer, DmaChannel } from '../types.js';
 import { mwSizeFor, qpRegion, qpToMw } from './memory-window-layout.js';
 import type { MwTranslation } from './mw-translation.js';
-import { DoorbellListener, type NtbDoorbell } from './ntb-doorbell.js';
+import type { DoorbellListener } from '../../protocol/doorbell-listener.js';
+import type { NtbDoorbell } from './ntb-doorbell.js';
 import { NtbQueuePair } from './ntb-queue-pair.js';
 import { NtbRing } from './ntb-ring-layout.js';
 import type { NtbPort, QueuePair } from './ntb-types.js';
@@ -106,7 +107,7 @@ export class NtbPortImpl implements NtbPort {
         wiring.log(`${this.side}: transport link work failed: ${err instanceof Error ? err.message : String(err)}`);
       },
     });
-    this.listener = new DoorbellListener(wiring.doorbell, (rx, credit) => this.onDoorbell(rx, credit));
+    this.listener = wiring.doorbell.listener((rx, credit) => this.onDoorbell(rx, credit));
   }
 
   queue(index: number): QueuePair {

@@ -1,4 +1,6 @@
 import { EpdmaError, hex } from '../../device/errors.js';
+import { RegionMemory } from '../dma-memory.js';
+import { show } from '../validate.js';
 import type { DmaBuffer, DmaMemory } from '../types.js';
 
 /**
@@ -7,8 +9,8 @@ import type { DmaBuffer, DmaMemory } from '../types.js';
  * and for the pool's copies) and a user's Uint8Array can be recognised as "already in this
  * memory" (then its bus address is known and it can be DMA'd in place).
  *
- * DmaMemory does not expose its backing store; one probe allocation reveals it, because every
- * buffer's `bytes` is a view of the one region at `addr - base`.
+ * The public DmaMemory does not expose its backing store; the RegionMemory every epdma side
+ * hands out (createTestbed, openHost) names its region.
  */
 export class SideMemory {
   readonly memory: DmaMemory;
@@ -18,19 +20,13 @@ export class SideMemory {
   readonly regionOffset: number;
 
   constructor(memory: DmaMemory, name: string) {
+    if (!(memory instanceof RegionMemory)) {
+      throw new EpdmaError('EINVAL', `${name} memory: ${show(memory)} is not the memory of an epdma side (createTestbed, openHost)`);
+    }
     this.memory = memory;
     this.name = name;
-    const probe = memory.alloc(64);
-    try {
-      const buffer = probe.bytes.buffer;
-      if (!(buffer instanceof SharedArrayBuffer)) {
-        throw new EpdmaError('EINVAL', `${name} memory: buffers are not views of a SharedArrayBuffer`);
-      }
-      this.sab = buffer;
-      this.regionOffset = probe.bytes.byteOffset - (probe.addr - memory.base);
-    } finally {
-      memory.free(probe);
-    }
+    this.sab = memory.region.buffer;
+    this.regionOffset = memory.region.bufferOffset;
   }
 
   contains(addr: number, length: number): boolean {

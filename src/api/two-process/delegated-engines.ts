@@ -2,7 +2,9 @@ import { Worker } from 'node:worker_threads';
 import { EpdmaError } from '../../device/errors.js';
 import { MmioRegisterFile } from '../../device/regs/register-file.js';
 import { crossProcessWake } from '../../native/native-addon.js';
+import { BACKOFF } from '../../protocol/backoff.js';
 import { ENGINE_CTL, ENGINE_CTL_BYTES, type EngineWorkerData } from '../../protocol/engine-worker-data.js';
+import { waitUntil } from '../../protocol/wait-until.js';
 
 const WORKER_URL = new URL('../../workers/engine-worker.js', import.meta.url);
 const MAX_RESTARTS = 3;
@@ -51,6 +53,8 @@ export class DelegatedEngines {
     this.exited = new Promise((resolve) => {
       w.once('exit', (code) => {
         if (this.worker === w) this.worker = undefined;
+        // A reset waiting for this worker's acknowledgement re-checks now, not at its timeout.
+        Atomics.notify(this.ctl, ENGINE_CTL.RESET_ACK);
         resolve();
         if (this.closing) return;
         this.log(`engine worker exited unexpectedly (${reason !== '' ? reason : `code ${code}`})`);
@@ -67,19 +71,22 @@ export class DelegatedEngines {
     crossProcessWake(this.wakeView, MmioRegisterFile.ENGINE_WAKE_INDEX);
   }
 
-  /** Resets every delegated engine (the host that used them is gone); resolves when done. */
+  /**
+   * Resets every delegated engine (the host that used them is gone); resolves when done. A
+   * later reset's acknowledgement covers this one too (the worker acknowledges the latest request).
+   */
   async reset(timeoutMs = 2000): Promise<void> {
     const req = Atomics.add(this.ctl, ENGINE_CTL.RESET_REQ, 1) + 1;
     this.wake();
-    const deadline = performance.now() + timeoutMs;
-    while (Atomics.load(this.ctl, ENGINE_CTL.RESET_ACK) !== req) {
+    await waitUntil(() => {
+      if (((Atomics.load(this.ctl, ENGINE_CTL.RESET_ACK) - req) | 0) >= 0) return true;
       if (this.worker === undefined) throw new EpdmaError('ESHUTDOWN', 'delegated engines: the engine worker is not running');
-      const left = deadline - performance.now();
-      if (left <= 0) throw new EpdmaError('ETIMEDOUT', `delegated engines: reset not acknowledged within ${timeoutMs} ms`);
-      const w = Atomics.waitAsync(this.ctl, ENGINE_CTL.RESET_ACK, req - 1, Math.min(left, 20));
-      if (w.async) await w.value;
-      else await new Promise((resolve) => setImmediate(resolve));
-    }
+      return false;
+    }, BACKOFF.engineResetAck, {
+      word: { view: this.ctl, index: ENGINE_CTL.RESET_ACK },
+      timeoutMs,
+      what: 'delegated engines: reset acknowledgement',
+    });
     Atomics.add(this.resets.view, this.resets.index, 1);
   }
 

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { EpdmaError } from '../../device/errors.js';
+import { BACKOFF } from '../../protocol/backoff.js';
+import { waitUntil } from '../../protocol/wait-until.js';
 import { CTL, EP_STATE_STOPPING } from './shm-layout.js';
 
 /**
@@ -35,26 +37,25 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
- * Host: takes the host slot. Waits (bounded) while the endpoint cleans up after a previous
- * host; EBUSY if a live host holds it.
+ * Host: takes the host slot. Waits (bounded, BACKOFF.hostSlotRelease) while the endpoint cleans
+ * up after a previous host; EBUSY if a live host holds it, ENODEV once the endpoint is gone.
  */
 export async function claimHostSlot(ctl: Int32Array, o: { dir: string; timeoutMs: number; endpointAlive: () => boolean }): Promise<void> {
   const me = process.pid;
-  const deadline = performance.now() + o.timeoutMs;
-  for (;;) {
+  const claimed = (): boolean => {
     const held = Atomics.compareExchange(ctl, CTL.HOST_PID, 0, me);
-    if (held === 0) return;
+    if (held === 0) return true;
     if (held === me) throw new EpdmaError('EBUSY', `openHost: this process (${me}) already has a host open on ${o.dir}`);
     if (held > 0 && processAlive(held)) throw new EpdmaError('EBUSY', `openHost: host process ${held} is attached to ${o.dir}; one host at a time`);
     if (!o.endpointAlive()) throw new EpdmaError('ENODEV', `openHost: the endpoint process of ${o.dir} is not running`);
-    if (performance.now() >= deadline) {
-      throw new EpdmaError('ETIMEDOUT', `openHost: the endpoint did not release the previous host ${Math.abs(held)} of ${o.dir} within ${o.timeoutMs} ms`);
-    }
-    await sleep(5);
-  }
+    return false;
+  };
+  await waitUntil(claimed, BACKOFF.hostSlotRelease, {
+    word: { view: ctl, index: CTL.HOST_PID },
+    timeoutMs: o.timeoutMs,
+    what: `openHost: waiting for the endpoint of ${o.dir} to release the previous host`,
+  });
 }
 
 /** Host: gives the slot back; the endpoint finishes the detach (see the module comment). */
@@ -180,7 +181,9 @@ export class HostWatch {
     this.hooks.onGone(pid, how).then(
       () => {
         // Only the word we judged is cleared: a host can attach only from 0, so nobody raced us.
+        // A host of this process waiting in claimHostSlot wakes at once (another one at its next poll).
         Atomics.compareExchange(this.ctl, CTL.HOST_PID, word, 0);
+        Atomics.notify(this.ctl, CTL.HOST_PID);
         this.attached = undefined;
         this.busy = false;
       },

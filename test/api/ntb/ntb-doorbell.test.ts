@@ -1,25 +1,31 @@
 import { describe, it, expect } from 'vitest';
-import { DoorbellListener, NtbDoorbell } from '../../../dist/api/ntb/ntb-doorbell.js';
-import { within } from '../../support/wait.js';
+import { NtbDoorbell } from '../../../dist/api/ntb/ntb-doorbell.js';
+import { waitFor, within } from '../../support/wait.js';
 
 describe('NtbDoorbell', () => {
-  it('accumulates queue bits per kind until taken', () => {
+  it('accumulates queue bits per kind until a pass of its listener takes them', async () => {
     const db = NtbDoorbell.create();
     db.ring('rx', 1 << 0);
     db.ring('rx', 1 << 3);
     db.ring('credit', 1 << 31);
-    expect(db.sequence()).toBe(3);
-    expect(db.take()).toEqual({ rx: 0b1001, credit: 1 << 31 });
-    expect(db.take()).toEqual({ rx: 0, credit: 0 });
+    const seen: [number, number][] = [];
+    const listener = db.listener((rx, credit) => seen.push([rx, credit]));
+    listener.start(); // the first pass runs inside start()
+    expect(seen).toEqual([[0b1001, 1 << 31]]);
+    // Both sets were cleared by the take: the next pass finds nothing and the listener parks.
+    await waitFor(() => listener.parks === 1, 'the listener to park');
+    expect(listener.passes).toBe(2);
+    expect(seen).toHaveLength(1);
+    await listener.stop();
   });
 });
 
-describe('DoorbellListener', () => {
+describe('NtbDoorbell.listener', () => {
   it('wakes on rings from any code path, hands over the bits, and stops cleanly', async () => {
     const db = NtbDoorbell.create();
     const seen: [number, number][] = [];
     let wake: (() => void) | undefined;
-    const listener = new DoorbellListener(db, (rx, credit) => {
+    const listener = db.listener((rx, credit) => {
       seen.push([rx, credit]);
       wake?.();
     });
@@ -51,7 +57,7 @@ describe('DoorbellListener', () => {
     const later: [number, number][] = [];
     let laterWake: (() => void) | undefined;
     const taken = new Promise<void>((r) => (laterWake = r));
-    const second = new DoorbellListener(db, (rx, credit) => {
+    const second = db.listener((rx, credit) => {
       later.push([rx, credit]);
       laterWake?.();
     });

@@ -1,0 +1,125 @@
+import type { AwaitedWord } from './wait-until.js';
+
+/**
+ * The main thread's listener on a doorbell word (the completion doorbell, an NTB port's
+ * doorbell): whoever has news for it bumps the word and notifies it; the listener runs its
+ * pass and parks with one Atomics.waitAsync only when a pass found nothing, so the main
+ * thread never blocks and never polls.
+ *
+ *   seq = word; busy = pass(); if !busy: park while word === seq
+ *
+ * The word is sampled BEFORE the pass: news that lands after the pass looked changes the word
+ * after the sample, so the park returns 'not-equal' at once instead of sleeping on it. After
+ * a busy pass the listener yields one macrotask before the next, so a steady stream of news
+ * cannot starve timers, I/O and the other listeners.
+ *
+ * Allocation: the pass and the loop step are made once; a park costs Atomics.waitAsync's
+ * promise, a busy pass an immediate, nothing per item a pass handles.
+ */
+export interface DoorbellListenerOptions {
+  /**
+   * Where an exception thrown by the pass goes; the listener keeps running. By default it is
+   * rethrown on its own macrotask, so it surfaces as an uncaught exception instead of silently
+   * stopping the listener.
+   */
+  readonly onError?: (error: unknown) => void;
+  /**
+   * Upper bound of one park in ms (default: none). Only needed when another process rings the
+   * word: its notify does not reach this one.
+   */
+  readonly parkTimeoutMs?: number;
+}
+
+/** Surfaces `error` as an uncaught exception on its own macrotask (a listener never dies of it). */
+export function rethrowLater(error: unknown): void {
+  setImmediate(() => {
+    throw error;
+  });
+}
+
+export class DoorbellListener {
+  private readonly view: Int32Array;
+  private readonly index: number;
+  /** One pass over what the doorbell announces; true if it found anything. */
+  private readonly pass: () => boolean;
+  private readonly onError: (error: unknown) => void;
+  private readonly parkTimeoutMs: number;
+  private stopped = true;
+  /** A chain of steps is live (it ends only at a step that finds `stopped`). */
+  private looping = false;
+  private finished: Promise<void> = Promise.resolve();
+  private resolveFinished: (() => void) | undefined;
+  /** Passes made, parks that actually waited. */
+  passes = 0;
+  parks = 0;
+
+  constructor(word: AwaitedWord, pass: () => boolean, options: DoorbellListenerOptions = {}) {
+    this.view = word.view;
+    this.index = word.index;
+    this.pass = pass;
+    this.onError = options.onError ?? rethrowLater;
+    this.parkTimeoutMs = options.parkTimeoutMs ?? Infinity;
+  }
+
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  /** Starts listening; the first pass runs before start() returns (news rung before start is not lost). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    // Restarted before the last chain noticed the stop: that chain simply goes on.
+    if (this.looping) return;
+    this.looping = true;
+    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    this.step();
+  }
+
+  /**
+   * Stops listening (a parked listener is rung awake) and resolves once the loop has ended:
+   * news rung after that stays on the doorbell for whoever listens next. (A start() before
+   * the loop noticed the stop keeps the loop going: this then resolves at the next stop.)
+   */
+  stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      Atomics.add(this.view, this.index, 1);
+      Atomics.notify(this.view, this.index);
+    }
+    return this.finished;
+  }
+
+  private readonly step = (): void => {
+    if (this.stopped) return this.finish();
+    const seq = Atomics.load(this.view, this.index);
+    this.passes++;
+    let busy: boolean;
+    try {
+      busy = this.pass();
+    } catch (error) {
+      // What the pass took before it threw is gone from the doorbell: yield and look again.
+      this.onError(error);
+      busy = true;
+    }
+    if (this.stopped) return this.finish();
+    if (busy) {
+      setImmediate(this.step);
+      return;
+    }
+    const park = Atomics.waitAsync(this.view, this.index, seq, this.parkTimeoutMs);
+    if (park.async) {
+      this.parks++;
+      void park.value.then(this.step);
+    } else {
+      // 'not-equal' (rung since the sample: look again) or 'timed-out' (a zero timeout):
+      // yield anyway, so a doorbell rung continuously cannot spin the main thread.
+      setImmediate(this.step);
+    }
+  };
+
+  private finish(): void {
+    this.looping = false;
+    this.resolveFinished?.();
+  }
+}
