@@ -150,8 +150,10 @@ export class TraceRecorder {
   }
 
   private endChunk(track: Track, cookie: number, chunk: OpenChunk, endNs: number, how: 'DONE' | 'ABORT' | 'unfinished'): void {
-    const ts = this.us(chunk.startNs);
-    const end = Math.max(ts, this.us(endNs));
+    // The start is the worker's clock mapped onto the main thread's: within a bracket of a few
+    // hundred ns, so a chunk that started right before its DONE may map a hair after it.
+    const end = this.us(endNs);
+    const ts = Math.min(this.us(chunk.startNs), end);
     this.push(`{"ph":"X","cat":"chunk","name":"chunk","pid":${track.pid},"tid":${ENGINE_TID},"ts":${fixed(ts)},"dur":${fixed(end - ts)},` +
       `"args":{"cookie":${cookie},"bytes":${chunk.bytes}${how === 'unfinished' ? ',"unfinished":true' : ''}}}`);
     if (how !== 'unfinished') {

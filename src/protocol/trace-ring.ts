@@ -32,6 +32,9 @@ export function createTraceRingBuffer(records = DEFAULT_TRACE_RECORDS): SharedAr
   return new SharedArrayBuffer(HEADER_BYTES + records * TRACE_RECORD_WORDS * 8);
 }
 
+/** Brackets tried when pairing performance.now() with process.hrtime. */
+const CLOCK_PAIRING_TRIES = 8;
+
 export class TraceRing {
   private readonly header: Int32Array;
   private readonly records: Float64Array;
@@ -44,8 +47,23 @@ export class TraceRing {
     this.header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.records = new Float64Array(buffer, HEADER_BYTES);
     this.mask = this.records.length / TRACE_RECORD_WORDS - 1;
-    this.originPerfMs = performance.now();
-    this.originHrNs = Number(process.hrtime.bigint());
+    // Pair the clocks inside the tightest of a few hrtime brackets: a thread preempted between
+    // two plain reads would shift every chunk of this ring by the preemption.
+    let bestSpan = Infinity;
+    let perfMs = 0;
+    let hrNs = 0;
+    for (let i = 0; i < CLOCK_PAIRING_TRIES; i++) {
+      const before = process.hrtime.bigint();
+      const p = performance.now();
+      const span = Number(process.hrtime.bigint() - before);
+      if (span < bestSpan) {
+        bestSpan = span;
+        perfMs = p;
+        hrNs = Number(before) + span / 2;
+      }
+    }
+    this.originPerfMs = perfMs;
+    this.originHrNs = hrNs;
   }
 
   /** Worker: a chunk of `cookie` with `bytes` was started (its doorbell rung). */

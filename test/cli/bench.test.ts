@@ -32,7 +32,8 @@ async function quietly(args: string[]): Promise<{ code: number; stdout: string }
   }
 }
 
-describe('runBench (smoke)', () => {
+// Each run starts the bench's worker peers: seconds alone, far more on a loaded 2-core machine.
+describe('runBench (smoke)', { timeout: 120_000 }, () => {
   it('writes small-ops and latency entries with every peer, and prints the table', async () => {
     const file = join(dir, 'latest.json');
     const { code, stdout } = await quietly(['--quick', '--reps', '1', '--out', file, '--only', 'small-ops,latency']);

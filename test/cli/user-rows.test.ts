@@ -67,7 +67,8 @@ function progressTransfers(stderr: string): number {
   return all.length === 0 ? 0 : Number(all.at(-1)![1]!.replaceAll(',', ''));
 }
 
-describe('issue 15, row by row', () => {
+// Every row starts `epdma` processes (a second or more each on a loaded 2-core machine).
+describe('issue 15, row by row', { timeout: 90_000 }, () => {
   it('1: Ctrl-C during --duration 30s --json --html writes the partial JSON and HTML, marked interrupted, exit 130', async () => {
     const html = join(dir, 'interrupted.html');
     const p = start(['loadtest', '--duration', '30s', '--size', '4k', '--depth', '2', '--json', '--html', html]);
