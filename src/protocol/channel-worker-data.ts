@@ -78,11 +78,11 @@ export interface ChannelWorkerData {
   readonly crossProcess?: boolean;
   readonly idle: { readonly policy: IdlePolicy; readonly spinIterations?: number; readonly sleepMs?: number; readonly maxSleepMs?: number };
   /**
-   * Spin slots shared by every channel worker of the testbed: Int32Array(buffer)[0] counts
-   * spinning workers, at most `max` (cores - 1) may spin, the others sleep at once. Without it
-   * every idle worker spins.
+   * The spin budget shared by every channel worker of the testbed (SpinBudget: one word per
+   * worker, this one's at `slot`; an idle worker spins only while at most `cap` workers are
+   * awake). Without it every idle worker spins before it parks.
    */
-  readonly spinSlots?: { readonly buffer: SharedArrayBuffer; readonly max: number };
+  readonly spinBudget?: { readonly buffer: SharedArrayBuffer; readonly slot: number; readonly cap: number };
   /** The channel's trace ring (rings/trace-ring.ts), present only while tracing. */
   readonly trace?: SharedArrayBuffer;
   /** Restart count: non-zero means the previous worker of this channel died. */

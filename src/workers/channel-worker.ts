@@ -23,7 +23,7 @@ import { STATUS_ABORT, STATUS_DONE, STATUS_NONE } from '../dw-edma/channel-ops.j
 import { createChannelOps } from '../dw-edma/create-channel-ops.js';
 import { CompletionDoorbell } from '../protocol/completion-doorbell.js';
 import { CompletionRing } from '../protocol/completion-ring.js';
-import { Backoff, BACKOFF, SequenceWord } from '../protocol/backoff.js';
+import { Backoff, BACKOFF, SequenceWord, SpinBudget } from '../protocol/backoff.js';
 import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from '../protocol/kick-word.js';
 import { SubmissionRing } from '../protocol/submission-ring.js';
 import { TraceRing } from '../protocol/trace-ring.js';
@@ -42,7 +42,8 @@ const kick = new KickWord(data.kick);
 const doorbell = new CompletionDoorbell(data.doorbell);
 const submissions = new SubmissionRing(data.submissions);
 const completions = new CompletionRing(data.completions);
-let idle = new IdleBackoff(data.idle);
+const budget = data.spinBudget === undefined ? null : new SpinBudget(data.spinBudget.buffer, data.spinBudget.slot, data.spinBudget.cap);
+let idle = new IdleBackoff({ ...data.idle, budget });
 
 const crossProcess = data.crossProcess === true && data.engine === null;
 if (crossProcess) {
@@ -115,25 +116,35 @@ let crashRequest: string | null = null;
 const recheck = (): boolean => core.hasWork() || control.controlSeq() !== seenControl || (engine !== null && engine.wantsStep) || control.exitRequested();
 
 /**
- * Spinning keeps a wakeup off the critical path, but a spinning worker holds a core. With more
- * workers than cores they would take the core the main thread needs to resubmit, so only
- * `max` workers (cores - 1) spin at once; the rest sleep until kicked.
+ * Control calls that wait for the loop to reach a state (a requested pause took effect, a
+ * terminate was carried out). The loop changes that state itself, so it settles them where
+ * it does, and returns to the event loop so the answer goes out; nothing polls on a timer.
  */
-const spinWord = data.spinSlots !== undefined ? new Int32Array(data.spinSlots.buffer, 0, 1) : null;
-const spinMax = data.spinSlots?.max ?? 0;
-let holdingSpin = false;
-function tryTakeSpinSlot(): boolean {
-  for (;;) {
-    const v = Atomics.load(spinWord!, 0);
-    if (v >= spinMax) return false;
-    if (Atomics.compareExchange(spinWord!, 0, v, v + 1) === v) return true;
-  }
+interface LoopWaiter {
+  readonly reached: () => boolean;
+  readonly resolve: () => void;
 }
-function releaseSpinSlot(): void {
-  if (holdingSpin) {
-    holdingSpin = false;
-    Atomics.sub(spinWord!, 0, 1);
+const waiters: LoopWaiter[] = [];
+
+function until(reached: () => boolean): Promise<void> {
+  if (reached() || control.exitRequested()) return Promise.resolve();
+  return new Promise((resolve) => {
+    waiters.push({ reached, resolve });
+  });
+}
+
+/** Resolves the waiters whose state was reached (all of them on exit); true if any was. */
+function settleWaiters(): boolean {
+  const exiting = control.exitRequested();
+  let settled = false;
+  for (let i = waiters.length - 1; i >= 0; i--) {
+    const w = waiters[i]!;
+    if (!exiting && !w.reached()) continue;
+    waiters.splice(i, 1);
+    w.resolve();
+    settled = true;
   }
+  return settled;
 }
 
 function loop(): void {
@@ -143,8 +154,8 @@ function loop(): void {
   for (;;) {
     if (crashRequest !== null) throw new Error(crashRequest);
     if (control.exitRequested()) {
-      releaseSpinSlot();
       core.flush();
+      settleWaiters();
       return;
     }
     let did = false;
@@ -153,51 +164,39 @@ function loop(): void {
       did = true;
     }
     if (core.poll()) did = true;
-    if (core.unpublished() >= PUBLISH_BATCH || (!did && core.unpublished() > 0)) core.flush();
+    // Publish once the main thread has as much to refill as the ring still holds, so it
+    // resubmits while this worker copies the rest instead of after the ring ran dry (and
+    // before a park, and at least every PUBLISH_BATCH records).
+    const unpublished = core.unpublished();
+    if (unpublished > 0 && (!did || unpublished >= PUBLISH_BATCH || unpublished >= submissions.available())) core.flush();
+    if (waiters.length > 0 && settleWaiters()) break;
     if (did) {
       idle.onWork();
       hardware.onWork();
     } else if (!core.waitingForHardware) {
-      if (spinWord !== null) {
-        if (!holdingSpin && idle.wantsSpin) {
-          if (tryTakeSpinSlot()) holdingSpin = true;
-          else idle.skipSpin();
-        }
-        if (holdingSpin && !idle.wantsSpin) releaseSpinSlot();
-      }
-      const r = idle.onIdle(kick, recheck);
       // A kick means work: go on without an event-loop turn (a control request shows up in
       // controlSeq below). After a timeout, yield so the worker's event loop runs.
-      if (r === IDLE_TIMED_OUT) break;
+      if (idle.onIdle(kick, recheck) === IDLE_TIMED_OUT) break;
     } else if (crossProcess) {
       hardware.idle(irqWord, statusRaised);
     }
     if (control.controlSeq() !== seenControl) break;
     if ((++n & 63) === 0 && performance.now() > deadline) break;
   }
-  releaseSpinSlot();
   core.flush();
   setImmediate(loop);
 }
 
-/** Resolves when `done()` holds, checking between loop slices. */
-function until(done: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      if (done() || control.exitRequested()) resolve();
-      else setImmediate(check);
-    };
-    check();
-  });
-}
+const pauseSettled = (): boolean => !core.pausePending;
+const terminateDone = (): boolean => control.terminatePending() === TERMINATE_NONE;
 
 const api: ChannelWorkerControl = {
   waitPaused: async () => {
-    await until(() => !core.pausePending);
+    await until(pauseSettled);
     return core.paused;
   },
   terminate: async () => {
-    await until(() => control.terminatePending() === TERMINATE_NONE);
+    await until(terminateDone);
     core.flush();
   },
   quiesce: (ownsDirection) => ops.quiesce(ownsDirection),
@@ -214,7 +213,7 @@ const api: ChannelWorkerControl = {
     if (cfg.policy !== 'adaptive' && cfg.policy !== 'spin' && cfg.policy !== 'sleep') {
       throw new EpdmaError('EINVAL', `idle policy '${String(cfg.policy)}' is not adaptive, spin or sleep`);
     }
-    idle = new IdleBackoff({ ...data.idle, policy: cfg.policy });
+    idle = new IdleBackoff({ ...data.idle, policy: cfg.policy, budget });
   },
   crash: (message) => {
     crashRequest = message;

@@ -13,6 +13,7 @@ import {
   IDLE_TIMED_OUT,
   IDLE_WOKEN,
   SequenceWord,
+  SpinBudget,
   type BackoffPolicy,
   type ParkingWord,
 } from '../../dist/protocol/backoff.js';
@@ -97,23 +98,17 @@ describe('Backoff', () => {
     expect([b.wakeups, b.timeouts]).toEqual([2, 5]);
   });
 
-  it('Infinity spins never parks, even after skipSpin; skipSpin makes a finite policy park next', () => {
+  it('Infinity spins never parks', () => {
     const spin = new Backoff({ spins: Infinity, parkMs: 1, maxParkMs: 1 });
     const word = new ScriptedWord();
-    spin.skipSpin();
     for (let i = 0; i < 10_000; i++) expect(spin.idle(word, never)).toBe(IDLE_SPUN);
     expect(word.calls).toEqual([]);
-    const adaptive = new Backoff({ spins: 100, parkMs: 1, maxParkMs: 1 });
-    adaptive.skipSpin();
-    expect(adaptive.spinning).toBe(false);
-    expect(adaptive.idle(word, never)).toBe(IDLE_TIMED_OUT);
   });
 
-  it('matches a model for any sequence of idle steps, outcomes, work and skips', () => {
+  it('matches a model for any sequence of idle steps, outcomes and work', () => {
     const step = fc.oneof(
       fc.record({ op: fc.constant('idle' as const), recheck: fc.boolean(), outcome: fc.constantFrom<Outcome>('ok', 'not-equal', 'timed-out') }),
       fc.record({ op: fc.constant('work' as const) }),
-      fc.record({ op: fc.constant('skip' as const) }),
     );
     const policy = fc.record({ spins: fc.integer({ min: 0, max: 5 }), parkMs: fc.integer({ min: 1, max: 4 }), maxParkMs: fc.integer({ min: 1, max: 40 }) });
     fc.assert(
@@ -130,9 +125,6 @@ describe('Backoff', () => {
             b.onWork();
             polls = 0;
             park = p.parkMs;
-          } else if (s.op === 'skip') {
-            b.skipSpin();
-            polls = p.spins;
           } else {
             word.next = s.outcome;
             const sleepsBefore = word.sleeps.length;
@@ -165,6 +157,82 @@ describe('Backoff', () => {
         }
       }),
     );
+  });
+});
+
+describe('SpinBudget', () => {
+  const buffer = (threads: number): SharedArrayBuffer => new SharedArrayBuffer(SpinBudget.bytes(threads));
+
+  it('counts the threads awake, one word each, and allows a spin only up to the cap', () => {
+    const sab = buffer(4);
+    const a = new SpinBudget(sab, 0, 1);
+    expect(a.awakeCount()).toBe(1);
+    expect(a.allowsSpin()).toBe(true);
+    const b = new SpinBudget(sab, 3, 1);
+    expect([a.awakeCount(), a.allowsSpin(), b.allowsSpin()]).toEqual([2, false, false]);
+    b.parked();
+    expect([a.awakeCount(), a.allowsSpin()]).toEqual([1, true]);
+    // A restarted thread takes its slot again: whatever its predecessor left there is overwritten.
+    const b2 = new SpinBudget(sab, 3, 1);
+    expect(b2.awakeCount()).toBe(2);
+    b2.parked();
+    expect(a.awakeCount()).toBe(1);
+  });
+
+  it('rejects a slot outside the buffer and a cap that is not a count, naming the value', () => {
+    expect(() => new SpinBudget(buffer(2), 2, 1)).toThrow(/EINVAL: spin budget: slot 2 outside 0\.\.1/);
+    expect(() => new SpinBudget(buffer(2), -1, 1)).toThrow(/slot -1/);
+    expect(() => new SpinBudget(buffer(2), 0, 1.5)).toThrow(/EINVAL: spin budget: cap 1\.5/);
+  });
+
+  it('a crowded side parks at once instead of spinning, and the thread is counted parked only while it sleeps', () => {
+    const sab = buffer(3);
+    const busy = new SpinBudget(sab, 1, 1); // another worker, copying
+    const mine = new SpinBudget(sab, 0, 1);
+    const word = new ScriptedWord();
+    const awakeDuringSleep: number[] = [];
+    word.sleep = (seq, timeoutMs) => {
+      word.calls.push(`sleep ${seq}`);
+      word.sleeps.push(timeoutMs);
+      awakeDuringSleep.push(mine.awakeCount());
+      return 'ok';
+    };
+    const b = new Backoff({ spins: 1000, parkMs: 1, maxParkMs: 8 }, mine);
+    expect(b.idle(word, never)).toBe(IDLE_WOKEN);
+    expect(b.crowdedParks).toBe(1);
+    expect(word.calls).toEqual(['prepare', 'sleep 40']);
+    // Only the busy worker was awake while this one slept; it is awake again after.
+    expect(awakeDuringSleep).toEqual([1]);
+    expect(mine.awakeCount()).toBe(2);
+    // The other worker parks: this one may spin now, for the policy's polls.
+    busy.parked();
+    for (let i = 0; i < 1000; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
+    expect(b.idle(word, never)).toBe(IDLE_WOKEN);
+    expect([b.crowdedParks, word.calls.length]).toEqual([1, 4]);
+  });
+
+  it('looks at the budget every 64 polls of a spin: a worker that wakes meanwhile ends it at the next look', () => {
+    const sab = buffer(2);
+    const mine = new SpinBudget(sab, 0, 1);
+    const other = new SpinBudget(sab, 1, 1);
+    other.parked();
+    const word = new ScriptedWord();
+    const b = new Backoff({ spins: 1000, parkMs: 1, maxParkMs: 1 }, mine);
+    for (let i = 0; i < 10; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
+    other.awake();
+    let spun = 10;
+    while (b.idle(word, never) === IDLE_SPUN) spun++;
+    expect(spun).toBe(64);
+    expect(b.crowdedParks).toBe(1);
+  });
+
+  it('never stops a never-parking policy', () => {
+    const sab = buffer(2);
+    const mine = new SpinBudget(sab, 0, 0);
+    const word = new ScriptedWord();
+    const b = new Backoff({ spins: Infinity, parkMs: 1, maxParkMs: 1 }, mine);
+    for (let i = 0; i < 1000; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
+    expect([b.crowdedParks, word.calls.length]).toEqual([0, 0]);
   });
 });
 
