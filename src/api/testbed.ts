@@ -18,7 +18,7 @@ import { TableIommu } from './host-iommu.js';
 import { TraceRecorder } from './trace-recorder.js';
 import { RegionMemory } from './dma-memory.js';
 import { resolveTestbedOptions, HOST_RAM_BASE, type ResolvedTestbedOptions } from './testbed-options.js';
-import { SpinBudget } from '../protocol/backoff.js';
+import { CoreBudget } from '../protocol/core-budget.js';
 import type { ChannelInfo, Completion, EndpointSide, HostSide, RuntimeEvent, Testbed, TestbedOptions } from './types.js';
 
 /**
@@ -62,9 +62,9 @@ class InProcessTestbed implements Testbed {
   private readonly completionSubject = new Subject<Completion>();
   /** The EP's side of the link for its own channels: 1 while the link is up. */
   private readonly epLink = new Int32Array(new SharedArrayBuffer(4));
-  /** The channel workers' SpinBudget: one word per channel; a restarted worker keeps its slot. */
-  private spinBudget: SharedArrayBuffer | undefined;
-  private spinSlots = 0;
+  /** The channel workers' CoreBudget: one slot per channel; a restarted worker keeps its slot. */
+  private coreBudget: SharedArrayBuffer | undefined;
+  private coreSlots = 0;
   private driver: HostDriver | undefined;
   private epEngine: DmaDevice | undefined;
   private hostEngine: DmaDevice | undefined;
@@ -234,8 +234,12 @@ class InProcessTestbed implements Testbed {
       },
       // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
       idle: { policy: this.o.idle, maxSleepMs: 1000, spinIterations: SPIN_ITERATIONS },
-      // An idle worker spins only while at most cores - 1 workers are awake: the main thread keeps a core.
-      spinBudget: { buffer: (this.spinBudget ??= new SharedArrayBuffer(SpinBudget.bytes(this.o.writeChannels + this.o.readChannels))), slot: this.spinSlots++, cap: Math.max(1, availableParallelism() - 1) },
+      // At most cores - 1 workers run (or spin) at once: the main thread keeps a core.
+      coreBudget: {
+        buffer: (this.coreBudget ??= new SharedArrayBuffer(CoreBudget.bytes(this.o.writeChannels + this.o.readChannels))),
+        slot: this.coreSlots++,
+        cap: Math.max(1, availableParallelism() - 1),
+      },
       ...(this.tracer !== undefined ? { trace: this.tracer.ringFor(info) } : {}),
     });
   }

@@ -28,6 +28,11 @@ export const BACKOFF = Object.freeze({
   remoteHardware: Object.freeze({ spins: 200, parkMs: 5, maxParkMs: 5 }),
   /** A channel worker with a full completion ring, parked on the ring's tail word until the main thread drains. */
   ringFull: Object.freeze({ spins: 0, parkMs: 1, maxParkMs: 16 }),
+  /**
+   * A channel worker with work but no core of the CoreBudget, parked on its handoff word until
+   * a running worker gives its core up. The timeout lets the worker serve its event loop.
+   */
+  coreWait: Object.freeze({ spins: 0, parkMs: 2, maxParkMs: 2 }),
 } satisfies Record<string, BackoffPolicy>);
 
 /**
@@ -82,63 +87,17 @@ export class SequenceWord implements ParkingWord {
   }
 }
 
-/** Empty polls between two looks at the spin budget (a look reads one word per thread). */
-const BUDGET_LOOK_EVERY = 64;
+/** Empty polls between two looks at the spin gate (a look may read a word per thread). */
+const SPIN_GATE_LOOK_EVERY = 64;
 
 /**
- * The cores the spinning waits of one process side share. A spinning thread holds a core;
- * with more threads than cores (8 channel workers on 2) one that spins takes the core a
- * copying worker or the main thread needs, and on an oversubscribed machine its wakeup is
- * off the critical path only if it has a core to itself anyway. So a thread spins only while
- * at most `cap` threads of the side are awake (itself included); otherwise it parks at once
- * and the kick wakes it. `cap` is cores - 1: the main thread keeps a core.
- *
- * One Int32 word per thread (1 awake, 0 parked), written only by that thread: a restarted
- * worker takes its predecessor's slot and overwrites what a crash left there, so no count
- * can leak. Reading every word is ~16 loads, done once per BUDGET_LOOK_EVERY empty polls.
+ * Who else wants the cores while this thread spins (CoreBudget): a spin goes on only while
+ * the gate allows it, and the gate learns when the thread parks and wakes.
  */
-export class SpinBudget {
-  readonly slot: number;
-  readonly cap: number;
-  private readonly words: Int32Array;
-
-  /** Bytes of a budget shared by `threads` threads. */
-  static bytes(threads: number): number {
-    return 4 * threads;
-  }
-
-  constructor(buffer: SharedArrayBuffer, slot: number, cap: number) {
-    const threads = buffer.byteLength >>> 2;
-    if (!Number.isInteger(slot) || slot < 0 || slot >= threads) {
-      throw new EpdmaError('EINVAL', `spin budget: slot ${slot} outside 0..${threads - 1}`);
-    }
-    if (!Number.isInteger(cap) || cap < 0) throw new EpdmaError('EINVAL', `spin budget: cap ${cap} is not a count`);
-    this.words = new Int32Array(buffer, 0, threads);
-    this.slot = slot;
-    this.cap = cap;
-    this.awake();
-  }
-
-  awake(): void {
-    Atomics.store(this.words, this.slot, 1);
-  }
-
-  parked(): void {
-    Atomics.store(this.words, this.slot, 0);
-  }
-
-  /** Threads of the side awake now, this one included if it is. */
-  awakeCount(): number {
-    const w = this.words;
-    let n = 0;
-    for (let i = 0; i < w.length; i++) n += Atomics.load(w, i);
-    return n;
-  }
-
-  /** True while this (awake) thread may spin: no more than `cap` threads are awake. */
-  allowsSpin(): boolean {
-    return this.awakeCount() <= this.cap;
-  }
+export interface SpinGate {
+  allowsSpin(): boolean;
+  parked(): void;
+  awake(): void;
 }
 
 /**
@@ -151,14 +110,14 @@ export class Backoff {
   /** Parks that ended by a wake, and by the timeout. */
   wakeups = 0;
   timeouts = 0;
-  /** Spins cut short because the spin budget had no core for this thread. */
+  /** Spins cut short because the spin gate had no core for this thread. */
   crowdedParks = 0;
   private idlePolls = 0;
   private nextParkMs: number;
-  private readonly budget: SpinBudget | null;
+  private readonly budget: SpinGate | null;
 
-  /** With a `budget`, a finite policy spins only while the budget allows (see SpinBudget). */
-  constructor(plan: BackoffPolicy, budget: SpinBudget | null = null) {
+  /** With a `budget`, a finite policy spins only while the gate allows (see CoreBudget). */
+  constructor(plan: BackoffPolicy, budget: SpinGate | null = null) {
     if (!(plan.spins >= 0)) throw new EpdmaError('EINVAL', `backoff: spins ${plan.spins} is not a count`);
     if (!(plan.parkMs > 0)) throw new EpdmaError('EINVAL', `backoff: parkMs ${plan.parkMs} must be > 0`);
     this.plan = plan;
@@ -167,13 +126,13 @@ export class Backoff {
   }
 
   /**
-   * One idle step: a spin while the policy's polls last (and the spin budget has a core for
+   * One idle step: a spin while the policy's polls last (and the spin gate has a core for
    * it), else announce on `word`, re-check (`recheck` true: work arrived, do not park) and
    * park. Returns IDLE_SPUN, IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN or IDLE_TIMED_OUT.
    */
   idle(word: ParkingWord, recheck: () => boolean): number {
     if (this.idlePolls < this.plan.spins) {
-      if (this.budget === null || this.idlePolls % BUDGET_LOOK_EVERY !== 0 || this.budget.allowsSpin()) {
+      if (this.budget === null || this.idlePolls % SPIN_GATE_LOOK_EVERY !== 0 || this.budget.allowsSpin()) {
         this.idlePolls++;
         return IDLE_SPUN;
       }

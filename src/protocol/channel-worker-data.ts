@@ -78,11 +78,11 @@ export interface ChannelWorkerData {
   readonly crossProcess?: boolean;
   readonly idle: { readonly policy: IdlePolicy; readonly spinIterations?: number; readonly sleepMs?: number; readonly maxSleepMs?: number };
   /**
-   * The spin budget shared by every channel worker of the testbed (SpinBudget: one word per
-   * worker, this one's at `slot`; an idle worker spins only while at most `cap` workers are
-   * awake). Without it every idle worker spins before it parks.
+   * The CoreBudget shared by every channel worker of the testbed (one slot per worker, this
+   * one's at `slot`): at most `cap` workers run at once and an idle worker spins only while at
+   * most `cap` are awake. Without it every worker with work runs and every idle one spins.
    */
-  readonly spinBudget?: { readonly buffer: SharedArrayBuffer; readonly slot: number; readonly cap: number };
+  readonly coreBudget?: { readonly buffer: SharedArrayBuffer; readonly slot: number; readonly cap: number };
   /** The channel's trace ring (rings/trace-ring.ts), present only while tracing. */
   readonly trace?: SharedArrayBuffer;
   /** Restart count: non-zero means the previous worker of this channel died. */

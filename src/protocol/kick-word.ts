@@ -1,5 +1,5 @@
 import { EpdmaError } from '../device/errors.js';
-import { Backoff, BACKOFF, type ParkingWord, type SpinBudget } from './backoff.js';
+import { Backoff, BACKOFF, type ParkingWord, type SpinGate } from './backoff.js';
 
 /**
  * The per-channel wake word: how the main thread wakes a channel worker that went to sleep on
@@ -110,8 +110,8 @@ export interface IdleBackoffOptions {
   readonly sleepMs?: number;
   /** Cap of the doubling sleep timeout in ms. */
   readonly maxSleepMs?: number;
-  /** The cores the side's spinning workers share; without it, 'adaptive' always spins first. */
-  readonly budget?: SpinBudget | null;
+  /** Whether a spin may take a core now (CoreBudget); without it, 'adaptive' always spins first. */
+  readonly budget?: SpinGate | null;
 }
 
 /**

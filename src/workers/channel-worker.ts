@@ -23,7 +23,8 @@ import { STATUS_ABORT, STATUS_DONE, STATUS_NONE } from '../dw-edma/channel-ops.j
 import { createChannelOps } from '../dw-edma/create-channel-ops.js';
 import { CompletionDoorbell } from '../protocol/completion-doorbell.js';
 import { CompletionRing } from '../protocol/completion-ring.js';
-import { Backoff, BACKOFF, SequenceWord, SpinBudget } from '../protocol/backoff.js';
+import { Backoff, BACKOFF, SequenceWord } from '../protocol/backoff.js';
+import { CoreBudget } from '../protocol/core-budget.js';
 import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from '../protocol/kick-word.js';
 import { SubmissionRing } from '../protocol/submission-ring.js';
 import { TraceRing } from '../protocol/trace-ring.js';
@@ -42,8 +43,8 @@ const kick = new KickWord(data.kick);
 const doorbell = new CompletionDoorbell(data.doorbell);
 const submissions = new SubmissionRing(data.submissions);
 const completions = new CompletionRing(data.completions);
-const budget = data.spinBudget === undefined ? null : new SpinBudget(data.spinBudget.buffer, data.spinBudget.slot, data.spinBudget.cap);
-let idle = new IdleBackoff({ ...data.idle, budget });
+const cores = data.coreBudget === undefined ? null : new CoreBudget(data.coreBudget.buffer, data.coreBudget.slot, data.coreBudget.cap);
+let idle = new IdleBackoff({ ...data.idle, budget: cores });
 
 const crossProcess = data.crossProcess === true && data.engine === null;
 if (crossProcess) {
@@ -147,6 +148,12 @@ function settleWaiters(): boolean {
   return settled;
 }
 
+/** Waiting for a core of the CoreBudget (the worker has work, but cap workers run). */
+const coreWait = new Backoff(BACKOFF.coreWait);
+/** The worker gave its core to a waiter: its next wait does not take it straight back. */
+let yielded = false;
+const takeCore = (): boolean => !yielded && cores!.tryRun();
+
 function loop(): void {
   seenControl = control.controlSeq();
   const deadline = performance.now() + SLICE_MS;
@@ -154,34 +161,49 @@ function loop(): void {
   for (;;) {
     if (crashRequest !== null) throw new Error(crashRequest);
     if (control.exitRequested()) {
+      cores?.release();
       core.flush();
       settleWaiters();
       return;
     }
-    let did = false;
-    if (engine !== null && engine.wantsStep) {
-      engine.step();
-      did = true;
-    }
-    if (core.poll()) did = true;
-    // Publish once the main thread has as much to refill as the ring still holds, so it
-    // resubmits while this worker copies the rest instead of after the ring ran dry (and
-    // before a park, and at least every PUBLISH_BATCH records).
-    const unpublished = core.unpublished();
-    if (unpublished > 0 && (!did || unpublished >= PUBLISH_BATCH || unpublished >= submissions.available())) core.flush();
-    if (waiters.length > 0 && settleWaiters()) break;
-    if (did) {
-      idle.onWork();
-      hardware.onWork();
-    } else if (!core.waitingForHardware) {
-      // A kick means work: go on without an event-loop turn (a control request shows up in
-      // controlSeq below). After a timeout, yield so the worker's event loop runs.
-      if (idle.onIdle(kick, recheck) === IDLE_TIMED_OUT) break;
-    } else if (crossProcess) {
-      hardware.idle(irqWord, statusRaised);
+    if (cores !== null && !cores.running && (core.hasWork() || (engine !== null && engine.wantsStep)) && !takeCore()) {
+      const r = coreWait.idle(cores, takeCore);
+      yielded = false;
+      if (r === IDLE_TIMED_OUT) break;
+    } else {
+      let did = false;
+      if (engine !== null && engine.wantsStep) {
+        engine.step();
+        did = true;
+      }
+      if (core.poll()) did = true;
+      // Publish once the main thread has as much to refill as the ring still holds, so it
+      // resubmits while this worker copies the rest instead of after the ring ran dry (and
+      // before a park, and at least every PUBLISH_BATCH records).
+      const unpublished = core.unpublished();
+      if (unpublished > 0 && (!did || unpublished >= PUBLISH_BATCH || unpublished >= submissions.available())) core.flush();
+      if (waiters.length > 0 && settleWaiters()) break;
+      if (did) {
+        idle.onWork();
+        hardware.onWork();
+      } else if (!core.waitingForHardware) {
+        cores?.release();
+        // A kick means work: go on without an event-loop turn (a control request shows up in
+        // controlSeq below). After a timeout, yield so the worker's event loop runs.
+        if (idle.onIdle(kick, recheck) === IDLE_TIMED_OUT) break;
+      } else if (crossProcess) {
+        hardware.idle(irqWord, statusRaised);
+      }
     }
     if (control.controlSeq() !== seenControl) break;
-    if ((++n & 63) === 0 && performance.now() > deadline) break;
+    if ((++n & 63) === 0 && performance.now() > deadline) {
+      // The slice is over: the channels waiting for a core take their turn.
+      if (cores !== null && cores.running && cores.othersWaiting()) {
+        cores.yieldToWaiter();
+        yielded = true;
+      }
+      break;
+    }
   }
   core.flush();
   setImmediate(loop);
@@ -213,7 +235,7 @@ const api: ChannelWorkerControl = {
     if (cfg.policy !== 'adaptive' && cfg.policy !== 'spin' && cfg.policy !== 'sleep') {
       throw new EpdmaError('EINVAL', `idle policy '${String(cfg.policy)}' is not adaptive, spin or sleep`);
     }
-    idle = new IdleBackoff({ ...data.idle, policy: cfg.policy, budget });
+    idle = new IdleBackoff({ ...data.idle, policy: cfg.policy, budget: cores });
   },
   crash: (message) => {
     crashRequest = message;

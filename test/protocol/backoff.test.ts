@@ -13,8 +13,8 @@ import {
   IDLE_TIMED_OUT,
   IDLE_WOKEN,
   SequenceWord,
-  SpinBudget,
   type BackoffPolicy,
+  type SpinGate,
   type ParkingWord,
 } from '../../dist/protocol/backoff.js';
 
@@ -45,7 +45,7 @@ const always = (): boolean => true;
 
 describe('BACKOFF policies', () => {
   it('names every wait of the data plane with a valid, frozen policy', () => {
-    expect(Object.keys(BACKOFF).sort()).toEqual(['channelIdle', 'engineIdle', 'remoteHardware', 'ringFull']);
+    expect(Object.keys(BACKOFF).sort()).toEqual(['channelIdle', 'coreWait', 'engineIdle', 'remoteHardware', 'ringFull']);
     expect(Object.isFrozen(BACKOFF)).toBe(true);
     for (const [name, p] of Object.entries(BACKOFF)) {
       expect(Object.isFrozen(p), name).toBe(true);
@@ -160,79 +160,70 @@ describe('Backoff', () => {
   });
 });
 
-describe('SpinBudget', () => {
-  const buffer = (threads: number): SharedArrayBuffer => new SharedArrayBuffer(SpinBudget.bytes(threads));
+describe('Backoff with a spin gate', () => {
+  /** A gate answered from a script, recording the park/wake announcements. */
+  class ScriptedGate implements SpinGate {
+    allow = true;
+    looks = 0;
+    readonly log: string[] = [];
+    allowsSpin(): boolean {
+      this.looks++;
+      return this.allow;
+    }
+    parked(): void {
+      this.log.push('parked');
+    }
+    awake(): void {
+      this.log.push('awake');
+    }
+  }
 
-  it('counts the threads awake, one word each, and allows a spin only up to the cap', () => {
-    const sab = buffer(4);
-    const a = new SpinBudget(sab, 0, 1);
-    expect(a.awakeCount()).toBe(1);
-    expect(a.allowsSpin()).toBe(true);
-    const b = new SpinBudget(sab, 3, 1);
-    expect([a.awakeCount(), a.allowsSpin(), b.allowsSpin()]).toEqual([2, false, false]);
-    b.parked();
-    expect([a.awakeCount(), a.allowsSpin()]).toEqual([1, true]);
-    // A restarted thread takes its slot again: whatever its predecessor left there is overwritten.
-    const b2 = new SpinBudget(sab, 3, 1);
-    expect(b2.awakeCount()).toBe(2);
-    b2.parked();
-    expect(a.awakeCount()).toBe(1);
-  });
-
-  it('rejects a slot outside the buffer and a cap that is not a count, naming the value', () => {
-    expect(() => new SpinBudget(buffer(2), 2, 1)).toThrow(/EINVAL: spin budget: slot 2 outside 0\.\.1/);
-    expect(() => new SpinBudget(buffer(2), -1, 1)).toThrow(/slot -1/);
-    expect(() => new SpinBudget(buffer(2), 0, 1.5)).toThrow(/EINVAL: spin budget: cap 1\.5/);
-  });
-
-  it('a crowded side parks at once instead of spinning, and the thread is counted parked only while it sleeps', () => {
-    const sab = buffer(3);
-    const busy = new SpinBudget(sab, 1, 1); // another worker, copying
-    const mine = new SpinBudget(sab, 0, 1);
+  it('a crowded gate parks at once instead of spinning; the thread is announced parked only around the sleep', () => {
+    const gate = new ScriptedGate();
+    gate.allow = false;
     const word = new ScriptedWord();
-    const awakeDuringSleep: number[] = [];
-    word.sleep = (seq, timeoutMs) => {
-      word.calls.push(`sleep ${seq}`);
-      word.sleeps.push(timeoutMs);
-      awakeDuringSleep.push(mine.awakeCount());
-      return 'ok';
-    };
-    const b = new Backoff({ spins: 1000, parkMs: 1, maxParkMs: 8 }, mine);
+    word.next = 'ok';
+    const b = new Backoff({ spins: 1000, parkMs: 1, maxParkMs: 8 }, gate);
     expect(b.idle(word, never)).toBe(IDLE_WOKEN);
-    expect(b.crowdedParks).toBe(1);
+    expect([b.crowdedParks, gate.looks]).toEqual([1, 1]);
     expect(word.calls).toEqual(['prepare', 'sleep 40']);
-    // Only the busy worker was awake while this one slept; it is awake again after.
-    expect(awakeDuringSleep).toEqual([1]);
-    expect(mine.awakeCount()).toBe(2);
-    // The other worker parks: this one may spin now, for the policy's polls.
-    busy.parked();
+    expect(gate.log).toEqual(['parked', 'awake']);
+    // The gate opens: the policy's polls are spun again, then it parks.
+    gate.allow = true;
     for (let i = 0; i < 1000; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
     expect(b.idle(word, never)).toBe(IDLE_WOKEN);
-    expect([b.crowdedParks, word.calls.length]).toEqual([1, 4]);
+    expect([b.crowdedParks, word.calls.length, gate.log.length]).toEqual([1, 4, 4]);
   });
 
-  it('looks at the budget every 64 polls of a spin: a worker that wakes meanwhile ends it at the next look', () => {
-    const sab = buffer(2);
-    const mine = new SpinBudget(sab, 0, 1);
-    const other = new SpinBudget(sab, 1, 1);
-    other.parked();
+  it('looks at the gate every 64 polls of a spin, so a gate that closes ends the spin at the next look', () => {
+    const gate = new ScriptedGate();
     const word = new ScriptedWord();
-    const b = new Backoff({ spins: 1000, parkMs: 1, maxParkMs: 1 }, mine);
+    const b = new Backoff({ spins: 1000, parkMs: 1, maxParkMs: 1 }, gate);
     for (let i = 0; i < 10; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
-    other.awake();
+    gate.allow = false;
     let spun = 10;
     while (b.idle(word, never) === IDLE_SPUN) spun++;
     expect(spun).toBe(64);
-    expect(b.crowdedParks).toBe(1);
+    expect([gate.looks, b.crowdedParks]).toEqual([2, 1]);
   });
 
-  it('never stops a never-parking policy', () => {
-    const sab = buffer(2);
-    const mine = new SpinBudget(sab, 0, 0);
+  it('a re-check that finds work announces nothing to the gate', () => {
+    const gate = new ScriptedGate();
+    gate.allow = false;
     const word = new ScriptedWord();
-    const b = new Backoff({ spins: Infinity, parkMs: 1, maxParkMs: 1 }, mine);
+    const b = new Backoff({ spins: 5, parkMs: 1, maxParkMs: 1 }, gate);
+    expect(b.idle(word, always)).toBe(IDLE_RECHECK_FOUND_WORK);
+    expect(gate.log).toEqual([]);
+    expect(word.calls).toEqual(['prepare', 'cancel']);
+  });
+
+  it('never stops a never-parking policy, and never asks the gate', () => {
+    const gate = new ScriptedGate();
+    gate.allow = false;
+    const word = new ScriptedWord();
+    const b = new Backoff({ spins: Infinity, parkMs: 1, maxParkMs: 1 }, gate);
     for (let i = 0; i < 1000; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
-    expect([b.crowdedParks, word.calls.length]).toEqual([0, 0]);
+    expect([b.crowdedParks, gate.looks, word.calls.length]).toEqual([0, 0, 0]);
   });
 });
 
