@@ -119,5 +119,11 @@ export interface ChannelWorkerStats {
   readonly gateWaits: number;
   readonly idleWakeups: number;
   readonly idleTimeouts: number;
+  /** Idle spins cut short because the CoreBudget had no core for a spinner. */
+  readonly crowdedParks: number;
+  /** CoreBudget: parks waiting for a core, cores given to a waiter at a slice end, runs past the cap after STARVE_MS. */
+  readonly coreWaits: number;
+  readonly coreYields: number;
+  readonly coreOverruns: number;
   readonly engine: { chunks: number; elements: number; bytes: number; aborts: number; localInterrupts: number; remoteInterrupts: number } | null;
 }
