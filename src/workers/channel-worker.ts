@@ -6,6 +6,10 @@
  * the event loop while there is work, and yields (setImmediate) when the main thread posted
  * a control request, after a slice of ~2 ms, or after an idle sleep, so comlink requests are
  * served without a message per transfer on the data path.
+ *
+ * In a testbed the workers share the cores through a CoreBudget: a worker runs only while it
+ * holds one of cores - 1 cores, gives it up when it runs out of work or, at a slice end, to a
+ * worker waiting for one; the main thread keeps the last core.
  */
 import { workerData } from 'node:worker_threads';
 import { AddressSpace } from '../device/bus/address-space.js';
@@ -188,6 +192,7 @@ function loop(): void {
         hardware.onWork();
       } else if (!core.waitingForHardware) {
         cores?.release();
+        yielded = false;
         // A kick means work: go on without an event-loop turn (a control request shows up in
         // controlSeq below). After a timeout, yield so the worker's event loop runs.
         if (idle.onIdle(kick, recheck) === IDLE_TIMED_OUT) break;
