@@ -18,6 +18,7 @@ import { TableIommu } from './host-iommu.js';
 import { TraceRecorder } from './trace-recorder.js';
 import { RegionMemory } from './dma-memory.js';
 import { resolveTestbedOptions, HOST_RAM_BASE, type ResolvedTestbedOptions } from './testbed-options.js';
+import { CoreBudget } from '../protocol/core-budget.js';
 import type { Completion, EndpointSide, HostSide, RuntimeEvent, Testbed, TestbedOptions } from './types.js';
 
 /**
@@ -61,8 +62,9 @@ class InProcessTestbed implements Testbed {
   private readonly completionSubject = new Subject<Completion>();
   /** The EP's side of the link for its own channels: 1 while the link is up. */
   private readonly epLink = new Int32Array(new SharedArrayBuffer(4));
-  /** At most cores - 1 channel workers spin while idle; the main thread keeps a core. */
-  private readonly spinSlots = { buffer: new SharedArrayBuffer(4), max: Math.max(1, availableParallelism() - 1) };
+  /** The channel workers' CoreBudget: one slot per channel; a restarted worker keeps its slot. */
+  private coreBudget: SharedArrayBuffer | undefined;
+  private coreSlots = 0;
   private driver: HostDriver | undefined;
   private epEngine: DmaDevice | undefined;
   private hostEngine: DmaDevice | undefined;
@@ -205,7 +207,12 @@ class InProcessTestbed implements Testbed {
       },
       // A kick always wakes an idle worker; the timeout is only a safety net, so keep it long.
       idle: { policy: this.o.idle, maxSleepMs: 1000, spinIterations: SPIN_ITERATIONS },
-      spinSlots: this.spinSlots,
+      // At most cores - 1 workers run (or spin) at once: the main thread keeps a core.
+      coreBudget: {
+        buffer: (this.coreBudget ??= new SharedArrayBuffer(CoreBudget.bytes(this.o.writeChannels + this.o.readChannels))),
+        slot: this.coreSlots++,
+        cap: Math.max(1, availableParallelism() - 1),
+      },
       ...(this.tracer !== undefined ? { trace: this.tracer.ringFor(info) } : {}),
     };
   }

@@ -50,6 +50,11 @@ export const BACKOFF = Object.freeze({
    * the worker's notify (or its exit) ends the park; the timeout is only a safety net.
    */
   engineResetAck: Object.freeze({ spins: 0, parkMs: 20, maxParkMs: 160 }),
+  /**
+   * A channel worker with work but no core of the CoreBudget, parked on its handoff word until
+   * a running worker gives its core up. The timeout lets the worker serve its event loop.
+   */
+  coreWait: Object.freeze({ spins: 0, parkMs: 2, maxParkMs: 2 }),
 } satisfies Record<string, BackoffPolicy>);
 
 /**
@@ -104,6 +109,19 @@ export class SequenceWord implements ParkingWord {
   }
 }
 
+/** Empty polls between two looks at the spin gate (a look may read a word per thread). */
+const SPIN_GATE_LOOK_EVERY = 64;
+
+/**
+ * Who else wants the cores while this thread spins (CoreBudget): a spin goes on only while
+ * the gate allows it, and the gate learns when the thread parks and wakes.
+ */
+export interface SpinGate {
+  allowsSpin(): boolean;
+  parked(): void;
+  awake(): void;
+}
+
 /**
  * One waiting thread's backoff under a policy. Call idle() after every poll that found nothing
  * and onWork() after every poll that did something. Allocation-free: pass a ParkingWord and a
@@ -114,25 +132,34 @@ export class Backoff {
   /** Parks that ended by a wake, and by the timeout. */
   wakeups = 0;
   timeouts = 0;
+  /** Spins cut short because the spin gate had no core for this thread. */
+  crowdedParks = 0;
   private idlePolls = 0;
   private nextParkMs: number;
+  private readonly budget: SpinGate | null;
 
-  constructor(plan: BackoffPolicy) {
+  /** With a `budget`, a finite policy spins only while the gate allows (see CoreBudget). */
+  constructor(plan: BackoffPolicy, budget: SpinGate | null = null) {
     if (!(plan.spins >= 0)) throw new EpdmaError('EINVAL', `backoff: spins ${plan.spins} is not a count`);
     if (!(plan.parkMs > 0)) throw new EpdmaError('EINVAL', `backoff: parkMs ${plan.parkMs} must be > 0`);
     this.plan = plan;
     this.nextParkMs = plan.parkMs;
+    this.budget = Number.isFinite(plan.spins) ? budget : null;
   }
 
   /**
-   * One idle step: a spin while the policy's polls last, else announce on `word`, re-check
-   * (`recheck` true: work arrived, do not park) and park. Returns IDLE_SPUN,
-   * IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN or IDLE_TIMED_OUT.
+   * One idle step: a spin while the policy's polls last (and the spin gate has a core for
+   * it), else announce on `word`, re-check (`recheck` true: work arrived, do not park) and
+   * park. Returns IDLE_SPUN, IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN or IDLE_TIMED_OUT.
    */
   idle(word: ParkingWord, recheck: () => boolean): number {
     if (this.idlePolls < this.plan.spins) {
-      this.idlePolls++;
-      return IDLE_SPUN;
+      if (this.budget === null || this.idlePolls % SPIN_GATE_LOOK_EVERY !== 0 || this.budget.allowsSpin()) {
+        this.idlePolls++;
+        return IDLE_SPUN;
+      }
+      this.crowdedParks++;
+      this.idlePolls = this.plan.spins;
     }
     const seq = word.prepareSleep();
     if (recheck()) {
@@ -140,7 +167,10 @@ export class Backoff {
       this.onWork();
       return IDLE_RECHECK_FOUND_WORK;
     }
-    return this.parked(word.sleep(seq, this.nextParkMs));
+    this.budget?.parked();
+    const outcome = word.sleep(seq, this.nextParkMs);
+    this.budget?.awake();
+    return this.parked(outcome);
   }
 
   /**
@@ -168,11 +198,6 @@ export class Backoff {
   /** The timeout the next park will use. */
   get currentParkMs(): number {
     return this.nextParkMs;
-  }
-
-  /** Park at the next idle() (e.g. no spin slot is free for this thread); a never-parking policy keeps spinning. */
-  skipSpin(): void {
-    if (Number.isFinite(this.plan.spins)) this.idlePolls = this.plan.spins;
   }
 
   /** Work was found: spin again before the next park and restart the timeout ladder. */

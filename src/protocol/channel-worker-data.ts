@@ -82,11 +82,11 @@ export interface ChannelWorkerData {
   readonly crossProcess?: boolean;
   readonly idle: { readonly policy: IdlePolicy; readonly spinIterations?: number; readonly sleepMs?: number; readonly maxSleepMs?: number };
   /**
-   * Spin slots shared by every channel worker of the testbed: Int32Array(buffer)[0] counts
-   * spinning workers, at most `max` (cores - 1) may spin, the others sleep at once. Without it
-   * every idle worker spins.
+   * The CoreBudget shared by every channel worker of the testbed (one slot per worker, this
+   * one's at `slot`): at most `cap` workers run at once and an idle worker spins only while at
+   * most `cap` are awake. Without it every worker with work runs and every idle one spins.
    */
-  readonly spinSlots?: { readonly buffer: SharedArrayBuffer; readonly max: number };
+  readonly coreBudget?: { readonly buffer: SharedArrayBuffer; readonly slot: number; readonly cap: number };
   /** The channel's trace ring (rings/trace-ring.ts), present only while tracing. */
   readonly trace?: SharedArrayBuffer;
   /** Restart count: non-zero means the previous worker of this channel died. */
@@ -123,5 +123,11 @@ export interface ChannelWorkerStats {
   readonly gateWaits: number;
   readonly idleWakeups: number;
   readonly idleTimeouts: number;
+  /** Idle spins cut short because the CoreBudget had no core for a spinner. */
+  readonly crowdedParks: number;
+  /** CoreBudget: parks waiting for a core, cores given to a waiter at a slice end, runs past the cap after STARVE_MS. */
+  readonly coreWaits: number;
+  readonly coreYields: number;
+  readonly coreOverruns: number;
   readonly engine: { chunks: number; elements: number; bytes: number; aborts: number; localInterrupts: number; remoteInterrupts: number } | null;
 }

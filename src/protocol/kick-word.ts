@@ -1,5 +1,5 @@
 import { EpdmaError } from '../device/errors.js';
-import { Backoff, BACKOFF, type ParkingWord } from './backoff.js';
+import { Backoff, BACKOFF, type ParkingWord, type SpinGate } from './backoff.js';
 
 /**
  * The per-channel wake word: how the main thread wakes a channel worker that went to sleep on
@@ -110,6 +110,8 @@ export interface IdleBackoffOptions {
   readonly sleepMs?: number;
   /** Cap of the doubling sleep timeout in ms. */
   readonly maxSleepMs?: number;
+  /** Whether a spin may take a core now (CoreBudget); without it, 'adaptive' always spins first. */
+  readonly budget?: SpinGate | null;
 }
 
 /**
@@ -145,7 +147,7 @@ export class IdleBackoff extends Backoff {
     }
     // 'spin' never parks, 'sleep' parks at once, 'adaptive' spins its iterations first.
     const spins = policy === 'spin' ? Infinity : policy === 'sleep' ? 0 : spinIterations;
-    super({ spins, parkMs: sleepMs, maxParkMs: maxSleepMs });
+    super({ spins, parkMs: sleepMs, maxParkMs: maxSleepMs }, options.budget ?? null);
     this.policy = policy;
     this.spinIterations = spinIterations;
     this.sleepMs = sleepMs;
@@ -164,10 +166,5 @@ export class IdleBackoff extends Backoff {
   /** The timeout the next sleep will use. */
   get currentSleepMs(): number {
     return this.currentParkMs;
-  }
-
-  /** True if the next onIdle() would spin rather than sleep. */
-  get wantsSpin(): boolean {
-    return this.spinning;
   }
 }

@@ -6,6 +6,10 @@
  * the event loop while there is work, and yields (setImmediate) when the main thread posted
  * a control request, after a slice of ~2 ms, or after an idle sleep, so comlink requests are
  * served without a message per transfer on the data path.
+ *
+ * In a testbed the workers share the cores through a CoreBudget: a worker runs only while it
+ * holds one of cores - 1 cores, gives it up when it runs out of work or, at a slice end, to a
+ * worker waiting for one; the main thread keeps the last core.
  */
 import { workerData } from 'node:worker_threads';
 import { AddressSpace } from '../device/bus/address-space.js';
@@ -24,6 +28,7 @@ import { createChannelOps } from '../dw-edma/create-channel-ops.js';
 import { CompletionDoorbell } from '../protocol/completion-doorbell.js';
 import { CompletionRing } from '../protocol/completion-ring.js';
 import { Backoff, BACKOFF, SequenceWord } from '../protocol/backoff.js';
+import { CoreBudget } from '../protocol/core-budget.js';
 import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from '../protocol/kick-word.js';
 import { SubmissionRing } from '../protocol/submission-ring.js';
 import { TraceRing } from '../protocol/trace-ring.js';
@@ -42,7 +47,8 @@ const kick = new KickWord(data.kick);
 const doorbell = new CompletionDoorbell(data.doorbell);
 const submissions = new SubmissionRing(data.submissions);
 const completions = new CompletionRing(data.completions);
-let idle = new IdleBackoff(data.idle);
+const cores = data.coreBudget === undefined ? null : new CoreBudget(data.coreBudget.buffer, data.coreBudget.slot, data.coreBudget.cap);
+let idle = new IdleBackoff({ ...data.idle, budget: cores });
 
 const crossProcess = data.crossProcess === true && data.engine === null;
 if (crossProcess) {
@@ -115,26 +121,42 @@ let crashRequest: string | null = null;
 const recheck = (): boolean => core.hasWork() || control.controlSeq() !== seenControl || (engine !== null && engine.wantsStep) || control.exitRequested();
 
 /**
- * Spinning keeps a wakeup off the critical path, but a spinning worker holds a core. With more
- * workers than cores they would take the core the main thread needs to resubmit, so only
- * `max` workers (cores - 1) spin at once; the rest sleep until kicked.
+ * Control calls that wait for the loop to reach a state (a requested pause took effect, a
+ * terminate was carried out). The loop changes that state itself, so it settles them where
+ * it does, and returns to the event loop so the answer goes out; nothing polls on a timer.
  */
-const spinWord = data.spinSlots !== undefined ? new Int32Array(data.spinSlots.buffer, 0, 1) : null;
-const spinMax = data.spinSlots?.max ?? 0;
-let holdingSpin = false;
-function tryTakeSpinSlot(): boolean {
-  for (;;) {
-    const v = Atomics.load(spinWord!, 0);
-    if (v >= spinMax) return false;
-    if (Atomics.compareExchange(spinWord!, 0, v, v + 1) === v) return true;
-  }
+interface LoopWaiter {
+  readonly reached: () => boolean;
+  readonly resolve: () => void;
 }
-function releaseSpinSlot(): void {
-  if (holdingSpin) {
-    holdingSpin = false;
-    Atomics.sub(spinWord!, 0, 1);
-  }
+const waiters: LoopWaiter[] = [];
+
+function until(reached: () => boolean): Promise<void> {
+  if (reached() || control.exitRequested()) return Promise.resolve();
+  return new Promise((resolve) => {
+    waiters.push({ reached, resolve });
+  });
 }
+
+/** Resolves the waiters whose state was reached (all of them on exit); true if any was. */
+function settleWaiters(): boolean {
+  const exiting = control.exitRequested();
+  let settled = false;
+  for (let i = waiters.length - 1; i >= 0; i--) {
+    const w = waiters[i]!;
+    if (!exiting && !w.reached()) continue;
+    waiters.splice(i, 1);
+    w.resolve();
+    settled = true;
+  }
+  return settled;
+}
+
+/** Waiting for a core of the CoreBudget (the worker has work, but cap workers run). */
+const coreWait = new Backoff(BACKOFF.coreWait);
+/** The worker gave its core to a waiter: its next wait does not take it straight back. */
+let yielded = false;
+const takeCore = (): boolean => !yielded && cores!.tryRun();
 
 function loop(): void {
   seenControl = control.controlSeq();
@@ -143,61 +165,65 @@ function loop(): void {
   for (;;) {
     if (crashRequest !== null) throw new Error(crashRequest);
     if (control.exitRequested()) {
-      releaseSpinSlot();
+      cores?.release();
       core.flush();
+      settleWaiters();
       return;
     }
-    let did = false;
-    if (engine !== null && engine.wantsStep) {
-      engine.step();
-      did = true;
-    }
-    if (core.poll()) did = true;
-    if (core.unpublished() >= PUBLISH_BATCH || (!did && core.unpublished() > 0)) core.flush();
-    if (did) {
-      idle.onWork();
-      hardware.onWork();
-    } else if (!core.waitingForHardware) {
-      if (spinWord !== null) {
-        if (!holdingSpin && idle.wantsSpin) {
-          if (tryTakeSpinSlot()) holdingSpin = true;
-          else idle.skipSpin();
-        }
-        if (holdingSpin && !idle.wantsSpin) releaseSpinSlot();
-      }
-      const r = idle.onIdle(kick, recheck);
-      // A kick means work: go on without an event-loop turn (a control request shows up in
-      // controlSeq below). After a timeout, yield so the worker's event loop runs.
+    if (cores !== null && !cores.running && (core.hasWork() || (engine !== null && engine.wantsStep)) && !takeCore()) {
+      const r = coreWait.idle(cores, takeCore);
+      yielded = false;
       if (r === IDLE_TIMED_OUT) break;
-    } else if (crossProcess) {
-      hardware.idle(irqWord, statusRaised);
+    } else {
+      let did = false;
+      if (engine !== null && engine.wantsStep) {
+        engine.step();
+        did = true;
+      }
+      if (core.poll()) did = true;
+      // Publish once the main thread has as much to refill as the ring still holds, so it
+      // resubmits while this worker copies the rest instead of after the ring ran dry (and
+      // before a park, and at least every PUBLISH_BATCH records).
+      const unpublished = core.unpublished();
+      if (unpublished > 0 && (!did || unpublished >= PUBLISH_BATCH || unpublished >= submissions.available())) core.flush();
+      if (waiters.length > 0 && settleWaiters()) break;
+      if (did) {
+        idle.onWork();
+        hardware.onWork();
+      } else if (!core.waitingForHardware) {
+        cores?.release();
+        yielded = false;
+        // A kick means work: go on without an event-loop turn (a control request shows up in
+        // controlSeq below). After a timeout, yield so the worker's event loop runs.
+        if (idle.onIdle(kick, recheck) === IDLE_TIMED_OUT) break;
+      } else if (crossProcess) {
+        hardware.idle(irqWord, statusRaised);
+      }
     }
     if (control.controlSeq() !== seenControl) break;
-    if ((++n & 63) === 0 && performance.now() > deadline) break;
+    if ((++n & 63) === 0 && performance.now() > deadline) {
+      // The slice is over: the channels waiting for a core take their turn.
+      if (cores !== null && cores.running && cores.othersWaiting()) {
+        cores.yieldToWaiter();
+        yielded = true;
+      }
+      break;
+    }
   }
-  releaseSpinSlot();
   core.flush();
   setImmediate(loop);
 }
 
-/** Resolves when `done()` holds, checking between loop slices. */
-function until(done: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      if (done() || control.exitRequested()) resolve();
-      else setImmediate(check);
-    };
-    check();
-  });
-}
+const pauseSettled = (): boolean => !core.pausePending;
+const terminateDone = (): boolean => control.terminatePending() === TERMINATE_NONE;
 
 const api: ChannelWorkerControl = {
   waitPaused: async () => {
-    await until(() => !core.pausePending);
+    await until(pauseSettled);
     return core.paused;
   },
   terminate: async () => {
-    await until(() => control.terminatePending() === TERMINATE_NONE);
+    await until(terminateDone);
     core.flush();
   },
   quiesce: (ownsDirection) => ops.quiesce(ownsDirection),
@@ -207,6 +233,10 @@ const api: ChannelWorkerControl = {
     ...core.counters,
     idleWakeups: idle.wakeups,
     idleTimeouts: idle.timeouts,
+    crowdedParks: idle.crowdedParks,
+    coreWaits: cores?.waits ?? 0,
+    coreYields: cores?.yields ?? 0,
+    coreOverruns: cores?.overruns ?? 0,
     engine: engine === null ? null : { ...engine.counters },
   }),
   registerDump: () => ops.dump(),
@@ -214,7 +244,7 @@ const api: ChannelWorkerControl = {
     if (cfg.policy !== 'adaptive' && cfg.policy !== 'spin' && cfg.policy !== 'sleep') {
       throw new EpdmaError('EINVAL', `idle policy '${String(cfg.policy)}' is not adaptive, spin or sleep`);
     }
-    idle = new IdleBackoff({ ...data.idle, policy: cfg.policy });
+    idle = new IdleBackoff({ ...data.idle, policy: cfg.policy, budget: cores });
   },
   crash: (message) => {
     crashRequest = message;

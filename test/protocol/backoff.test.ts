@@ -14,6 +14,7 @@ import {
   IDLE_WOKEN,
   SequenceWord,
   type BackoffPolicy,
+  type SpinGate,
   type ParkingWord,
 } from '../../dist/protocol/backoff.js';
 
@@ -44,7 +45,7 @@ const always = (): boolean => true;
 
 describe('BACKOFF policies', () => {
   it('names every wait of the data plane with a valid, frozen policy', () => {
-    expect(Object.keys(BACKOFF).sort()).toEqual(['channelIdle', 'engineIdle', 'engineResetAck', 'hostSlotRelease', 'readyRegister', 'remoteHardware', 'ringFull']);
+    expect(Object.keys(BACKOFF).sort()).toEqual(['channelIdle', 'coreWait', 'engineIdle', 'engineResetAck', 'hostSlotRelease', 'readyRegister', 'remoteHardware', 'ringFull']);
     expect(Object.isFrozen(BACKOFF)).toBe(true);
     for (const [name, p] of Object.entries(BACKOFF)) {
       expect(Object.isFrozen(p), name).toBe(true);
@@ -111,23 +112,17 @@ describe('Backoff', () => {
     expect([b.wakeups, b.timeouts]).toEqual([1, 2]);
   });
 
-  it('Infinity spins never parks, even after skipSpin; skipSpin makes a finite policy park next', () => {
+  it('Infinity spins never parks', () => {
     const spin = new Backoff({ spins: Infinity, parkMs: 1, maxParkMs: 1 });
     const word = new ScriptedWord();
-    spin.skipSpin();
     for (let i = 0; i < 10_000; i++) expect(spin.idle(word, never)).toBe(IDLE_SPUN);
     expect(word.calls).toEqual([]);
-    const adaptive = new Backoff({ spins: 100, parkMs: 1, maxParkMs: 1 });
-    adaptive.skipSpin();
-    expect(adaptive.spinning).toBe(false);
-    expect(adaptive.idle(word, never)).toBe(IDLE_TIMED_OUT);
   });
 
-  it('matches a model for any sequence of idle steps, outcomes, work and skips', () => {
+  it('matches a model for any sequence of idle steps, outcomes and work', () => {
     const step = fc.oneof(
       fc.record({ op: fc.constant('idle' as const), recheck: fc.boolean(), outcome: fc.constantFrom<Outcome>('ok', 'not-equal', 'timed-out') }),
       fc.record({ op: fc.constant('work' as const) }),
-      fc.record({ op: fc.constant('skip' as const) }),
     );
     const policy = fc.record({ spins: fc.integer({ min: 0, max: 5 }), parkMs: fc.integer({ min: 1, max: 4 }), maxParkMs: fc.integer({ min: 1, max: 40 }) });
     fc.assert(
@@ -144,9 +139,6 @@ describe('Backoff', () => {
             b.onWork();
             polls = 0;
             park = p.parkMs;
-          } else if (s.op === 'skip') {
-            b.skipSpin();
-            polls = p.spins;
           } else {
             word.next = s.outcome;
             const sleepsBefore = word.sleeps.length;
@@ -179,6 +171,73 @@ describe('Backoff', () => {
         }
       }),
     );
+  });
+});
+
+describe('Backoff with a spin gate', () => {
+  /** A gate answered from a script, recording the park/wake announcements. */
+  class ScriptedGate implements SpinGate {
+    allow = true;
+    looks = 0;
+    readonly log: string[] = [];
+    allowsSpin(): boolean {
+      this.looks++;
+      return this.allow;
+    }
+    parked(): void {
+      this.log.push('parked');
+    }
+    awake(): void {
+      this.log.push('awake');
+    }
+  }
+
+  it('a crowded gate parks at once instead of spinning; the thread is announced parked only around the sleep', () => {
+    const gate = new ScriptedGate();
+    gate.allow = false;
+    const word = new ScriptedWord();
+    word.next = 'ok';
+    const b = new Backoff({ spins: 1000, parkMs: 1, maxParkMs: 8 }, gate);
+    expect(b.idle(word, never)).toBe(IDLE_WOKEN);
+    expect([b.crowdedParks, gate.looks]).toEqual([1, 1]);
+    expect(word.calls).toEqual(['prepare', 'sleep 40']);
+    expect(gate.log).toEqual(['parked', 'awake']);
+    // The gate opens: the policy's polls are spun again, then it parks.
+    gate.allow = true;
+    for (let i = 0; i < 1000; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
+    expect(b.idle(word, never)).toBe(IDLE_WOKEN);
+    expect([b.crowdedParks, word.calls.length, gate.log.length]).toEqual([1, 4, 4]);
+  });
+
+  it('looks at the gate every 64 polls of a spin, so a gate that closes ends the spin at the next look', () => {
+    const gate = new ScriptedGate();
+    const word = new ScriptedWord();
+    const b = new Backoff({ spins: 1000, parkMs: 1, maxParkMs: 1 }, gate);
+    for (let i = 0; i < 10; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
+    gate.allow = false;
+    let spun = 10;
+    while (b.idle(word, never) === IDLE_SPUN) spun++;
+    expect(spun).toBe(64);
+    expect([gate.looks, b.crowdedParks]).toEqual([2, 1]);
+  });
+
+  it('a re-check that finds work announces nothing to the gate', () => {
+    const gate = new ScriptedGate();
+    gate.allow = false;
+    const word = new ScriptedWord();
+    const b = new Backoff({ spins: 5, parkMs: 1, maxParkMs: 1 }, gate);
+    expect(b.idle(word, always)).toBe(IDLE_RECHECK_FOUND_WORK);
+    expect(gate.log).toEqual([]);
+    expect(word.calls).toEqual(['prepare', 'cancel']);
+  });
+
+  it('never stops a never-parking policy, and never asks the gate', () => {
+    const gate = new ScriptedGate();
+    gate.allow = false;
+    const word = new ScriptedWord();
+    const b = new Backoff({ spins: Infinity, parkMs: 1, maxParkMs: 1 }, gate);
+    for (let i = 0; i < 1000; i++) expect(b.idle(word, never)).toBe(IDLE_SPUN);
+    expect([b.crowdedParks, gate.looks, word.calls.length]).toEqual([0, 0, 0]);
   });
 });
 

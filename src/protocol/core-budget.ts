@@ -1,0 +1,182 @@
+import { EpdmaError } from '../device/errors.js';
+import type { ParkingWord, SpinGate } from './backoff.js';
+
+/**
+ * How the channel workers of one testbed share the cores with each other and with the main
+ * thread. With more workers than cores (8 on 2), letting every worker with work run makes the
+ * main thread one of nine runnable threads: it gets a ninth of the machine and wakes late,
+ * the rings run dry, and a worker that spins meanwhile takes a core from one that copies.
+ * Measured on this project's 2-core machine: 8 channels at 64 KiB moved less than one.
+ *
+ * So at most `cap` workers (cores - 1: the main thread keeps a core) run at once:
+ *
+ * - a worker with work takes a core (tryRun) or parks on the handoff word (BACKOFF.coreWait,
+ *   announcing itself in the waiting mask) until a running worker gives one up;
+ * - a running worker gives its core up when it runs out of work, and at the end of a slice
+ *   when others wait (yield), so the channels take turns; giving up bumps the handoff word
+ *   and wakes one waiter (Atomics.notify wakes the longest waiter first);
+ * - an idle worker spins (SpinGate) only while at most `cap` workers are awake.
+ *
+ * The budget is a performance policy, never a gate on correctness: a worker that waited
+ * STARVE_MS for a core runs anyway (a crashed holder, a yield nobody took), and every park
+ * has a timeout so control requests are served.
+ *
+ * Layout (Int32 words): one awake flag per worker slot (written only by its worker), then
+ * RUNNING and WAITING (bit per slot, changed with atomic or/and) and HANDOFF (a counter).
+ * A restarted worker takes its predecessor's slot and clears what a crash left in it.
+ */
+const RUNNING = 0;
+const WAITING = 1;
+const HANDOFF = 2;
+const SHARED_WORDS = 3;
+/** Slots are bits of one Int32 word. */
+const MAX_THREADS = 31;
+/** Longest a worker with work waits for a core before it runs regardless. */
+const STARVE_MS = 20;
+
+function bitCount(v: number): number {
+  let n = 0;
+  for (let x = v >>> 0; x !== 0; x &= x - 1) n++;
+  return n;
+}
+
+export class CoreBudget implements SpinGate, ParkingWord {
+  readonly slot: number;
+  readonly cap: number;
+  /** Times this worker parked for a core, gave one up to a waiter, and ran past the budget. */
+  waits = 0;
+  yields = 0;
+  overruns = 0;
+  private readonly flags: Int32Array;
+  private readonly shared: Int32Array;
+  private readonly bit: number;
+  private holding = false;
+  /** performance.now() since when this worker has waited for a core; -1: not waiting. */
+  private waitingSince = -1;
+
+  /** Bytes of a budget shared by `threads` workers. */
+  static bytes(threads: number): number {
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new EpdmaError('EINVAL', `core budget: ${threads} threads outside 1..${MAX_THREADS}`);
+    }
+    return 4 * (threads + SHARED_WORDS);
+  }
+
+  constructor(buffer: SharedArrayBuffer, slot: number, cap: number) {
+    const threads = (buffer.byteLength >>> 2) - SHARED_WORDS;
+    if (threads < 1 || threads > MAX_THREADS) throw new EpdmaError('EINVAL', `core budget: a buffer of ${buffer.byteLength} bytes holds no budget`);
+    if (!Number.isInteger(slot) || slot < 0 || slot >= threads) {
+      throw new EpdmaError('EINVAL', `core budget: slot ${slot} outside 0..${threads - 1}`);
+    }
+    if (!Number.isInteger(cap) || cap < 1) throw new EpdmaError('EINVAL', `core budget: cap ${cap} is not a count of cores`);
+    this.flags = new Int32Array(buffer, 0, threads);
+    this.shared = new Int32Array(buffer, 4 * threads, SHARED_WORDS);
+    this.slot = slot;
+    this.cap = cap;
+    this.bit = 1 << slot;
+    // Whatever a crashed predecessor held or announced is released.
+    Atomics.and(this.shared, RUNNING, ~this.bit);
+    Atomics.and(this.shared, WAITING, ~this.bit);
+    this.awake();
+  }
+
+  // ---- SpinGate: the idle backoff's spins ----
+
+  awake(): void {
+    Atomics.store(this.flags, this.slot, 1);
+  }
+
+  parked(): void {
+    Atomics.store(this.flags, this.slot, 0);
+  }
+
+  /** Workers awake now, this one included if it is. */
+  awakeCount(): number {
+    const w = this.flags;
+    let n = 0;
+    for (let i = 0; i < w.length; i++) n += Atomics.load(w, i);
+    return n;
+  }
+
+  /** True while this (awake) worker may spin: no more than `cap` workers are awake. */
+  allowsSpin(): boolean {
+    return this.awakeCount() <= this.cap;
+  }
+
+  // ---- running ----
+
+  /** True while this worker holds a core. */
+  get running(): boolean {
+    return this.holding;
+  }
+
+  /**
+   * Takes a core if fewer than `cap` are taken, or if this worker has waited STARVE_MS for
+   * one. True if it holds a core now.
+   */
+  tryRun(): boolean {
+    if (this.holding) return true;
+    for (;;) {
+      const mask = Atomics.load(this.shared, RUNNING);
+      if (bitCount(mask) >= this.cap && !this.starved()) return false;
+      if (Atomics.compareExchange(this.shared, RUNNING, mask, mask | this.bit) === mask) {
+        if (bitCount(mask) >= this.cap) this.overruns++;
+        this.holding = true;
+        this.waitingSince = -1;
+        return true;
+      }
+    }
+  }
+
+  private starved(): boolean {
+    const now = performance.now();
+    if (this.waitingSince < 0) this.waitingSince = now;
+    return now - this.waitingSince >= STARVE_MS;
+  }
+
+  /** Gives the core up (out of work); wakes a waiter if there is one. */
+  release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    Atomics.and(this.shared, RUNNING, ~this.bit);
+    if (Atomics.load(this.shared, WAITING) !== 0) this.handOff();
+  }
+
+  /** True if another worker waits for a core. */
+  othersWaiting(): boolean {
+    return (Atomics.load(this.shared, WAITING) & ~this.bit) !== 0;
+  }
+
+  /** Gives the core to a waiting worker (end of a slice); this one then waits its turn. */
+  yieldToWaiter(): void {
+    if (!this.holding) return;
+    this.yields++;
+    this.release();
+  }
+
+  private handOff(): void {
+    Atomics.add(this.shared, HANDOFF, 1);
+    Atomics.notify(this.shared, HANDOFF, 1);
+  }
+
+  // ---- ParkingWord: waiting for a core (with BACKOFF.coreWait) ----
+
+  /** Announces the wait (a release from now on wakes a waiter) and samples the handoff count. */
+  prepareSleep(): number {
+    Atomics.or(this.shared, WAITING, this.bit);
+    return Atomics.load(this.shared, HANDOFF);
+  }
+
+  cancelSleep(): void {
+    Atomics.and(this.shared, WAITING, ~this.bit);
+  }
+
+  sleep(seq: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' {
+    this.waits++;
+    this.parked();
+    const outcome = Atomics.wait(this.shared, HANDOFF, seq, timeoutMs);
+    this.awake();
+    Atomics.and(this.shared, WAITING, ~this.bit);
+    return outcome;
+  }
+}
