@@ -13,6 +13,7 @@ import { loadNativeAddon } from '../native/native-addon.js';
 import type { SupervisorEventType } from '../actors/supervisor.js';
 import type { LinkGate } from '../protocol/channel-worker-data.js';
 import { DmaDevice } from './dma-device.js';
+import { HotStream } from './hot-stream.js';
 import { checkString } from './validate.js';
 import { TableIommu } from './host-iommu.js';
 import { TraceRecorder } from './trace-recorder.js';
@@ -58,7 +59,7 @@ class InProcessTestbed implements Testbed {
   private readonly hostRam;
   private readonly hostSpace: AddressSpace;
   private readonly eventSubject = new Subject<RuntimeEvent>();
-  private readonly completionSubject = new Subject<Completion>();
+  private readonly completionStream = new HotStream<Completion>();
   /** The EP's side of the link for its own channels: 1 while the link is up. */
   private readonly epLink = new Int32Array(new SharedArrayBuffer(4));
   /** At most cores - 1 channel workers spin while idle; the main thread keeps a core. */
@@ -81,7 +82,7 @@ class InProcessTestbed implements Testbed {
   /** READY as the host driver last reported it. */
   private lastHostReady = true;
 
-  readonly completions$: Observable<Completion> = this.completionSubject.asObservable();
+  readonly completions$: Observable<Completion> = this.completionStream.observable;
   readonly events$: Observable<RuntimeEvent> = new Observable<RuntimeEvent>((subscriber) => {
     // A late subscriber learns the current state first: the testbed is ready (and the link down).
     if (this.readyEvent !== undefined && this.closing === undefined) {
@@ -163,7 +164,7 @@ class InProcessTestbed implements Testbed {
     const onEvent = (type: SupervisorEventType, name: string, reason?: string): void => this.emit(type, name, reason);
     this.epEngine = new DmaDevice({ side: 'endpoint', memory: epMemory, supervision: this.o.supervision, onEvent });
     this.hostEngine = new DmaDevice({ side: 'host', memory: hostMemory, supervision: this.o.supervision, onEvent });
-    for (const e of [this.epEngine, this.hostEngine]) e.addSink((c) => this.completionSubject.next(c));
+    for (const e of [this.epEngine, this.hostEngine]) e.addSink(this.completionStream);
 
     const md = this.driver.metadata;
     const metaBar = fn.bars[this.driver.metadataBar]!.aperture.iomap(0, 16);
@@ -295,7 +296,7 @@ class InProcessTestbed implements Testbed {
       this.epf.unbind();
       this.epc.stop();
       this.tracer?.close();
-      this.completionSubject.complete();
+      this.completionStream.complete();
       this.eventSubject.complete();
     })();
     return this.closing;

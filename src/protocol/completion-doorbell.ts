@@ -56,6 +56,12 @@ export interface CompletionPumpOptions {
    * another process, whose notify does not reach this one.
    */
   readonly waitTimeoutMs?: number;
+  /**
+   * Called before and after every drainAll (the loop's passes and direct calls), so a consumer
+   * can treat what the visitors saw in one pass as one batch. onPassEnd runs even if a visitor threw.
+   */
+  readonly onPassStart?: () => void;
+  readonly onPassEnd?: () => void;
 }
 
 interface PumpEntry {
@@ -90,6 +96,8 @@ export class CompletionPump {
   readonly doorbell: CompletionDoorbell;
   private readonly onError: (error: unknown, ring: CompletionRing) => void;
   private readonly waitTimeoutMs: number;
+  private readonly onPassStart: (() => void) | undefined;
+  private readonly onPassEnd: (() => void) | undefined;
   // Copy-on-write: add/remove (rare) replace the array, a pass iterates the array it started with.
   private entries: readonly PumpEntry[] = [];
   private stopped = true;
@@ -103,6 +111,8 @@ export class CompletionPump {
     this.doorbell = doorbell;
     this.onError = options.onError ?? rethrowLater;
     this.waitTimeoutMs = options.waitTimeoutMs ?? Infinity;
+    this.onPassStart = options.onPassStart;
+    this.onPassEnd = options.onPassEnd;
   }
 
   get running(): boolean {
@@ -137,6 +147,15 @@ export class CompletionPump {
 
   /** Drains every registered ring once; returns the number of records visited. */
   drainAll(): number {
+    this.onPassStart?.();
+    try {
+      return this.drainEvery();
+    } finally {
+      this.onPassEnd?.();
+    }
+  }
+
+  private drainEvery(): number {
     const entries = this.entries;
     let total = 0;
     for (let i = 0; i < entries.length; i++) {
