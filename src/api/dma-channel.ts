@@ -6,7 +6,9 @@ import {
   STATE_HOLD, STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE, withState,
 } from '../protocol/channel-control-block.js';
 import { descriptorResidue } from '../protocol/driver-quirks.js';
-import { COMPLETION_REASON_CODES, COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../protocol/completion-ring.js';
+import {
+  COMPLETION_REASON_CODES, COMPLETION_REASONS, COMPLETION_RESULTS, Reason, RESULT_ABORTED, RESULT_OK, type CompletionRing,
+} from '../protocol/completion-ring.js';
 import { DescriptorQueue } from './descriptor-queue.js';
 import { HotStream } from './hot-stream.js';
 import { DESC_CYCLIC, DESC_INTERLEAVED, DESC_SG, SUBMISSION_FLAG_INTERRUPT } from '../protocol/submission-ring.js';
@@ -62,7 +64,7 @@ export interface ChannelSideHooks {
  */
 class Descriptor implements TxDescriptor {
   cookie = 0;
-  /** Submission ring sequence number of its header, once in the ring. */
+  /** Submission ring sequence number of its header once in the ring (as int32: a Smi). */
   seq = -1;
   /** DESC_SG unless set after construction; a cyclic descriptor's segment is {buffer, burst}. */
   kind = DESC_SG;
@@ -74,20 +76,16 @@ class Descriptor implements TxDescriptor {
   /** performance.now() at submit. */
   submittedMs = 0;
 
-  // The outcome once settled.
-  settled = false;
-  result: Completion['result'] = 'ok';
+  // The outcome once settled, in small integers where they fit (a double field costs a box).
+  /** RESULT_* once settled; -1 before. */
+  result = -1;
+  /** A Reason index (NONE: no reason). */
+  reason = 0;
   residue = 0;
   movedBytes = 0;
-  /** A Reason index (NONE: no reason) and the text that replaces its standard one, if any. */
-  reason = 0;
-  reasonText: string | undefined = undefined;
-  /** Completion time from the main thread's clock (crash, stop, terminate), or undefined... */
-  completedNs: bigint | undefined = undefined;
-  /** ...from a completion record: the hrtime ns as two u32 halves, joined when built. */
-  completedHi = 0;
-  completedLo = 0;
-
+  /** The completion record's hrtime ns as int32 halves, kept until a Completion is built. */
+  completedHigh = 0;
+  completedLow = 0;
   private built: Completion | undefined = undefined;
   private resolveDone: ((c: Completion) => void) | undefined = undefined;
   private donePromise: Promise<Completion> | undefined = undefined;
@@ -116,7 +114,7 @@ class Descriptor implements TxDescriptor {
   /** Created on first use: most high-rate clients watch completions$ instead. */
   get done(): Promise<Completion> {
     if (this.donePromise === undefined) {
-      this.donePromise = this.settled
+      this.donePromise = this.result >= 0
         ? Promise.resolve(this.completion())
         : new Promise((resolve) => { this.resolveDone = resolve; });
     }
@@ -133,19 +131,22 @@ class Descriptor implements TxDescriptor {
     if (this.resolveDone !== undefined) this.resolveDone(this.completion());
   }
 
-  /** The Completion of a settled descriptor, built once. */
+  /** The Completion of a settled descriptor, built once (from the halves kept at settle). */
   completion(): Completion {
-    if (this.built === undefined) {
-      const completedNs = this.completedNs ?? ((BigInt(this.completedHi) << 32n) | BigInt(this.completedLo));
-      const submittedNs = hrNsAt(this.submittedMs);
-      const reason = this.reason;
-      this.built = reason === Reason.NONE
-        ? { cookie: this.cookie, channel: this.owner.info, result: this.result, residue: this.residue, bytes: this.movedBytes, submittedNs, completedNs }
-        : {
-            cookie: this.cookie, channel: this.owner.info, result: this.result, residue: this.residue, bytes: this.movedBytes, submittedNs, completedNs,
-            reason: this.reasonText ?? COMPLETION_REASONS[reason] ?? 'unknown', reasonCode: COMPLETION_REASON_CODES[reason] as Completion['reasonCode'],
-          };
-    }
+    return this.built ?? this.build((BigInt(this.completedHigh >>> 0) << 32n) | BigInt(this.completedLow >>> 0), undefined);
+  }
+
+  /** Builds the Completion of a settled descriptor; `reasonText` replaces the reason's standard text. */
+  build(completedNs: bigint, reasonText: string | undefined): Completion {
+    const reason = this.reason;
+    const result = COMPLETION_RESULTS[this.result]!;
+    const submittedNs = hrNsAt(this.submittedMs);
+    this.built = reason === Reason.NONE
+      ? { cookie: this.cookie, channel: this.owner.info, result, residue: this.residue, bytes: this.movedBytes, submittedNs, completedNs }
+      : {
+          cookie: this.cookie, channel: this.owner.info, result, residue: this.residue, bytes: this.movedBytes, submittedNs, completedNs,
+          reason: reasonText ?? COMPLETION_REASONS[reason] ?? 'unknown', reasonCode: COMPLETION_REASON_CODES[reason] as Completion['reasonCode'],
+        };
     return this.built;
   }
 
@@ -452,7 +453,7 @@ export class ChannelHandle implements DmaChannel {
             : ring.pushSegments(d.cookie, d.flags, d.deviceAddr, d.segments);
       if (seq < 0) break;
       overflow.shift();
-      d.seq = seq;
+      d.seq = seq | 0;
       this.pendingEntries -= d.entries;
       this.inRing.push(d);
     }
@@ -481,14 +482,21 @@ export class ChannelHandle implements DmaChannel {
     else inRing.removeAt(at);
     const reason = ring.reasonAt(slot);
     const faultAddr = ring.faultAddrAt(slot);
-    d.result = COMPLETION_RESULTS[ring.resultAt(slot)] ?? 'aborted';
+    const result = ring.resultAt(slot);
+    d.result = result <= RESULT_ABORTED ? result : RESULT_ABORTED;
     d.residue = ring.residueAt(slot);
     d.movedBytes = ring.bytesAt(slot);
     d.reason = reason;
-    if (faultAddr !== 0) d.reasonText = `${COMPLETION_REASONS[reason]} at ${hex(faultAddr)}`;
-    d.completedHi = ring.completedNsHighAt(slot);
-    d.completedLo = ring.completedNsLowAt(slot);
-    this.settle(d, reason === Reason.TERMINATED || reason === Reason.CHANNEL_RELEASED);
+    const silent = reason === Reason.TERMINATED || reason === Reason.CHANNEL_RELEASED;
+    const deliver = this.delivers(d, silent);
+    if (deliver || faultAddr !== 0 || d.awaited) {
+      d.build(ring.completedNsAt(slot), faultAddr !== 0 ? `${COMPLETION_REASONS[reason]} at ${hex(faultAddr)}` : undefined);
+    } else {
+      // Nobody wants it now: no Completion, no bigint; `done` builds it if asked later.
+      d.completedHigh = ring.completedNsHighAt(slot) | 0;
+      d.completedLow = ring.completedNsLowAt(slot) | 0;
+    }
+    this.settle(d, silent, deliver);
     if (this.overflow.length > 0 && this.terminating === undefined) {
       this.fillRing();
       this.startIssued(false);
@@ -510,41 +518,44 @@ export class ChannelHandle implements DmaChannel {
   }
 
   /**
-   * `d` has its outcome: settle `done`, count it and hand its Completion to the subscribers.
-   * The Completion is built only if someone gets it.
+   * True if the settling `d` gets a callback that reaches someone. DMAengine: a terminated
+   * descriptor gets no callback (only its `done` learns why), nor does one prepared without
+   * DMA_PREP_INTERRUPT (dw-edma ignores the flag: virt-dma runs every descriptor's callback).
    */
-  private settle(d: Descriptor, silent: boolean): void {
-    d.settled = true;
+  private delivers(d: Descriptor, silent: boolean): boolean {
+    return !silent && (this.kernel || (d.flags & SUBMISSION_FLAG_INTERRUPT) !== 0) && (this.stream.observed || this.hooks.observed());
+  }
+
+  /**
+   * `d` has its outcome: settle `done`, count it and, if `deliver`, hand its Completion (built
+   * by then) to the subscribers.
+   */
+  private settle(d: Descriptor, silent: boolean, deliver: boolean): void {
     this.lastCompleted = d.cookie;
-    if (d.result !== 'ok') {
+    if (d.result !== RESULT_OK) {
       this.errors.set(d.cookie, d.residue);
       if (this.errors.size > ERROR_HISTORY) this.errors.delete(this.errors.keys().next().value!);
     }
     d.resolve();
-    // DMAengine: a terminated descriptor gets no callback; only its `done` learns why.
     if (silent) return;
-    if (d.result === 'ok') {
+    if (d.result === RESULT_OK) {
       this.completedCount++;
       this.byteCount += d.movedBytes;
     } else this.errorCount++;
-    // Nor does one prepared without DMA_PREP_INTERRUPT (dw-edma ignores the flag: virt-dma
-    // runs every descriptor's callback).
-    if (!this.kernel && (d.flags & SUBMISSION_FLAG_INTERRUPT) === 0) return;
-    if (!this.stream.observed && !this.hooks.observed()) return;
+    if (!deliver) return;
     const c = d.completion();
     this.stream.next(c);
     this.hooks.emit(c);
   }
 
-  /** Settles `d` with an outcome the main thread decides (the worker will never report it). */
-  private settleHere(d: Descriptor, result: Completion['result'], reason: number, text: string | undefined, now: bigint, silent: boolean): void {
-    d.result = result;
+  /** Settles `d` 'aborted' for a reason the main thread knows (the worker will never report it). */
+  private settleHere(d: Descriptor, reason: number, text: string | undefined, now: bigint, silent: boolean): void {
+    d.result = RESULT_ABORTED;
     d.residue = d.bytes;
     d.movedBytes = 0;
     d.reason = reason;
-    d.reasonText = text;
-    d.completedNs = now;
-    this.settle(d, silent);
+    d.build(now, text);
+    this.settle(d, silent, this.delivers(d, silent));
   }
 
   /** Empties a submitted or overflow queue: each completes 'aborted' for `reason`. */
@@ -552,7 +563,7 @@ export class ChannelHandle implements DmaChannel {
     const now = process.hrtime.bigint();
     for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
       this.pendingEntries -= d.entries;
-      this.settleHere(d, 'aborted', reason, text, now, silent);
+      this.settleHere(d, reason, text, now, silent);
     }
   }
 
@@ -567,7 +578,7 @@ export class ChannelHandle implements DmaChannel {
     // Ring order: the taken ones are a prefix.
     for (let d = this.inRing.at(0); d !== undefined && ((tail - d.seq) | 0) > 0; d = this.inRing.at(0)) {
       this.inRing.shift();
-      this.settleHere(d, 'aborted', Reason.WORKER_CRASHED, undefined, now, false);
+      this.settleHere(d, Reason.WORKER_CRASHED, undefined, now, false);
     }
   }
 
@@ -582,7 +593,7 @@ export class ChannelHandle implements DmaChannel {
     this.stoppedReason = `channel stopped: ${reason}`;
     this.actor.completions.drain(this.visit);
     const now = process.hrtime.bigint();
-    for (let d = this.inRing.shift(); d !== undefined; d = this.inRing.shift()) this.settleHere(d, 'aborted', Reason.CHANNEL_STOPPED, this.stoppedReason, now, false);
+    for (let d = this.inRing.shift(); d !== undefined; d = this.inRing.shift()) this.settleHere(d, Reason.CHANNEL_STOPPED, this.stoppedReason, now, false);
     this.failPending(this.overflow, Reason.CHANNEL_STOPPED, this.stoppedReason);
     this.failPending(this.submitted, Reason.CHANNEL_STOPPED, this.stoppedReason);
   }
@@ -630,7 +641,7 @@ export class ChannelHandle implements DmaChannel {
       // The next descriptor of a channel that issuePending marked BUSY with its first chunk
       // started: the worker is about to take it, the kernel had started that chunk already.
       const s = ctl.state();
-      const starting = d.seq === ring.tail() && ctl.currentCookie() === 0 && stateStatus(s) === CHANNEL_BUSY && (s & STATE_RUNNING) !== 0;
+      const starting = ((d.seq - ring.tail()) | 0) === 0 && ctl.currentCookie() === 0 && stateStatus(s) === CHANNEL_BUSY && (s & STATE_RUNNING) !== 0;
       return descriptorResidue(this.kernel, d.bytes, starting ? d.firstChunkBytes(this.actor.llMax) : 0);
     }
     // Taken: in flight (alloc_sz - xfer_sz from the worker), or finished with its record on
