@@ -206,14 +206,20 @@ export class ChannelHandle implements DmaChannel {
   private closed = false;
   /** A microtask that drops STATE_HOLD is queued. */
   private holdQueued = false;
-  /** Drops STATE_HOLD once the code that called issuePending has run (allocated once). */
+  /**
+   * Drops STATE_HOLD once the code that called issuePending has run (allocated once), and
+   * kicks the worker: one whose chunk finished meanwhile idles on its kick word rather than
+   * spinning for this (a load when it is awake).
+   */
   private readonly releaseHold = (): void => {
     this.holdQueued = false;
     const ctl = this.actor.control;
     for (;;) {
       const s = ctl.state();
-      if ((s & STATE_HOLD) === 0 || ctl.compareAndSwapState(s, s & ~STATE_HOLD)) return;
+      if ((s & STATE_HOLD) === 0) return;
+      if (ctl.compareAndSwapState(s, s & ~STATE_HOLD)) break;
     }
+    this.actor.kickWorker();
   };
   private readonly queuedInRing = (): number => this.actor.submissions.available();
   /** One visitor for the pump, allocated once. */
@@ -429,6 +435,14 @@ export class ChannelHandle implements DmaChannel {
    * chunk started before this returns, as in the kernel, so an immediate pause is accepted;
    * that chunk's DONE waits until the code that called this has run (one microtask). The
    * worker does the starting; one kick, no message.
+   *
+   * What the hold costs: it is set only when this issue starts an IDLE channel (a channel
+   * already BUSY takes new work at its next boundary, nothing to hold), and it holds only that
+   * first chunk's DONE, never its copy. It is dropped at the first microtask checkpoint, which
+   * comes before the completion pump's next pass could deliver that DONE anyway (the pump runs
+   * as a later task), so delivery is not delayed; the worker meanwhile idles on its kick word
+   * instead of taking a core from the main thread it waits for. A pause or terminate in the
+   * same synchronous code lands on that chunk's boundary, as in the kernel.
    */
   private startIssued(fromIssue: boolean): void {
     if (this.actor.control.issue(this.queuedInRing, fromIssue) && !this.holdQueued) {
