@@ -181,6 +181,8 @@ export class ChannelHandle implements DmaChannel {
   private stopEpoch = -1;
   private slaveAddr = 0;
   private nextCookie = 1;
+  /** The cookie counter has wrapped past COOKIE_MAX: every cookie in 1..COOKIE_MAX was handed out. */
+  private cookiesWrapped = false;
   private lastCompleted = 0;
   /** Submitted, not issued (oldest first). */
   private readonly submitted = new DescriptorQueue<Descriptor>();
@@ -405,7 +407,12 @@ export class ChannelHandle implements DmaChannel {
     if (d.cookie !== 0) throw new EpdmaError('EINVAL', `${this.info.name}: descriptor already submitted as cookie ${d.cookie}`);
     this.checkUsable('submit');
     d.cookie = this.nextCookie;
-    this.nextCookie = this.nextCookie === COOKIE_MAX ? 1 : this.nextCookie + 1;
+    if (this.nextCookie === COOKIE_MAX) {
+      this.nextCookie = 1;
+      this.cookiesWrapped = true;
+    } else this.nextCookie++;
+    // A cookie handed out again (after a wrap) starts without the old one's error.
+    if (this.errors.size !== 0) this.errors.delete(d.cookie);
     d.submittedMs = performance.now();
     this.submitted.push(d);
     this.submittedCount++;
@@ -616,7 +623,7 @@ export class ChannelHandle implements DmaChannel {
 
   txStatus(cookie: number): { status: 'complete' | 'in-progress' | 'paused' | 'error'; residue: number } {
     this.checkOpen('txStatus');
-    if (!Number.isSafeInteger(cookie) || cookie < 1 || cookie >= this.nextCookie) {
+    if (!Number.isSafeInteger(cookie) || cookie < 1 || cookie > COOKIE_MAX || (!this.cookiesWrapped && cookie >= this.nextCookie)) {
       throw new EpdmaError('EINVAL', `${this.info.name}: txStatus: cookie ${show(cookie)} was never submitted (next is ${this.nextCookie})`);
     }
     // dw-edma: a cookie completed by an ABORT is DMA_COMPLETE with residue 0 like any other.
