@@ -445,11 +445,13 @@ export class ChannelHandle implements DmaChannel {
    *
    * What the hold costs: it is set only when this issue starts an IDLE channel (a channel
    * already BUSY takes new work at its next boundary, nothing to hold), and it holds only that
-   * first chunk's DONE, never its copy. It is dropped at the first microtask checkpoint, which
-   * comes before the completion pump's next pass could deliver that DONE anyway (the pump runs
-   * as a later task), so delivery is not delayed; the worker meanwhile idles on its kick word
-   * instead of taking a core from the main thread it waits for. A pause or terminate in the
-   * same synchronous code lands on that chunk's boundary, as in the kernel.
+   * first chunk's DONE, never its copy. It is dropped by the microtask queued here, which runs
+   * before the completion pump's next pass (a later task, or a reaction queued after it) could
+   * deliver that DONE anyway, so delivery is normally not delayed; the worker meanwhile idles on
+   * its kick word instead of taking a core from the main thread it waits for (with more
+   * channels than cores, held workers spinning starved the main thread that releases them). A
+   * pause or terminate in the same synchronous code lands on that chunk's boundary, as in the
+   * kernel.
    */
   private startIssued(fromIssue: boolean): void {
     if (this.actor.control.issue(this.queuedInRing, fromIssue) && !this.holdQueued) {

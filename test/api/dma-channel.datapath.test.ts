@@ -169,10 +169,11 @@ describe('Completions built on demand', () => {
 
 describe('a worker crash in a resubmitting stream', () => {
   it('every cookie completes exactly once on completions$: the ones the worker had taken aborted, the rest ok with their bytes', async () => {
-    const f = await open({ linkBytesPerSec: 20_000_000, supervision: { backoffMs: 2 } });
+    // 400 KB/s: each 4 KiB descriptor is on the link for ~10 ms, so the kill finds one in flight.
+    const f = await open({ linkBytesPerSec: 400_000, supervision: { backoffMs: 2 } });
     const ch = await f.request('endpoint/wr0');
     const SIZE = 4096;
-    const N = 400;
+    const N = 200;
     const DEPTH = 16;
     fillPattern(f.epRam.bytes.subarray(0, N * SIZE), 23);
     const stream = collect(ch.completions$);
@@ -190,7 +191,8 @@ describe('a worker crash in a resubmitting stream', () => {
     });
     for (let i = 0; i < DEPTH; i++) submit();
     ch.issuePending();
-    await waitFor(() => stream.items.length >= 100, '100 completions before the crash');
+    await waitFor(() => stream.items.length >= 50, '50 completions before the crash');
+    await waitFor(() => ch.actor.control.currentCookie() !== 0, 'a descriptor in flight');
     await f.side.crash('endpoint/wr0');
     await within(f.side.settled('endpoint/wr0'), 'the restart');
     await waitFor(() => stream.items.length >= N, `${N} completions`);
