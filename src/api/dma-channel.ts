@@ -1,4 +1,4 @@
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs';
 import { EpdmaError, hex } from '../device/errors.js';
 import type { ChannelActor } from '../actors/channel-actor.js';
 import {
@@ -6,7 +6,11 @@ import {
   STATE_HOLD, STATE_RUNNING, stateRequest, stateStatus, TERMINATE_ALL, TERMINATE_FREE, withState,
 } from '../protocol/channel-control-block.js';
 import { descriptorResidue } from '../protocol/driver-quirks.js';
-import { COMPLETION_REASON_CODES, COMPLETION_REASONS, COMPLETION_RESULTS, Reason, type CompletionRing } from '../protocol/completion-ring.js';
+import {
+  COMPLETION_REASON_CODES, COMPLETION_REASONS, COMPLETION_RESULTS, Reason, RESULT_ABORTED, RESULT_OK, type CompletionRing,
+} from '../protocol/completion-ring.js';
+import { DescriptorQueue } from './descriptor-queue.js';
+import { HotStream } from './hot-stream.js';
 import { DESC_CYCLIC, DESC_INTERLEAVED, DESC_SG, SUBMISSION_FLAG_INTERRUPT } from '../protocol/submission-ring.js';
 import { llMax } from '../device/ll/ll-codec.js';
 import { cyclicShape, interleavedShape, type InterleavedShape, type PrepScope } from './cyclic-interleaved-prep.js';
@@ -21,6 +25,21 @@ const COOKIE_MAX = 0x7fff_ffff; // dma_cookie_t is s32; cookies wrap back to 1
 const ERROR_HISTORY = 1024;
 const NO_PREP_OPTIONS: PrepOptions = Object.freeze({});
 
+/**
+ * The pairing of performance.now() with process.hrtime.bigint(): submit times are kept as
+ * numbers (performance.now() costs no allocation, hrtime.bigint() allocates a BigInt) and turned
+ * into the contract's hrtime `bigint` only when a Completion is built. Both clocks are Node's
+ * monotonic hrtime, so the pairing holds for the life of the process.
+ */
+const ORIGIN_MS_BEFORE = performance.now();
+const ORIGIN_NS = process.hrtime.bigint();
+const ORIGIN_MS = (ORIGIN_MS_BEFORE + performance.now()) / 2;
+
+/** The process.hrtime.bigint() reading at performance.now() `ms`. */
+function hrNsAt(ms: number): bigint {
+  return ORIGIN_NS + BigInt(Math.round((ms - ORIGIN_MS) * 1e6));
+}
+
 /** What a channel needs from its side. */
 export interface ChannelSideHooks {
   /** True if [addr, addr + length) is this side's memory. */
@@ -28,30 +47,56 @@ export interface ChannelSideHooks {
   /** EPERM for a freed DmaBuffer, EINVAL for a foreign one or one shorter than `length`. */
   checkBuffer(buffer: DmaBuffer, length: number, what: string): void;
   readonly sideName: 'endpoint' | 'host';
+  /** True if a completion handed to emit() reaches anyone (a side or testbed stream is subscribed). */
+  observed(): boolean;
   /** A completion for the side and testbed streams (batched there). */
   emit(completion: Completion): void;
   /** Drains every completion ring of the side now. */
   drainNow(): void;
 }
 
+/**
+ * A prepared descriptor: the client's handle (one object per prep, like the kernel's
+ * dma_async_tx_descriptor) and the channel's record of it. A one-segment descriptor carries
+ * its segment inline, so prepSlaveSingle allocates nothing else. Once settled, its outcome is
+ * kept as plain values and the Completion object is built only when someone wants it: a
+ * subscriber, or `done`.
+ */
 class Descriptor implements TxDescriptor {
   cookie = 0;
+  /** Submission ring sequence number of its header once in the ring (as int32: a Smi). */
   seq = -1;
-  completion: Completion | undefined;
-  private resolveDone: ((c: Completion) => void) | undefined;
-  private donePromise: Promise<Completion> | undefined;
-
-  /** DESC_SG unless set after construction; a cyclic descriptor's one segment is {buffer, burst}. */
+  /** DESC_SG unless set after construction; a cyclic descriptor's segment is {buffer, burst}. */
   kind = DESC_SG;
   /** Cyclic: periods or bursts; interleaved: frames. */
   count = 0;
-  interleaved: InterleavedShape | undefined;
+  interleaved: InterleavedShape | undefined = undefined;
   /** A running cyclic descriptor that was terminated: its late period records are dropped. */
   silenced = false;
+  /** performance.now() at submit. */
+  submittedMs = 0;
+
+  // The outcome once settled, in small integers where they fit (a double field costs a box).
+  /** RESULT_* once settled; -1 before. */
+  result = -1;
+  /** A Reason index (NONE: no reason). */
+  reason = 0;
+  residue = 0;
+  movedBytes = 0;
+  /** The completion record's hrtime ns as int32 halves, kept until a Completion is built. */
+  completedHigh = 0;
+  completedLow = 0;
+  private built: Completion | undefined = undefined;
+  private resolveDone: ((c: Completion) => void) | undefined = undefined;
+  private donePromise: Promise<Completion> | undefined = undefined;
 
   constructor(
     private readonly owner: ChannelHandle,
-    readonly segments: readonly Segment[],
+    /** The first (for one-segment, cyclic: the only) segment. */
+    readonly addr: number,
+    readonly length: number,
+    /** Two or more segments (a copy of the prep's list); null for one. */
+    readonly segments: readonly Segment[] | null,
     readonly deviceAddr: number,
     readonly flags: number,
     readonly bytes: number,
@@ -59,10 +104,8 @@ class Descriptor implements TxDescriptor {
 
   /** Submission ring entries it takes: the header and one per segment or interleaved chunk. */
   get entries(): number {
-    return 1 + (this.interleaved !== undefined ? this.interleaved.sizes.length : this.segments.length);
+    return 1 + (this.interleaved !== undefined ? this.interleaved.sizes.length : this.segments !== null ? this.segments.length : 1);
   }
-
-  submittedNs = 0n;
 
   submit(): number {
     return this.owner.submitDescriptor(this);
@@ -71,20 +114,45 @@ class Descriptor implements TxDescriptor {
   /** Created on first use: most high-rate clients watch completions$ instead. */
   get done(): Promise<Completion> {
     if (this.donePromise === undefined) {
-      this.donePromise = this.completion !== undefined
-        ? Promise.resolve(this.completion)
+      this.donePromise = this.result >= 0
+        ? Promise.resolve(this.completion())
         : new Promise((resolve) => { this.resolveDone = resolve; });
     }
     return this.donePromise;
   }
 
-  settle(c: Completion): void {
-    this.completion = c;
-    this.resolveDone?.(c);
+  /** True if `done` was asked for before the descriptor settled: it needs the Completion now. */
+  get awaited(): boolean {
+    return this.resolveDone !== undefined;
+  }
+
+  /** Settled: resolves a `done` that is waiting. */
+  resolve(): void {
+    if (this.resolveDone !== undefined) this.resolveDone(this.completion());
+  }
+
+  /** The Completion of a settled descriptor, built once (from the halves kept at settle). */
+  completion(): Completion {
+    return this.built ?? this.build((BigInt(this.completedHigh >>> 0) << 32n) | BigInt(this.completedLow >>> 0), undefined);
+  }
+
+  /** Builds the Completion of a settled descriptor; `reasonText` replaces the reason's standard text. */
+  build(completedNs: bigint, reasonText: string | undefined): Completion {
+    const reason = this.reason;
+    const result = COMPLETION_RESULTS[this.result]!;
+    const submittedNs = hrNsAt(this.submittedMs);
+    this.built = reason === Reason.NONE
+      ? { cookie: this.cookie, channel: this.owner.info, result, residue: this.residue, bytes: this.movedBytes, submittedNs, completedNs }
+      : {
+          cookie: this.cookie, channel: this.owner.info, result, residue: this.residue, bytes: this.movedBytes, submittedNs, completedNs,
+          reason: reasonText ?? COMPLETION_REASONS[reason] ?? 'unknown', reasonCode: COMPLETION_REASON_CODES[reason] as Completion['reasonCode'],
+        };
+    return this.built;
   }
 
   /** Bytes of the descriptor's first chunk (its first `llMax` segments). */
   firstChunkBytes(llMax: number): number {
+    if (this.segments === null) return this.interleaved !== undefined ? 0 : this.length;
     let sum = 0;
     for (let i = 0; i < this.segments.length && i < llMax; i++) sum += this.segments[i]!.length;
     return sum;
@@ -101,8 +169,8 @@ export class ChannelHandle implements DmaChannel {
   readonly info: ChannelInfo;
   readonly actor: ChannelActor;
   private readonly hooks: ChannelSideHooks;
-  private readonly subject = new Subject<Completion>();
-  readonly completions$: Observable<Completion> = this.subject.asObservable();
+  private readonly stream = new HotStream<Completion>();
+  readonly completions$: Observable<Completion> = this.stream.observable;
 
   /** 'dw-edma' quirks: the kernel driver's behaviour where it departs from the DMAengine contract. */
   private readonly kernel: boolean;
@@ -113,12 +181,18 @@ export class ChannelHandle implements DmaChannel {
   private stopEpoch = -1;
   private slaveAddr = 0;
   private nextCookie = 1;
+  /** The cookie counter has wrapped past COOKIE_MAX: every cookie in 1..COOKIE_MAX was handed out. */
+  private cookiesWrapped = false;
   private lastCompleted = 0;
-  private readonly submitted: Descriptor[] = [];
+  /** Submitted, not issued (oldest first). */
+  private readonly submitted = new DescriptorQueue<Descriptor>();
   /** Issued, waiting for room in the ring (oldest first). */
-  private readonly overflow: Descriptor[] = [];
-  /** In the ring or in flight, by cookie; Map iteration order is issue order. */
-  private readonly inRing = new Map<number, Descriptor>();
+  private readonly overflow = new DescriptorQueue<Descriptor>();
+  /**
+   * In the ring or in flight, in ring order: records come back in that order, so the one a
+   * record answers is the head (a cyclic descriptor stays there while it reports periods).
+   */
+  private readonly inRing = new DescriptorQueue<Descriptor>();
   private readonly errors = new Map<number, number>(); // cookie -> residue, for txStatus
   private terminating: Promise<void> | undefined;
   private stoppedReason: string | undefined;
@@ -134,14 +208,20 @@ export class ChannelHandle implements DmaChannel {
   private closed = false;
   /** A microtask that drops STATE_HOLD is queued. */
   private holdQueued = false;
-  /** Drops STATE_HOLD once the code that called issuePending has run (allocated once). */
+  /**
+   * Drops STATE_HOLD once the code that called issuePending has run (allocated once), and
+   * kicks the worker: one whose chunk finished meanwhile idles on its kick word rather than
+   * spinning for this (a load when it is awake).
+   */
   private readonly releaseHold = (): void => {
     this.holdQueued = false;
     const ctl = this.actor.control;
     for (;;) {
       const s = ctl.state();
-      if ((s & STATE_HOLD) === 0 || ctl.compareAndSwapState(s, s & ~STATE_HOLD)) return;
+      if ((s & STATE_HOLD) === 0) return;
+      if (ctl.compareAndSwapState(s, s & ~STATE_HOLD)) break;
     }
+    this.actor.kickWorker();
   };
   private readonly queuedInRing = (): number => this.actor.submissions.available();
   /** One visitor for the pump, allocated once. */
@@ -191,7 +271,9 @@ export class ChannelHandle implements DmaChannel {
   }
 
   prepSlaveSingle(addr: number, length: number, options?: PrepOptions): TxDescriptor {
-    return this.prepSlaveSg([{ addr, length }], options);
+    this.checkUsable('prep');
+    if (!this.configured) throw new EpdmaError('EINVAL', `${this.info.name}: prep before configure (dmaengine_slave_config), or after a terminate took effect`);
+    return this.prepOne(addr, length, this.slaveAddr, options);
   }
 
   prepSlaveSg(segments: readonly Segment[], options?: PrepOptions): TxDescriptor {
@@ -209,7 +291,7 @@ export class ChannelHandle implements DmaChannel {
     if (!Number.isSafeInteger(this.slaveAddr + bufferBytes)) {
       throw new EpdmaError('EINVAL', `${this.info.name}: prepDmaCyclic: device range ${hex(this.slaveAddr)}+${hex(bufferBytes)} passes 2^53`);
     }
-    const d = new Descriptor(this, [{ addr, length: shape.length }], this.slaveAddr, this.flags(options), shape.bytes);
+    const d = new Descriptor(this, addr, shape.length, null, this.slaveAddr, this.flags(options), shape.bytes);
     d.kind = shape.kind;
     d.count = shape.count;
     return d;
@@ -224,7 +306,7 @@ export class ChannelHandle implements DmaChannel {
     }
     this.checkDirection(options?.direction, 'prepInterleavedDma');
     const shape = interleavedShape(this.scope, this.info.direction, this.actor.submissions.maxSegments, template);
-    const d = new Descriptor(this, [], shape.srcStart, this.flags(options), shape.bytes);
+    const d = new Descriptor(this, 0, 0, null, shape.srcStart, this.flags(options), shape.bytes);
     d.kind = DESC_INTERLEAVED;
     d.count = shape.numFrames;
     d.interleaved = shape;
@@ -268,12 +350,43 @@ export class ChannelHandle implements DmaChannel {
     };
   }
 
-  private prep(segments: readonly Segment[], deviceAddr: number, options?: PrepOptions): Descriptor {
-    // Checked with predicates first: a valid prep builds no message string (hot path).
+  /**
+   * The prep options' flags. Checked with predicates first: a valid prep builds no message
+   * string (hot path).
+   */
+  private prepFlags(options: PrepOptions | undefined): number {
     if (options !== undefined && !isPlainObject(options)) checkOptions(options, `${this.info.name}: prep: options`);
     const o: PrepOptions = options ?? NO_PREP_OPTIONS;
     this.checkDirection(o.direction, 'prep');
     if (o.interrupt !== undefined && typeof o.interrupt !== 'boolean') checkBoolean(o.interrupt, `${this.info.name}: prep: options.interrupt`);
+    return this.flags(o);
+  }
+
+  /** Segment `i` is a transfer_size-sized range of this side's memory. */
+  private checkSegment(i: number, addr: number, length: number): void {
+    if (!isAddress(addr)) checkAddress(addr, `${this.info.name}: prep: segment ${i} addr`);
+    if (!Number.isSafeInteger(length) || length <= 0 || length > MAX_SEGMENT_BYTES) {
+      throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} length ${show(length)} (must be 1..${hex(MAX_SEGMENT_BYTES)})`);
+    }
+    if (!this.hooks.contains(addr, length)) {
+      throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} ${hex(addr)}+${hex(length)} is outside ${this.hooks.sideName} memory`);
+    }
+  }
+
+  private checkDeviceRange(deviceAddr: number, total: number): void {
+    if (!Number.isSafeInteger(deviceAddr + total)) throw new EpdmaError('EINVAL', `${this.info.name}: prep: device range ${hex(deviceAddr)}+${hex(total)} passes 2^53`);
+  }
+
+  /** A one-segment descriptor: no segment list at all. */
+  private prepOne(addr: number, length: number, deviceAddr: number, options?: PrepOptions): Descriptor {
+    const flags = this.prepFlags(options);
+    this.checkSegment(0, addr, length);
+    this.checkDeviceRange(deviceAddr, length);
+    return new Descriptor(this, addr, length, null, deviceAddr, flags, length);
+  }
+
+  private prep(segments: readonly Segment[], deviceAddr: number, options?: PrepOptions): Descriptor {
+    const flags = this.prepFlags(options);
     if (!Array.isArray(segments) || segments.length === 0) throw new EpdmaError('EINVAL', `${this.info.name}: prep: empty segment list (or not an array): ${show(segments)}`);
     const max = this.actor.submissions.maxSegments;
     if (segments.length > max) throw new EpdmaError('EINVAL', `${this.info.name}: prep: ${segments.length} segments, more than the ${max} one transfer can carry`);
@@ -281,25 +394,26 @@ export class ChannelHandle implements DmaChannel {
     for (let i = 0; i < segments.length; i++) {
       const s = segments[i]!;
       if (!isPlainObject(s)) checkObject(s as Segment | null, `${this.info.name}: prep: segment ${i}`);
-      if (!isAddress(s.addr)) checkAddress(s.addr, `${this.info.name}: prep: segment ${i} addr`);
-      if (!Number.isSafeInteger(s.length) || s.length <= 0 || s.length > MAX_SEGMENT_BYTES) {
-        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} length ${show(s.length)} (must be 1..${hex(MAX_SEGMENT_BYTES)})`);
-      }
-      if (!this.hooks.contains(s.addr, s.length)) {
-        throw new EpdmaError('EINVAL', `${this.info.name}: prep: segment ${i} ${hex(s.addr)}+${hex(s.length)} is outside ${this.hooks.sideName} memory`);
-      }
+      this.checkSegment(i, s.addr, s.length);
       total += s.length;
     }
-    if (!Number.isSafeInteger(deviceAddr + total)) throw new EpdmaError('EINVAL', `${this.info.name}: prep: device range ${hex(deviceAddr)}+${hex(total)} passes 2^53`);
-    return new Descriptor(this, segments.length === 1 ? [segments[0]!] : segments.slice(), deviceAddr, this.flags(o), total);
+    this.checkDeviceRange(deviceAddr, total);
+    const first = segments[0]!;
+    // The list is copied: the client may reuse its array once prep returns (so may the kernel's).
+    return new Descriptor(this, first.addr, first.length, segments.length === 1 ? null : segments.map(copySegment), deviceAddr, flags, total);
   }
 
   submitDescriptor(d: Descriptor): number {
     if (d.cookie !== 0) throw new EpdmaError('EINVAL', `${this.info.name}: descriptor already submitted as cookie ${d.cookie}`);
     this.checkUsable('submit');
     d.cookie = this.nextCookie;
-    this.nextCookie = this.nextCookie === COOKIE_MAX ? 1 : this.nextCookie + 1;
-    d.submittedNs = process.hrtime.bigint();
+    if (this.nextCookie === COOKIE_MAX) {
+      this.nextCookie = 1;
+      this.cookiesWrapped = true;
+    } else this.nextCookie++;
+    // A cookie handed out again (after a wrap) starts without the old one's error.
+    if (this.errors.size !== 0) this.errors.delete(d.cookie);
+    d.submittedMs = performance.now();
     this.submitted.push(d);
     this.submittedCount++;
     this.pendingEntries += d.entries;
@@ -309,13 +423,12 @@ export class ChannelHandle implements DmaChannel {
   issuePending(): void {
     this.checkOpen('issuePending');
     if (this.stoppedReason !== undefined) {
-      this.failQueued(this.leavePending(this.submitted.splice(0)), Reason.CHANNEL_STOPPED, this.stoppedReason);
+      this.failPending(this.submitted, Reason.CHANNEL_STOPPED, this.stoppedReason);
       return;
     }
     // dw-edma: issue_pending does nothing on a channel that is not configured.
     if (this.kernel && !this.configured) return;
-    for (const d of this.submitted) this.overflow.push(d);
-    this.submitted.length = 0;
+    this.submitted.moveAllTo(this.overflow);
     // A terminate in progress drains the whole ring when the worker runs it; what was
     // submitted after terminateAsync() waits here until it has (DMAengine terminates only
     // descriptors submitted before the call).
@@ -329,6 +442,16 @@ export class ChannelHandle implements DmaChannel {
    * chunk started before this returns, as in the kernel, so an immediate pause is accepted;
    * that chunk's DONE waits until the code that called this has run (one microtask). The
    * worker does the starting; one kick, no message.
+   *
+   * What the hold costs: it is set only when this issue starts an IDLE channel (a channel
+   * already BUSY takes new work at its next boundary, nothing to hold), and it holds only that
+   * first chunk's DONE, never its copy. It is dropped by the microtask queued here, which runs
+   * before the completion pump's next pass (a later task, or a reaction queued after it) could
+   * deliver that DONE anyway, so delivery is normally not delayed; the worker meanwhile idles on
+   * its kick word instead of taking a core from the main thread it waits for (with more
+   * channels than cores, held workers spinning starved the main thread that releases them). A
+   * pause or terminate in the same synchronous code lands on that chunk's boundary, as in the
+   * kernel.
    */
   private startIssued(fromIssue: boolean): void {
     if (this.actor.control.issue(this.queuedInRing, fromIssue) && !this.holdQueued) {
@@ -341,44 +464,62 @@ export class ChannelHandle implements DmaChannel {
   /** Moves issued descriptors into the ring while it has room. */
   private fillRing(): void {
     const ring = this.actor.submissions;
-    let n = 0;
-    for (; n < this.overflow.length; n++) {
-      const d = this.overflow[n]!;
-      const s = d.segments;
+    const overflow = this.overflow;
+    for (let d = overflow.at(0); d !== undefined; d = overflow.at(0)) {
       const il = d.interleaved;
       const seq = il !== undefined
         ? ring.pushInterleaved(d.cookie, d.flags, il.srcStart, il.dstStart, il.numFrames, il.sizes, il.srcGaps, il.dstGaps, il.sizes.length)
         : d.kind !== DESC_SG
-          ? ring.pushCyclic(d.cookie, d.flags, d.kind as typeof DESC_CYCLIC, d.deviceAddr, s[0]!.addr, s[0]!.length, d.count)
-          : s.length === 1
-            ? ring.pushSingle(d.cookie, d.flags, d.deviceAddr, s[0]!.addr, s[0]!.length)
-            : ring.pushSg(d.cookie, d.flags, d.deviceAddr, s.map((x) => x.addr), s.map((x) => x.length), s.length);
+          ? ring.pushCyclic(d.cookie, d.flags, d.kind as typeof DESC_CYCLIC, d.deviceAddr, d.addr, d.length, d.count)
+          : d.segments === null
+            ? ring.pushSingle(d.cookie, d.flags, d.deviceAddr, d.addr, d.length)
+            : ring.pushSegments(d.cookie, d.flags, d.deviceAddr, d.segments);
       if (seq < 0) break;
-      d.seq = seq;
+      overflow.shift();
+      d.seq = seq | 0;
       this.pendingEntries -= d.entries;
-      this.inRing.set(d.cookie, d);
+      this.inRing.push(d);
     }
-    if (n > 0) this.overflow.splice(0, n);
   }
 
   // ---- completions ----
 
   private onRecord(ring: CompletionRing, slot: number): void {
     const cookie = ring.cookieAt(slot);
-    const d = this.inRing.get(cookie);
-    if (d === undefined) return; // already settled (crash reconciliation raced a late record)
+    const inRing = this.inRing;
+    // The head, unless the record answers a descriptor already settled (crash reconciliation
+    // raced a late record) or the order was broken some other way: then look it up.
+    let at = 0;
+    let d = inRing.at(0);
+    if (d === undefined || d.cookie !== cookie) {
+      at = inRing.indexOfCookie(cookie);
+      if (at < 0) return;
+      d = inRing.at(at)!;
+    }
     const period = ring.periodAt(slot);
     if (period >= 0) {
       this.onPeriod(d, ring, slot, period);
       return;
     }
-    this.inRing.delete(cookie);
+    if (at === 0) inRing.shift();
+    else inRing.removeAt(at);
     const reason = ring.reasonAt(slot);
-    const result = ring.resultAt(slot);
     const faultAddr = ring.faultAddrAt(slot);
-    this.settle(d, COMPLETION_RESULTS[result] ?? 'aborted', ring.residueAt(slot), ring.bytesAt(slot), ring.completedNsAt(slot),
-      reason, faultAddr !== 0 ? `${COMPLETION_REASONS[reason]} at ${hex(faultAddr)}` : undefined,
-      reason === Reason.TERMINATED || reason === Reason.CHANNEL_RELEASED);
+    const result = ring.resultAt(slot);
+    d.result = result <= RESULT_ABORTED ? result : RESULT_ABORTED;
+    d.residue = ring.residueAt(slot);
+    d.movedBytes = ring.bytesAt(slot);
+    d.reason = reason;
+    const silent = reason === Reason.TERMINATED || reason === Reason.CHANNEL_RELEASED;
+    const deliver = this.delivers(d, silent);
+    if (deliver || faultAddr !== 0 || d.awaited) {
+      d.build(ring.completedNsAt(slot), faultAddr !== 0 ? `${COMPLETION_REASONS[reason]} at ${hex(faultAddr)}` : undefined);
+    } else {
+      // Nobody wants it now: no Completion, no bigint; `done` builds it if asked later.
+      d.completedHigh = ring.completedNsHighAt(slot) | 0;
+      d.completedLow = ring.completedNsLowAt(slot) | 0;
+    }
+    this.settle(d, silent, deliver);
     if (this.overflow.length > 0 && this.terminating === undefined) {
       this.fillRing();
       this.startIssued(false);
@@ -390,48 +531,63 @@ export class ChannelHandle implements DmaChannel {
     if (d.silenced) return;
     const bytes = ring.bytesAt(slot);
     this.byteCount += bytes;
+    if (!this.stream.observed && !this.hooks.observed()) return;
     const c: Completion = {
       cookie: d.cookie, channel: this.info, result: 'ok', residue: ring.residueAt(slot), bytes,
-      submittedNs: d.submittedNs, completedNs: ring.completedNsAt(slot), period,
+      submittedNs: hrNsAt(d.submittedMs), completedNs: ring.completedNsAt(slot), period,
     };
-    this.subject.next(c);
+    this.stream.next(c);
     this.hooks.emit(c);
   }
 
   /**
-   * `reason` is a Reason index (NONE: no reason); `text` replaces its standard text when the
-   * record says more (the faulting address, why a channel stopped).
+   * True if the settling `d` gets a callback that reaches someone. DMAengine: a terminated
+   * descriptor gets no callback (only its `done` learns why), nor does one prepared without
+   * DMA_PREP_INTERRUPT (dw-edma ignores the flag: virt-dma runs every descriptor's callback).
    */
-  private settle(d: Descriptor, result: Completion['result'], residue: number, bytes: number, completedNs: bigint, reason: number, text: string | undefined, silent: boolean): void {
-    const c: Completion = reason === Reason.NONE
-      ? { cookie: d.cookie, channel: this.info, result, residue, bytes, submittedNs: d.submittedNs, completedNs }
-      : {
-          cookie: d.cookie, channel: this.info, result, residue, bytes, submittedNs: d.submittedNs, completedNs,
-          reason: text ?? COMPLETION_REASONS[reason] ?? 'unknown', reasonCode: COMPLETION_REASON_CODES[reason] as Completion['reasonCode'],
-        };
+  private delivers(d: Descriptor, silent: boolean): boolean {
+    return !silent && (this.kernel || (d.flags & SUBMISSION_FLAG_INTERRUPT) !== 0) && (this.stream.observed || this.hooks.observed());
+  }
+
+  /**
+   * `d` has its outcome: settle `done`, count it and, if `deliver`, hand its Completion (built
+   * by then) to the subscribers.
+   */
+  private settle(d: Descriptor, silent: boolean, deliver: boolean): void {
     this.lastCompleted = d.cookie;
-    if (result !== 'ok') {
-      this.errors.set(d.cookie, residue);
+    if (d.result !== RESULT_OK) {
+      this.errors.set(d.cookie, d.residue);
       if (this.errors.size > ERROR_HISTORY) this.errors.delete(this.errors.keys().next().value!);
     }
-    d.settle(c);
-    // DMAengine: a terminated descriptor gets no callback; only its `done` learns why.
+    d.resolve();
     if (silent) return;
-    if (result === 'ok') {
+    if (d.result === RESULT_OK) {
       this.completedCount++;
-      this.byteCount += bytes;
+      this.byteCount += d.movedBytes;
     } else this.errorCount++;
-    // Nor does one prepared without DMA_PREP_INTERRUPT (dw-edma ignores the flag: virt-dma
-    // runs every descriptor's callback).
-    if (!this.kernel && (d.flags & SUBMISSION_FLAG_INTERRUPT) === 0) return;
-    this.subject.next(c);
+    if (!deliver) return;
+    const c = d.completion();
+    this.stream.next(c);
     this.hooks.emit(c);
   }
 
-  /** Completes descriptors the worker will never report (crash, stop) as aborted. */
-  private failQueued(list: Iterable<Descriptor>, reason: number, text?: string): void {
+  /** Settles `d` 'aborted' for a reason the main thread knows (the worker will never report it). */
+  private settleHere(d: Descriptor, reason: number, text: string | undefined, now: bigint, silent: boolean): void {
+    d.result = RESULT_ABORTED;
+    d.residue = d.bytes;
+    d.movedBytes = 0;
+    d.reason = reason;
+    d.build(now, text);
+    this.settle(d, silent, this.delivers(d, silent));
+  }
+
+  /** Empties a submitted or overflow queue: each completes 'aborted' for `reason`. */
+  private failPending(queue: DescriptorQueue<Descriptor>, reason: number, text: string | undefined, silent = false): void {
     const now = process.hrtime.bigint();
-    for (const d of list) this.settle(d, 'aborted', d.bytes, 0, now, reason, text, false);
+    for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+      this.pendingEntries -= d.entries;
+      this.settleHere(d, reason, text, now, silent);
+    }
   }
 
   /**
@@ -441,12 +597,12 @@ export class ChannelHandle implements DmaChannel {
   onWorkerCrash(): void {
     this.actor.completions.drain(this.visit);
     const tail = this.actor.submissions.tail();
-    const lost: Descriptor[] = [];
-    for (const d of this.inRing.values()) {
-      if (((tail - d.seq) | 0) > 0) lost.push(d);
+    const now = process.hrtime.bigint();
+    // Ring order: the taken ones are a prefix.
+    for (let d = this.inRing.at(0); d !== undefined && ((tail - d.seq) | 0) > 0; d = this.inRing.at(0)) {
+      this.inRing.shift();
+      this.settleHere(d, Reason.WORKER_CRASHED, undefined, now, false);
     }
-    for (const d of lost) this.inRing.delete(d.cookie);
-    this.failQueued(lost, Reason.WORKER_CRASHED);
   }
 
   /** The testbed closed: what is left completes aborted, and every call is ESHUTDOWN after. */
@@ -459,16 +615,17 @@ export class ChannelHandle implements DmaChannel {
   onStopped(reason: string): void {
     this.stoppedReason = `channel stopped: ${reason}`;
     this.actor.completions.drain(this.visit);
-    const all = [...this.inRing.values(), ...this.leavePending(this.overflow.splice(0)), ...this.leavePending(this.submitted.splice(0))];
-    this.inRing.clear();
-    this.failQueued(all, Reason.CHANNEL_STOPPED, this.stoppedReason);
+    const now = process.hrtime.bigint();
+    for (let d = this.inRing.shift(); d !== undefined; d = this.inRing.shift()) this.settleHere(d, Reason.CHANNEL_STOPPED, this.stoppedReason, now, false);
+    this.failPending(this.overflow, Reason.CHANNEL_STOPPED, this.stoppedReason);
+    this.failPending(this.submitted, Reason.CHANNEL_STOPPED, this.stoppedReason);
   }
 
   // ---- status and control ----
 
   txStatus(cookie: number): { status: 'complete' | 'in-progress' | 'paused' | 'error'; residue: number } {
     this.checkOpen('txStatus');
-    if (!Number.isSafeInteger(cookie) || cookie < 1 || cookie >= this.nextCookie) {
+    if (!Number.isSafeInteger(cookie) || cookie < 1 || cookie > COOKIE_MAX || (!this.cookiesWrapped && cookie >= this.nextCookie)) {
       throw new EpdmaError('EINVAL', `${this.info.name}: txStatus: cookie ${show(cookie)} was never submitted (next is ${this.nextCookie})`);
     }
     // dw-edma: a cookie completed by an ABORT is DMA_COMPLETE with residue 0 like any other.
@@ -478,28 +635,36 @@ export class ChannelHandle implements DmaChannel {
     }
     // A client polling txStatus in a loop (dma_sync_wait) has finished issuing.
     if (this.holdQueued) this.releaseHold();
-    const d = this.inRing.get(cookie) ?? this.overflow.find((x) => x.cookie === cookie) ?? this.submitted.find((x) => x.cookie === cookie);
-    if (d === undefined) return { status: 'complete', residue: 0 };
+    const residue = this.residueOf(cookie);
+    if (residue < 0) return { status: 'complete', residue: 0 };
     // dma_cookie_status says IN_PROGRESS; on a PAUSED channel every such cookie is DMA_PAUSED,
     // queued ones too.
-    return { status: this.actor.control.status() === CHANNEL_PAUSED ? 'paused' : 'in-progress', residue: this.residueOf(d) };
+    return { status: this.actor.control.status() === CHANNEL_PAUSED ? 'paused' : 'in-progress', residue };
   }
 
-  /** alloc_sz - xfer_sz of a descriptor not completed yet, as dw-edma's tx_status finds it. */
-  private residueOf(d: Descriptor): number {
-    if (!this.inRing.has(d.cookie)) {
+  /**
+   * alloc_sz - xfer_sz of the descriptor `cookie` not completed yet, as dw-edma's tx_status
+   * finds it; -1 if it is complete.
+   */
+  private residueOf(cookie: number): number {
+    const at = this.inRing.indexOfCookie(cookie);
+    if (at < 0) {
       // Submitted (or issued but held back for room in the ring): nothing started. dw-edma
       // searches only the issued list, so a submitted one has residue 0 there.
-      if (this.kernel && this.submitted.includes(d)) return 0;
-      return descriptorResidue(this.kernel, d.bytes, 0);
+      const queued = this.overflow.at(this.overflow.indexOfCookie(cookie));
+      if (queued !== undefined) return descriptorResidue(this.kernel, queued.bytes, 0);
+      const submitted = this.submitted.at(this.submitted.indexOfCookie(cookie));
+      if (submitted === undefined) return -1;
+      return this.kernel ? 0 : descriptorResidue(this.kernel, submitted.bytes, 0);
     }
+    const d = this.inRing.at(at)!;
     const ring = this.actor.submissions;
     const ctl = this.actor.control;
     if (!ring.isTaken(d.seq)) {
       // The next descriptor of a channel that issuePending marked BUSY with its first chunk
       // started: the worker is about to take it, the kernel had started that chunk already.
       const s = ctl.state();
-      const starting = d.seq === ring.tail() && ctl.currentCookie() === 0 && stateStatus(s) === CHANNEL_BUSY && (s & STATE_RUNNING) !== 0;
+      const starting = ((d.seq - ring.tail()) | 0) === 0 && ctl.currentCookie() === 0 && stateStatus(s) === CHANNEL_BUSY && (s & STATE_RUNNING) !== 0;
       return descriptorResidue(this.kernel, d.bytes, starting ? d.firstChunkBytes(this.actor.llMax) : 0);
     }
     // Taken: in flight (alloc_sz - xfer_sz from the worker), or finished with its record on
@@ -602,13 +767,14 @@ export class ChannelHandle implements DmaChannel {
 
   /** Completes what never reached the worker (submitted, or issued and held back) without a callback. */
   private settleHeldBack(reason: number): void {
-    const now = process.hrtime.bigint();
-    for (const d of [...this.leavePending(this.submitted.splice(0)), ...this.leavePending(this.overflow.splice(0))]) {
-      this.settle(d, 'aborted', d.bytes, 0, now, reason, undefined, true);
-    }
+    this.failPending(this.overflow, reason, undefined, true);
+    this.failPending(this.submitted, reason, undefined, true);
     // A cyclic descriptor still running reports periods until the worker stops it: no more
     // callbacks from the moment of the terminate.
-    for (const d of this.inRing.values()) if (d.kind === DESC_CYCLIC) d.silenced = true;
+    for (let i = 0; i < this.inRing.length; i++) {
+      const d = this.inRing.at(i)!;
+      if (d.kind === DESC_CYCLIC) d.silenced = true;
+    }
   }
 
   /**
@@ -692,12 +858,6 @@ export class ChannelHandle implements DmaChannel {
     });
   }
 
-  /** Descriptors leaving the submitted or overflow list without entering the ring. */
-  private leavePending(list: Descriptor[]): Descriptor[] {
-    for (const d of list) this.pendingEntries -= d.entries;
-    return list;
-  }
-
   /** Checks a transfer() request (a DmaBuffer against its own length and liveness) and preps it. */
   private prepTransfer(request: TransferRequest): Descriptor {
     const what = `${this.info.name}: transfer`;
@@ -705,10 +865,10 @@ export class ChannelHandle implements DmaChannel {
     if ('segments' in r) return this.prep(r.segments, checkAddress(r.deviceAddr, `${what}: deviceAddr`));
     const length = checkLength(r.length, `${what}: length`, 1, MAX_SEGMENT_BYTES);
     const remote = checkAddress(r.remote, `${what}: remote`);
-    if (typeof r.local === 'number') return this.prep([{ addr: r.local, length }], remote);
+    if (typeof r.local === 'number') return this.prepOne(r.local, length, remote);
     const buffer = checkDmaBuffer(r.local, `${what}: local`);
     this.hooks.checkBuffer(buffer, length, `${what}: local`);
-    return this.prep([{ addr: buffer.addr, length }], remote);
+    return this.prepOne(buffer.addr, length, remote);
   }
 
   // ---- checks ----
@@ -731,17 +891,21 @@ export class ChannelHandle implements DmaChannel {
 
   /** Descriptors not yet completed (for close and tests). */
   get outstanding(): number {
-    return this.inRing.size + this.overflow.length + this.submitted.length;
+    return this.inRing.length + this.overflow.length + this.submitted.length;
   }
 
   completeStreams(): void {
-    this.subject.complete();
+    this.stream.complete();
   }
 
   /** Cookie of the last descriptor that completed (any result). */
   get lastCompletedCookie(): number {
     return this.lastCompleted;
   }
+}
+
+function copySegment(s: Segment): Segment {
+  return { addr: s.addr, length: s.length };
 }
 
 function describeState(s: number): string {

@@ -1,10 +1,11 @@
-import { Observable, Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { EpdmaError } from '../device/errors.js';
 import { ChannelActor } from '../actors/channel-actor.js';
 import { Supervisor, type SupervisorEventType } from '../actors/supervisor.js';
 import type { ChannelWorkerData } from '../protocol/channel-worker-data.js';
 import { CompletionDoorbell, CompletionPump } from '../protocol/completion-doorbell.js';
 import { ChannelHandle } from './dma-channel.js';
+import { HotStream } from './hot-stream.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaEngine } from './types.js';
 import { checkCount, checkEnum, checkOpen, checkOptions, checkString, show } from './validate.js';
 import { channelKindFor, kindAbbreviation } from '../device/direction.js';
@@ -34,6 +35,12 @@ export interface DmaDeviceOptions {
  * completion doorbell and pump for all of them, and the streams. ("Engine" is kept for the
  * hardware: the channel engines of src/device/engine.) Completions are drained in batches;
  * per-item subscribers get them one by one from the batch, batch subscribers get the array.
+ *
+ * Nothing here costs anything per completion that nobody subscribed to: the channel builds a
+ * Completion only if `observed()` says a stream will carry it, and the batch array exists only
+ * while `completionBatches$` has a subscriber. A batch is emitted once per drain pass of the
+ * pump (every ring of the side), or, for completions settled outside a pass (a crash, a stop),
+ * from a microtask.
  */
 export class DmaDevice implements DmaEngine {
   readonly side: 'endpoint' | 'host';
@@ -42,13 +49,16 @@ export class DmaDevice implements DmaEngine {
   private readonly supervisor: Supervisor;
   private readonly handles: ChannelHandle[] = [];
   private readonly memory: SideMemoryChecks;
-  private readonly itemSubject = new Subject<Completion>();
-  private readonly batchSubject = new Subject<readonly Completion[]>();
-  readonly completions$: Observable<Completion> = this.itemSubject.asObservable();
-  readonly completionBatches$: Observable<readonly Completion[]> = this.batchSubject.asObservable();
-  /** Extra sinks (the testbed's merged stream). */
-  private readonly sinks: ((c: Completion) => void)[] = [];
+  private readonly items = new HotStream<Completion>();
+  private readonly batches = new HotStream<readonly Completion[]>();
+  readonly completions$: Observable<Completion> = this.items.observable;
+  readonly completionBatches$: Observable<readonly Completion[]> = this.batches.observable;
+  /** Extra streams every completion goes to (the testbed's merged stream). */
+  private readonly sinks: HotStream<Completion>[] = [];
+  /** The batch being collected; a new array after each emission (the subscriber may keep it). */
   private batch: Completion[] = [];
+  /** Pump passes in progress (a visitor may drain again): the outermost one's end emits the batch. */
+  private passDepth = 0;
   /** The last crashChannel of each channel still running. */
   private readonly crashing = new Map<string, Promise<void>>();
   private flushQueued = false;
@@ -58,7 +68,13 @@ export class DmaDevice implements DmaEngine {
     this.side = options.side;
     this.memory = options.memory;
     this.supervisor = new Supervisor({ ...options.supervision, onEvent: options.onEvent });
-    this.pump = new CompletionPump(this.doorbell, options.pumpWaitTimeoutMs !== undefined ? { waitTimeoutMs: options.pumpWaitTimeoutMs } : {});
+    this.pump = new CompletionPump(this.doorbell, {
+      ...(options.pumpWaitTimeoutMs !== undefined ? { waitTimeoutMs: options.pumpWaitTimeoutMs } : {}),
+      onPassStart: () => { this.passDepth++; },
+      onPassEnd: () => {
+        if (--this.passDepth === 0) this.flushBatch();
+      },
+    });
   }
 
   get channels(): readonly ChannelInfo[] {
@@ -73,6 +89,7 @@ export class DmaDevice implements DmaEngine {
     });
     const h = new ChannelHandle(info, actor, {
       sideName: this.side,
+      observed: () => this.observed(),
       contains: (addr, length) => this.memory.contains(addr, length),
       checkBuffer: (buffer, length, what) => this.memory.checkBuffer(buffer, length, what),
       emit: (c) => this.emit(c),
@@ -129,11 +146,22 @@ export class DmaDevice implements DmaEngine {
       : `: every ${kind} channel is delegated to the host (lower ${attr})`;
   }
 
+  /** True if a completion emitted now reaches a subscriber of any stream. */
+  private observed(): boolean {
+    if (this.items.observed || this.batches.observed) return true;
+    for (let i = 0; i < this.sinks.length; i++) if (this.sinks[i]!.observed) return true;
+    return false;
+  }
+
   private emit(c: Completion): void {
-    this.itemSubject.next(c);
-    for (const s of this.sinks) s(c);
+    if (this.items.observed) this.items.next(c);
+    for (let i = 0; i < this.sinks.length; i++) {
+      const sink = this.sinks[i]!;
+      if (sink.observed) sink.next(c);
+    }
+    if (!this.batches.observed) return;
     this.batch.push(c);
-    if (!this.flushQueued) {
+    if (this.passDepth === 0 && !this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flushBatch);
     }
@@ -142,11 +170,13 @@ export class DmaDevice implements DmaEngine {
   private readonly flushBatch = (): void => {
     this.flushQueued = false;
     const b = this.batch;
+    if (b.length === 0) return;
     this.batch = [];
-    if (b.length > 0) this.batchSubject.next(b);
+    this.batches.next(b);
   };
 
-  addSink(sink: (c: Completion) => void): void {
+  /** Another stream that gets every completion of this side (the testbed's merged stream). */
+  addSink(sink: HotStream<Completion>): void {
     this.sinks.push(sink);
   }
 
@@ -189,7 +219,7 @@ export class DmaDevice implements DmaEngine {
     for (const h of this.handles) h.onClosed();
     this.flushBatch();
     for (const h of this.handles) h.completeStreams();
-    this.itemSubject.complete();
-    this.batchSubject.complete();
+    this.items.complete();
+    this.batches.complete();
   }
 }

@@ -13,6 +13,7 @@ import { loadNativeAddon } from '../native/native-addon.js';
 import type { SupervisorEventType } from '../actors/supervisor.js';
 import { DmaDevice } from './dma-device.js';
 import { bindHost, linkUpGate, startChipChannels, type ChannelRuntime } from './side-assembly.js';
+import { HotStream } from './hot-stream.js';
 import { checkString } from './validate.js';
 import { TableIommu } from './host-iommu.js';
 import { TraceRecorder } from './trace-recorder.js';
@@ -59,7 +60,7 @@ class InProcessTestbed implements Testbed {
   private readonly hostRam;
   private readonly hostSpace: AddressSpace;
   private readonly eventSubject = new Subject<RuntimeEvent>();
-  private readonly completionSubject = new Subject<Completion>();
+  private readonly completionStream = new HotStream<Completion>();
   /** The EP's side of the link for its own channels: 1 while the link is up. */
   private readonly epLink = new Int32Array(new SharedArrayBuffer(4));
   /** The channel workers' CoreBudget: one slot per channel; a restarted worker keeps its slot. */
@@ -83,7 +84,7 @@ class InProcessTestbed implements Testbed {
   /** READY as the host driver last reported it. */
   private lastHostReady = true;
 
-  readonly completions$: Observable<Completion> = this.completionSubject.asObservable();
+  readonly completions$: Observable<Completion> = this.completionStream.observable;
   readonly events$: Observable<RuntimeEvent> = new Observable<RuntimeEvent>((subscriber) => {
     // A late subscriber learns the current state first: the testbed is ready (and the link down).
     if (this.readyEvent !== undefined && this.closing === undefined) {
@@ -168,7 +169,7 @@ class InProcessTestbed implements Testbed {
     this.hostEngine = host.dma;
     if (this.o.iommu) this.iommu = new TableIommu(hostMemory);
     this.epEngine = new DmaDevice({ side: 'endpoint', memory: epMemory, supervision: this.o.supervision, onEvent });
-    for (const e of [this.epEngine, this.hostEngine]) e.addSink((c) => this.completionSubject.next(c));
+    for (const e of [this.epEngine, this.hostEngine]) e.addSink(this.completionStream);
 
     const runtime = (info: ChannelIdentity, region: DwEdmaChannelRegion): ChannelRuntime => this.channelRuntime(info, region);
     await Promise.all([
@@ -275,7 +276,7 @@ class InProcessTestbed implements Testbed {
       this.epf.unbind();
       this.epc.stop();
       this.tracer?.close();
-      this.completionSubject.complete();
+      this.completionStream.complete();
       this.eventSubject.complete();
     })();
     return this.closing;

@@ -21,7 +21,9 @@ import type { Direction } from '../device/direction.js';
 /**
  * The longest the DONE of a chunk started by issuePending waits for the main thread's issuing
  * code to finish (STATE_HOLD): only a main thread that blocks right after issuePending (a
- * synchronous spin on memory) ever reaches it.
+ * synchronous spin on memory) ever reaches it. While held, the worker idles like on an empty
+ * ring (spin slot, then its kick word) instead of spinning on the status register: the main
+ * thread it waits for needs the core, and it kicks the worker when it drops the hold.
  */
 const HOLD_MAX_MS = 20;
 
@@ -129,6 +131,8 @@ export class ChannelCore {
   private chunkRunning = false;
   /** When a DONE was first found held by STATE_HOLD, or -1. */
   private holdSince = -1;
+  /** The running chunk's DONE is up and held by STATE_HOLD: nothing to do until it is dropped. */
+  private held = false;
   /** Cyclic and interleaved descriptors take their bursts from a plan; null: scatter-gather. */
   private plan: BurstPlan | null = null;
   private readonly cyclic: CyclicPlan;
@@ -188,7 +192,7 @@ export class ChannelCore {
 
   /** A chunk is on the hardware: the loop must keep polling the status register. */
   get waitingForHardware(): boolean {
-    return this.chunkRunning;
+    return this.chunkRunning && !this.held;
   }
 
   /**
@@ -211,7 +215,7 @@ export class ChannelCore {
 
   /** Work the loop could do right now without hardware progress. */
   hasWork(): boolean {
-    if (this.chunkRunning) return true;
+    if (this.chunkRunning) return !this.held || !this.holdStands(this.ctl.state());
     if (this.ctl.terminatePending() !== TERMINATE_NONE) return true;
     const s = this.ctl.state();
     if (stateStatus(s) !== CHANNEL_BUSY) return false;
@@ -326,7 +330,8 @@ export class ChannelCore {
       return true;
     }
     this.suspectSince = 0;
-    if (st === STATUS_DONE && this.heldByIssue()) return false;
+    this.held = st === STATUS_DONE && this.heldByIssue();
+    if (this.held) return false;
     this.ops.clear(st);
     this.chunkRunning = false;
     if (st === STATUS_ABORT) {
@@ -411,7 +416,7 @@ export class ChannelCore {
    */
   private heldByIssue(): boolean {
     const s = this.ctl.state();
-    if ((s & STATE_HOLD) === 0 || stateRequest(s) !== REQUEST_NONE) {
+    if (!this.holdStands(s)) {
       this.holdSince = -1;
       return false;
     }
@@ -421,6 +426,11 @@ export class ChannelCore {
     this.holdSince = -1;
     this.ctl.compareAndSwapState(s, s & ~STATE_HOLD);
     return false;
+  }
+
+  /** STATE_HOLD is set and no request overrides it. */
+  private holdStands(s: number): boolean {
+    return (s & STATE_HOLD) !== 0 && stateRequest(s) === REQUEST_NONE;
   }
 
   /** IDLE and halted (after an ABORT or a STOP), the request and RUNNING cleared. */

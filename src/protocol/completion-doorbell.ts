@@ -57,6 +57,12 @@ export interface CompletionPumpOptions {
    * another process, whose notify does not reach this one.
    */
   readonly waitTimeoutMs?: number;
+  /**
+   * Called before and after every drainAll (the loop's passes and direct calls), so a consumer
+   * can treat what the visitors saw in one pass as one batch. onPassEnd runs even if a visitor threw.
+   */
+  readonly onPassStart?: () => void;
+  readonly onPassEnd?: () => void;
 }
 
 interface PumpEntry {
@@ -76,6 +82,8 @@ export class CompletionPump {
   readonly doorbell: CompletionDoorbell;
   private readonly onError: (error: unknown, ring: CompletionRing) => void;
   private readonly listener: DoorbellListener;
+  private readonly onPassStart: (() => void) | undefined;
+  private readonly onPassEnd: (() => void) | undefined;
   // Copy-on-write: add/remove (rare) replace the array, a pass iterates the array it started with.
   private entries: readonly PumpEntry[] = [];
   /** Records visited, for stats. */
@@ -89,6 +97,8 @@ export class CompletionPump {
       () => this.drainAll() > 0,
       options.waitTimeoutMs !== undefined ? { parkTimeoutMs: options.waitTimeoutMs } : {},
     );
+    this.onPassStart = options.onPassStart;
+    this.onPassEnd = options.onPassEnd;
   }
 
   get running(): boolean {
@@ -132,6 +142,15 @@ export class CompletionPump {
 
   /** Drains every registered ring once; returns the number of records visited. */
   drainAll(): number {
+    this.onPassStart?.();
+    try {
+      return this.drainEvery();
+    } finally {
+      this.onPassEnd?.();
+    }
+  }
+
+  private drainEvery(): number {
     const entries = this.entries;
     let total = 0;
     for (let i = 0; i < entries.length; i++) {

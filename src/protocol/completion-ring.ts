@@ -106,6 +106,10 @@ const PRODUCER_PARKED = RING_PRODUCER_PARKED;
 const U32_PER_RECORD = COMPLETION_RECORD_BYTES / 4;
 const F64_PER_RECORD = COMPLETION_RECORD_BYTES / 8;
 const MAX_CAPACITY = 1 << 24;
+/** The u32 words of the i64 completedNs (record word 8-9) in the platform's byte order, as BigInt64Array stores it. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const COMPLETED_NS_LOW_WORD = LITTLE_ENDIAN ? 8 : 9;
+const COMPLETED_NS_HIGH_WORD = LITTLE_ENDIAN ? 9 : 8;
 
 export type CompletionVisitor = (ring: CompletionRing, slot: number) => void;
 
@@ -291,5 +295,17 @@ export class CompletionRing implements ParkingWord {
 
   completedNsAt(slot: number): bigint {
     return this.i64[slot * F64_PER_RECORD + 4]!;
+  }
+
+  /**
+   * completedNs as two u32 halves (exact, and no BigInt allocated): a consumer keeps them as
+   * numbers and joins them, `(BigInt(high) << 32n) | BigInt(low)`, only if it needs the bigint.
+   */
+  completedNsHighAt(slot: number): number {
+    return this.u32[slot * U32_PER_RECORD + COMPLETED_NS_HIGH_WORD]!;
+  }
+
+  completedNsLowAt(slot: number): number {
+    return this.u32[slot * U32_PER_RECORD + COMPLETED_NS_LOW_WORD]!;
   }
 }

@@ -197,6 +197,20 @@ export class SubmissionRing {
     return this.publish(seq, 1 + count);
   }
 
+  /**
+   * Queues a scatter-gather descriptor straight from a segment list (what a prep holds), so the
+   * producer needs no column arrays per descriptor; -1 if the ring is full.
+   */
+  pushSegments(cookie: number, flags: number, deviceAddr: number, segments: ArrayLike<{ readonly addr: number; readonly length: number }>): number {
+    const count = segments.length;
+    if (count > this.maxSegments) throw new EpdmaError('EINVAL', `submission ring: nseg ${count} outside [0, ${this.maxSegments}]`);
+    if (!this.reserve(1 + count)) return -1;
+    const seq = this.localHead;
+    this.writeHeader(seq, cookie, count, flags, DESC_SG, 0, deviceAddr, 0);
+    for (let k = 0; k < count; k++) this.writeSegment(seq + 1 + k, segments[k]!.addr, segments[k]!.length);
+    return this.publish(seq, 1 + count);
+  }
+
   /** nseg within the ring's limit and every column long enough (a third column is optional). */
   private checkCount(count: number, a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number> = a): void {
     if (!Number.isInteger(count) || count < 0 || count > this.maxSegments) {
