@@ -6,7 +6,8 @@
  * The addon is what makes two-process mode possible: file-backed MAP_SHARED memory and futex
  * wakeups that cross processes. Without it (not built, not Linux, or EPDMA_NO_NATIVE=1)
  * everything still runs in one process: Atomics.wait/notify stand in for the futex, and
- * file-backed mapping is unavailable.
+ * file-backed mapping is unavailable. It also gives the load test its one-pass check
+ * (checkAndPoison); without it the load test runs the same pass as Buffer calls.
  *
  * Call loadNativeAddon() once on the main thread at startup, before workers start, so the
  * decision (and the reason when it is "no") is made once and reported once; workers that call it

@@ -88,8 +88,9 @@ interface Lane {
  * a pattern made once and its destination window is poisoned and guarded before every transfer
  * (SlotCheck): stale data cannot pass, and checking a completed transfer and poisoning the slot
  * for the next one is one memcmp/memset pass on this thread (in the addon when it is loaded),
- * with no pool round trip and no promise per transfer. Emits a snapshot every `progressMs` after the warm-up and a
- * final one, then completes. Unsubscribing stops issuing and releases the channels.
+ * with no pool round trip and no promise per transfer. Emits a snapshot every `progressMs` after
+ * the warm-up and a final one, then completes. Unsubscribing stops issuing and releases the
+ * channels.
  */
 export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: (r: LoadTestRun) => void): Observable<LoadProgress> {
   checkObject(testbed, 'loadtest: testbed');
