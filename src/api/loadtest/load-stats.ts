@@ -58,11 +58,6 @@ export class ChannelStatsAccumulator {
     this.histogram.record(latencyNs);
   }
 
-  /** Mismatches found later than the completion (verification runs asynchronously). */
-  recordMismatches(count: number): void {
-    this.mismatchCount += count;
-  }
-
   recordError(): void {
     this.errorCount++;
   }

@@ -40,8 +40,17 @@ export interface LoadTestRun {
 }
 
 const MAX_REPORTS = 8;
-/** Pristine source patterns kept in ordinary memory, over all lanes (more slots share one). */
-const PATTERN_BUDGET_BYTES = 64 << 20;
+/** Seed of the run's source pattern (any value: the slots differ by where they start in it). */
+const PATTERN_SEED = 7919;
+/**
+ * Where consecutive slots start in the run's one pattern. Odd, so two slots fewer than 32 apart
+ * are displaced by a non-multiple of 32 and differ at every byte (dmatest-pattern.ts): a
+ * transfer that landed in another slot's window, or read another slot's source, cannot pass.
+ * Slots 32k apart still differ in about half of the 32-byte laps. One pattern for all slots
+ * (max size + 33 bytes a slot) stays in cache, where a pattern per slot would be read from memory
+ * at every check.
+ */
+const SLOT_PATTERN_STRIDE = 33;
 
 interface Slot {
   readonly check: SlotCheck | undefined;
@@ -75,11 +84,13 @@ interface Lane {
  *
  * It drives the channels the way a high-rate client does: completions arrive through each
  * side's `completionBatches$`, every completed slot is checked and resubmitted at once, and each
- * channel gets one issuePending per batch. With verify, each slot's source holds a pattern made
- * once and its destination window is poisoned and guarded before every transfer (SlotCheck):
- * stale data cannot pass, and the checks run at memcmp speed on this thread, with no pool round
- * trip and no promise per transfer. Emits a snapshot every `progressMs` after the warm-up and a
- * final one, then completes. Unsubscribing stops issuing and releases the channels.
+ * channel gets one issuePending per batch. With verify, each slot's source holds its own part of
+ * a pattern made once and its destination window is poisoned and guarded before every transfer
+ * (SlotCheck): stale data cannot pass, and checking a completed transfer and poisoning the slot
+ * for the next one is one memcmp/memset pass on this thread (in the addon when it is loaded),
+ * with no pool round trip and no promise per transfer. Emits a snapshot every `progressMs` after
+ * the warm-up and a final one, then completes. Unsubscribing stops issuing and releases the
+ * channels.
  */
 export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: (r: LoadTestRun) => void): Observable<LoadProgress> {
   checkObject(testbed, 'loadtest: testbed');
@@ -123,14 +134,14 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
           throw new EpdmaError('ENOMEM', `loadtest: ${picked.length} channels x depth ${o.depth} x ${o.maxSize} bytes (plus ${2 * GUARD_BYTES} guard bytes each) do not fit in memory: lower --depth or --size (${(err as Error).message})`);
         }
       };
-      const patternsPerLane = Math.max(1, Math.min(o.depth, Math.floor(PATTERN_BUDGET_BYTES / (picked.length * o.maxSize))));
+      const pattern = o.verify ? sourcePattern(PATTERN_SEED, o.maxSize + (picked.length * o.depth - 1) * SLOT_PATTERN_STRIDE) : undefined;
       for (const [laneIndex, p] of picked.entries()) {
-        const patterns = o.verify ? Array.from({ length: patternsPerLane }, (_, k) => sourcePattern((laneIndex * 1024 + k) * 7919 + 1, o.maxSize)) : [];
         const slots: Slot[] = [];
         for (let i = 0; i < o.depth; i++) {
           const src = alloc(p.srcMem, o.maxSize);
           const dst = alloc(p.dstMem, o.maxSize + 2 * GUARD_BYTES);
-          const check = o.verify ? new SlotCheck(src, dst, patterns[i % patternsPerLane]!) : undefined;
+          const start = (laneIndex * o.depth + i) * SLOT_PATTERN_STRIDE;
+          const check = pattern !== undefined ? new SlotCheck(src, dst, pattern.subarray(start, start + o.maxSize)) : undefined;
           const dstAddr = dst.addr + GUARD_BYTES;
           slots.push({ check, src, dst, config: { deviceAddr: p.memToDev ? dstAddr : src.addr }, local: p.memToDev ? src.addr : dstAddr, transfer: 0, length: 0 });
         }
@@ -145,20 +156,21 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       let deadline = o.iterations === undefined && o.warmupMs === 0 ? started + o.durationMs : Infinity;
       const elapsed = (): number => Math.max(0, performance.now() - measureStart);
 
-      const launch = (lane: Lane, slotIndex: number): boolean => {
-        if (stopped || (o.iterations !== undefined ? lane.issued >= o.iterations : performance.now() >= deadline)) return false;
+      /** Whether the lane gets another transfer (not stopped, iterations or time left). */
+      const more = (lane: Lane): boolean =>
+        !stopped && (o.iterations !== undefined ? lane.issued < o.iterations : performance.now() < deadline);
+      const drawLength = (): number => (o.minSize === o.maxSize ? o.maxSize : o.minSize + Math.floor(Math.random() * (o.maxSize - o.minSize + 1)));
+
+      /** Submits the lane's next transfer from a slot already prepared (poisoned and guarded) for it. */
+      const launch = (lane: Lane, slotIndex: number, length: number): void => {
         const slot = lane.slots[slotIndex]!;
-        const n = ++lane.issued;
-        const length = o.minSize === o.maxSize ? o.maxSize : o.minSize + Math.floor(Math.random() * (o.maxSize - o.minSize + 1));
-        slot.transfer = n;
+        slot.transfer = ++lane.issued;
         slot.length = length;
-        slot.check?.prepare(n, length);
         lane.chan.configure(slot.config);
         lane.chan.prepSlaveSingle(slot.local, length).submit();
         lane.fifo[(lane.head + lane.inFlight) % lane.fifo.length] = slotIndex;
         lane.inFlight++;
         lane.pending = true;
-        return true;
       };
 
       const complete = (lane: Lane, c: Completion): void => {
@@ -166,20 +178,25 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
         lane.head = (lane.head + 1) % lane.fifo.length;
         lane.inFlight--;
         const slot = lane.slots[slotIndex]!;
+        const again = more(lane);
+        // The check leaves the slot prepared for its next transfer (one pass over the window).
+        const next = lane.issued + 1;
+        const nextLength = again ? drawLength() : slot.length;
         if (c.result !== 'ok') {
           lane.stats.recordError();
           if (errorReasons.length < MAX_REPORTS) errorReasons.push(`${lane.name} cookie ${c.cookie}: ${c.result} ${c.reason ?? ''}`.trim());
+          if (again) slot.check?.prepare(next, nextLength);
         } else {
           o.onCompleted?.({ channel: lane.name, transfer: slot.transfer, src: slot.src, dst: slot.dst, window: { offset: GUARD_BYTES, length: slot.length }, poison: SlotCheck.poisonOf(slot.transfer) });
           let mismatches = 0;
-          const bad = slot.check?.check(slot.transfer, slot.length) ?? null;
+          const bad = slot.check?.check(slot.transfer, slot.length, next, nextLength) ?? null;
           if (bad !== null) {
             mismatches = bad.count;
             for (const line of bad.first) if (firstMismatches.length < MAX_REPORTS) firstMismatches.push(`${lane.name} transfer ${slot.transfer}: ${line}`);
           }
           lane.stats.recordTransfer(c.bytes, c.completedNs - c.submittedNs, mismatches);
         }
-        launch(lane, slotIndex);
+        if (again) launch(lane, slotIndex, nextLength);
       };
 
       const onBatch = (batch: readonly Completion[]): void => {
@@ -247,7 +264,13 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       }, o.progressMs);
       timer.unref();
 
-      for (const lane of lanes) for (let i = 0; i < lane.slots.length; i++) launch(lane, i);
+      for (const lane of lanes) {
+        for (let i = 0; i < lane.slots.length && more(lane); i++) {
+          const length = drawLength();
+          lane.slots[i]!.check?.prepare(lane.issued + 1, length);
+          launch(lane, i, length);
+        }
+      }
       onBatch([]);
       await done;
       if (measureStart === Infinity) measureStart = started; // the run ended inside the warm-up

@@ -9,14 +9,14 @@ describe('ChannelStatsAccumulator', () => {
     ch.recordTransfer(4096, 10_000);
     ch.recordTransfer(4096, 20_000n, 3);
     ch.recordError();
-    ch.recordMismatches(2);
-    const s = ch.stats(2000);
-    expect(s).toMatchObject({ name: 'host/rd0', transfers: 2, bytes: 8192, errors: 1, mismatches: 5 });
+    ch.recordTransfer(4096, 5_000, 2);
+    const s = ch.stats(3000);
+    expect(s).toMatchObject({ name: 'host/rd0', transfers: 3, bytes: 12288, errors: 1, mismatches: 5 });
     expect(s.throughputBytesPerSec).toBe(4096);
     expect(s.opsPerSec).toBe(1);
     expect(s.p50Us).toBeLessThanOrEqual(s.p99Us);
     expect(s.p99Us).toBeLessThanOrEqual(s.maxUs);
-    expect(ch.histogram.count).toBe(2);
+    expect(ch.histogram.count).toBe(3);
   });
 
   it('reports zero rates at zero elapsed time', () => {
