@@ -167,9 +167,12 @@ describe('restart intensity exceeded', () => {
       await within(f.side.settled('endpoint/wr0'), `restart ${i + 1}`);
     }
     expect((await ch.actor.call('stats')).generation).toBe(3);
+    const tail0 = ch.actor.submissions.tail();
     const issued = queue(ch, 6);
     const notIssued = queue(ch, 2, 6, false);
-    await waitFor(() => ch.actor.control.currentCookie() !== 0, 'traffic');
+    // Taken, not only current: the worker names its cookie current just before it consumes the
+    // ring entry, and a worker killed between the two has not taken it (it completes 'stopped').
+    await waitFor(() => ch.actor.control.currentCookie() !== 0 && ch.actor.submissions.tail() !== tail0, 'traffic');
     await f.side.crash('endpoint/wr0');
 
     const done = await within(Promise.all([...issued, ...notIssued].map((d) => d.done)), 'every cookie');

@@ -37,8 +37,11 @@ describe('terminate interrupted by a crash', () => {
     const f = await open({ linkBytesPerSec: 4_000_000, supervision: { backoffMs: 1 } });
     const ch = await f.request('endpoint/wr0');
     const stream = collect(ch.completions$);
+    const tail0 = ch.actor.submissions.tail();
     const descs = queueSlow(f, ch);
-    await waitFor(() => ch.actor.control.currentCookie() === 1, 'cookie 1 in flight');
+    // Taken, not only current (the worker names it current just before consuming the entry):
+    // the crash must find it taken for the count of crashed cookies below.
+    await waitFor(() => ch.actor.control.currentCookie() === 1 && ch.actor.submissions.tail() !== tail0, 'cookie 1 taken');
     ch.terminateAsync();
     await f.side.crash('endpoint/wr0');
     let synchronized = 0;
