@@ -21,14 +21,11 @@ import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING
  *
  * Sizing: push() returns false when the ring is full; the worker then keeps the record, parks
  * on the ring's tail word (BACKOFF.ringFull; drain() wakes it) and pushes again, it never
- * drops a completion. Every record
- * answers exactly one submitted descriptor, so the ring cannot fill while the descriptors
- * outstanding on the channel (submitted, completion not yet drained) number at most `capacity`
- * (a running cyclic descriptor adds one record per period: the worker then waits for the drain).
- * The submission ring alone does not bound that (the worker frees submission entries before the
- * main thread drains the completions), so the channel keeps that count and holds back
- * submissions beyond it; with the default sizes (4096 records, 4096 submission entries, i.e. at
- * most 2048 one-segment descriptors queued) the cap is rarely reached.
+ * drops a completion. Every record answers one submitted descriptor (a running cyclic
+ * descriptor one per period), and the worker frees submission entries before the main thread
+ * drains completions, so the submission ring does not bound how many records can be pending:
+ * nothing caps that on the main thread; a full ring is handled by the worker's park alone, which
+ * holds back the channel's progress, never a record.
  */
 
 const COMPLETION_RECORD_BYTES = 48;
