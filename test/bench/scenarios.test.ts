@@ -110,7 +110,7 @@ describe('runScenarios', () => {
     expect(Object.keys(batch!.peers).sort()).toEqual(['comlink', 'piscina', 'postMessage']);
     expect(verify).toMatchObject({ metric: 'throughput', unit: 'bytes/s', epdma: 400, peers: { 'loadtest/no-verify': 1000 } });
     expect(noVerify).toMatchObject({ metric: 'throughput', unit: 'bytes/s', epdma: 1000 });
-    expect(Object.keys(noVerify!.peers)).toEqual(['worker-set-2']);
+    expect(Object.keys(noVerify!.peers), `peer failures: ${ctx.failures.join('; ')}`).toEqual(['worker-set-2']);
     // The load test runs three scenario durations (3 s in a full run), no-verify first.
     expect(calls).toEqual(['smallOpsBatch depth=32', 'loadTest verify=false durationMs=90', 'loadTest verify=true durationMs=90']);
   });

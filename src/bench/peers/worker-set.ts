@@ -25,7 +25,8 @@ export const workerSetName = (workers: number): string => `worker-set-${workers}
 export const PARKED_WORKERS = 'parked-workers';
 
 const SET_WORKER_URL = new URL('./workers/set-worker.js', import.meta.url);
-const COMMAND_TIMEOUT_MS = 10_000;
+/** A failure deadline, not a measurement: thread starts take seconds on a loaded machine. */
+const COMMAND_TIMEOUT_MS = 30_000;
 
 export class WorkerCopyGroup {
   readonly workers: readonly Worker[];

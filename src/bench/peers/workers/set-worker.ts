@@ -19,10 +19,14 @@ let dst: Uint8Array = new Uint8Array(0);
 let size = 0;
 let depth = 0;
 const nap = new Int32Array(new SharedArrayBuffer(4));
+/** How long a configuration message may take to arrive (the parent's command deadline is longer). */
+const CONFIGURE_DEADLINE_MS = 20_000;
 
 function configure(): void {
-  // The message was queued before the generation moved; the loop covers a slow queue.
-  for (let tries = 0; tries < 1000; tries++) {
+  // The message was queued before the generation moved; the loop covers a slow queue (seconds
+  // on a loaded 2-core machine, where a test suite runs beside the bench).
+  const deadline = performance.now() + CONFIGURE_DEADLINE_MS;
+  while (performance.now() < deadline) {
     const received = receiveMessageOnPort(parentPort!);
     if (received !== undefined) {
       const config = received.message as SetWorkerConfig;
@@ -34,7 +38,7 @@ function configure(): void {
     }
     Atomics.wait(nap, 0, 0, 1);
   }
-  throw new Error(`set-worker ${index}: CONFIGURE without a configuration message`);
+  throw new Error(`set-worker ${index}: CONFIGURE without a configuration message within ${CONFIGURE_DEADLINE_MS} ms`);
 }
 
 function copyUntilStopped(): number {
