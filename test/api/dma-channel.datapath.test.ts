@@ -7,6 +7,7 @@
  * stream completes every cookie exactly once.
  */
 import { describe, expect, it } from 'vitest';
+import type { Subscription } from 'rxjs';
 import type { ChannelHandle } from '../../dist/api/dma-channel.js';
 import type { Completion, TxDescriptor } from '../../dist/api/types.js';
 import {
@@ -21,6 +22,30 @@ function startCookiesAt(ch: ChannelHandle, cookie: number): void {
   (ch as unknown as { nextCookie: number }).nextCookie = cookie;
 }
 
+
+/**
+ * Keeps `depth` SIZE-byte transfers in flight from the completion stream until `n` were
+ * submitted; transfer i copies EP slot i to host slot i. Returns each cookie's slot.
+ */
+function resubmitFromStream(ch: ChannelHandle, n: number, depth: number, size: number): { slotOf: Map<number, number>; sub: Subscription } {
+  const slotOf = new Map<number, number>();
+  let next = 0;
+  const submit = (): void => {
+    ch.configure({ deviceAddr: HOST_RAM_BASE + next * size });
+    const cookie = ch.prepSlaveSingle(EP_RAM_BASE + next * size, size).submit();
+    slotOf.set(cookie, next++);
+  };
+  const sub = ch.completions$.subscribe(() => {
+    if (next < n) {
+      submit();
+      ch.issuePending();
+    }
+  });
+  for (let i = 0; i < depth; i++) submit();
+  ch.issuePending();
+  return { slotOf, sub };
+}
+
 describe('cookies wrapping past 2^31 - 1', () => {
   it('a stream of 600 descriptors, up to 150 in flight, across the wrap: each cookie once, in order, its own bytes', async () => {
     const f = await open();
@@ -33,21 +58,7 @@ describe('cookies wrapping past 2^31 - 1', () => {
     startCookiesAt(ch, first);
     const expected = Array.from({ length: N }, (_, i) => (first + i > COOKIE_MAX ? first + i - COOKIE_MAX : first + i));
     const stream = collect(ch.completions$);
-    const slotOf = new Map<number, number>();
-    let next = 0;
-    const submit = (): void => {
-      ch.configure({ deviceAddr: HOST_RAM_BASE + next * SIZE });
-      const cookie = ch.prepSlaveSingle(EP_RAM_BASE + next * SIZE, SIZE).submit();
-      slotOf.set(cookie, next++);
-    };
-    const sub = ch.completions$.subscribe(() => {
-      if (next < N) {
-        submit();
-        ch.issuePending();
-      }
-    });
-    for (let i = 0; i < DEPTH; i++) submit();
-    ch.issuePending();
+    const { slotOf, sub } = resubmitFromStream(ch, N, DEPTH, SIZE);
     await waitFor(() => stream.items.length === N, `${N} completions`);
     sub.unsubscribe();
     await streamsCaughtUp(ch);
@@ -177,20 +188,7 @@ describe('a worker crash in a resubmitting stream', () => {
     const DEPTH = 16;
     fillPattern(f.epRam.bytes.subarray(0, N * SIZE), 23);
     const stream = collect(ch.completions$);
-    let next = 0;
-    const submit = (): void => {
-      ch.configure({ deviceAddr: HOST_RAM_BASE + next * SIZE });
-      ch.prepSlaveSingle(EP_RAM_BASE + next * SIZE, SIZE).submit();
-      next++;
-    };
-    const sub = ch.completions$.subscribe(() => {
-      if (next < N) {
-        submit();
-        ch.issuePending();
-      }
-    });
-    for (let i = 0; i < DEPTH; i++) submit();
-    ch.issuePending();
+    const { sub } = resubmitFromStream(ch, N, DEPTH, SIZE);
     await waitFor(() => stream.items.length >= 50, '50 completions before the crash');
     await waitFor(() => ch.actor.control.currentCookie() !== 0, 'a descriptor in flight');
     await f.side.crash('endpoint/wr0');
