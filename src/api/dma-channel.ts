@@ -889,6 +889,11 @@ export class ChannelHandle implements DmaChannel {
     }
   }
 
+  /** Descriptors in the ring or on the channel: their records are due. */
+  get inRingCount(): number {
+    return this.inRing.length;
+  }
+
   /** Descriptors not yet completed (for close and tests). */
   get outstanding(): number {
     return this.inRing.length + this.overflow.length + this.submitted.length;

@@ -10,6 +10,8 @@ import { DoorbellListener, rethrowLater } from './doorbell-listener.js';
  */
 
 const COUNT = 0;
+/** 1 while the pump is parked on COUNT (DoorbellListener's parked flag): only then does a ring notify. */
+const PARKED = 1;
 /** Bytes a doorbell occupies (a cache line of its own). */
 const DOORBELL_BYTES = 64;
 
@@ -23,7 +25,7 @@ export class CompletionDoorbell {
   }
 
   constructor(sab: SharedArrayBuffer, byteOffset = 0) {
-    if (byteOffset % 4 !== 0 || byteOffset < 0 || byteOffset + 4 > sab.byteLength) {
+    if (byteOffset % 4 !== 0 || byteOffset < 0 || byteOffset + 8 > sab.byteLength) {
       throw new EpdmaError(
         'EINVAL',
         `completion doorbell: byteOffset ${byteOffset} not 4-aligned inside a buffer of ${sab.byteLength} bytes`,
@@ -31,13 +33,17 @@ export class CompletionDoorbell {
     }
     this.buffer = sab;
     this.byteOffset = byteOffset;
-    this.view = new Int32Array(sab, byteOffset, 1);
+    this.view = new Int32Array(sab, byteOffset, 2);
   }
 
-  /** Called by a worker after CompletionRing.publish(): bumps the count and wakes the pump. */
+  /**
+   * Called by a worker after CompletionRing.publish(): bumps the count and wakes the pump if
+   * it is parked (a notify costs the ringer a lock and the pump a kernel wake; a polling pump
+   * sees the count).
+   */
   ring(): void {
     Atomics.add(this.view, COUNT, 1);
-    Atomics.notify(this.view, COUNT);
+    if (Atomics.load(this.view, PARKED) !== 0) Atomics.notify(this.view, COUNT);
   }
 
   sample(): number {
@@ -63,6 +69,8 @@ export interface CompletionPumpOptions {
    */
   readonly onPassStart?: () => void;
   readonly onPassEnd?: () => void;
+  /** True while completions are due (transfers in flight): the pump polls before it parks. */
+  readonly expecting?: () => boolean;
 }
 
 interface PumpEntry {
@@ -95,7 +103,11 @@ export class CompletionPump {
     this.listener = new DoorbellListener(
       { view: doorbell.view, index: COUNT },
       () => this.drainAll() > 0,
-      options.waitTimeoutMs !== undefined ? { parkTimeoutMs: options.waitTimeoutMs } : {},
+      {
+        parkedIndex: PARKED,
+        ...(options.waitTimeoutMs !== undefined ? { parkTimeoutMs: options.waitTimeoutMs } : {}),
+        ...(options.expecting !== undefined ? { expecting: options.expecting } : {}),
+      },
     );
     this.onPassStart = options.onPassStart;
     this.onPassEnd = options.onPassEnd;

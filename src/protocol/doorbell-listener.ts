@@ -1,4 +1,5 @@
 import type { AwaitedWord } from './wait-until.js';
+import { BACKOFF } from './backoff.js';
 
 /**
  * The main thread's listener on a doorbell word (the completion doorbell, an NTB port's
@@ -13,8 +14,20 @@ import type { AwaitedWord } from './wait-until.js';
  * a busy pass the listener yields one macrotask before the next, so a steady stream of news
  * cannot starve timers, I/O and the other listeners.
  *
+ * While news is due (`expecting`: transfers in flight), an empty pass is followed by another
+ * one a macrotask later instead of a park, BACKOFF.completionPoll.spins times: the main
+ * thread stays out of the kernel between completions, and the worker that rings skips its
+ * notify (the parked flag below). That is polling, never blocking: timers and I/O run between
+ * the passes.
+ *
+ * The parked flag (`parkedIndex`, a word of the same view) is up only while the listener is
+ * parked, so a ringer notifies only then (CompletionDoorbell.ring). No wake is lost: a ringer
+ * bumps the word, then reads the flag; the listener raises the flag, then parks while the word
+ * holds its sample. If the ringer read the flag down, its bump came before the flag went up,
+ * so before the park's check: the park returns 'not-equal' (Atomics are sequentially consistent).
+ *
  * Allocation: the pass and the loop step are made once; a park costs Atomics.waitAsync's
- * promise, a busy pass an immediate, nothing per item a pass handles.
+ * promise, a busy or polling pass an immediate, nothing per item a pass handles.
  */
 export interface DoorbellListenerOptions {
   /**
@@ -28,6 +41,10 @@ export interface DoorbellListenerOptions {
    * word: its notify does not reach this one.
    */
   readonly parkTimeoutMs?: number;
+  /** True while news is due soon: empty passes then poll before a park (see above). */
+  readonly expecting?: () => boolean;
+  /** Index, in the word's view, of the flag that is 1 while the listener is parked. */
+  readonly parkedIndex?: number;
 }
 
 /** Surfaces `error` as an uncaught exception on its own macrotask (a listener never dies of it). */
@@ -44,6 +61,10 @@ export class DoorbellListener {
   private readonly pass: () => boolean;
   private readonly onError: (error: unknown) => void;
   private readonly parkTimeoutMs: number;
+  private readonly expecting: (() => boolean) | undefined;
+  private readonly parkedIndex: number;
+  /** Empty passes in a row since the last busy one or park. */
+  private emptyPasses = 0;
   private stopped = true;
   /** A chain of steps is live (it ends only at a step that finds `stopped`). */
   private looping = false;
@@ -52,6 +73,8 @@ export class DoorbellListener {
   /** Passes made, parks that actually waited. */
   passes = 0;
   parks = 0;
+  /** Empty passes that polled instead of parking. */
+  polls = 0;
 
   constructor(word: AwaitedWord, pass: () => boolean, options: DoorbellListenerOptions = {}) {
     this.view = word.view;
@@ -59,6 +82,8 @@ export class DoorbellListener {
     this.pass = pass;
     this.onError = options.onError ?? rethrowLater;
     this.parkTimeoutMs = options.parkTimeoutMs ?? Infinity;
+    this.expecting = options.expecting;
+    this.parkedIndex = options.parkedIndex ?? -1;
   }
 
   get running(): boolean {
@@ -104,19 +129,38 @@ export class DoorbellListener {
     }
     if (this.stopped) return this.finish();
     if (busy) {
+      this.emptyPasses = 0;
       setImmediate(this.step);
       return;
     }
+    if (this.expecting !== undefined && this.emptyPasses < BACKOFF.completionPoll.spins && this.expecting()) {
+      this.emptyPasses++;
+      this.polls++;
+      setImmediate(this.step);
+      return;
+    }
+    this.emptyPasses = 0;
+    if (this.parkedIndex >= 0) Atomics.store(this.view, this.parkedIndex, 1);
     const park = Atomics.waitAsync(this.view, this.index, seq, this.parkTimeoutMs);
     if (park.async) {
       this.parks++;
-      void park.value.then(this.step);
+      void park.value.then(this.unpark);
     } else {
       // 'not-equal' (rung since the sample: look again) or 'timed-out' (a zero timeout):
       // yield anyway, so a doorbell rung continuously cannot spin the main thread.
+      this.lowerParkedFlag();
       setImmediate(this.step);
     }
   };
+
+  private readonly unpark = (): void => {
+    this.lowerParkedFlag();
+    this.step();
+  };
+
+  private lowerParkedFlag(): void {
+    if (this.parkedIndex >= 0) Atomics.store(this.view, this.parkedIndex, 0);
+  }
 
   private finish(): void {
     this.looping = false;

@@ -88,6 +88,9 @@ const engine = data.engine === null ? null : new ChannelEngine({
   ...(data.engine.linkBytesPerSec !== undefined ? { linkBytesPerSec: data.engine.linkBytesPerSec } : {}),
 });
 
+// This loop steps the channel's engine and polls its status itself: nobody sleeps on the words.
+if (engine !== null) file.wakesWaiters = false;
+
 if (data.generation > 0) {
   // A previous worker of this channel died mid-transfer: drop what it left on the hardware.
   // Its in-flight cookie was completed 'aborted' by the supervisor; the queue is intact.

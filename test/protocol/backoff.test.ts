@@ -45,7 +45,7 @@ const always = (): boolean => true;
 
 describe('BACKOFF policies', () => {
   it('names every wait of the data plane with a valid, frozen policy', () => {
-    expect(Object.keys(BACKOFF).sort()).toEqual(['channelIdle', 'coreWait', 'engineIdle', 'engineResetAck', 'hostSlotRelease', 'readyRegister', 'remoteHardware', 'ringFull']);
+    expect(Object.keys(BACKOFF).sort()).toEqual(['channelIdle', 'completionPoll', 'coreWait', 'engineIdle', 'engineResetAck', 'hostSlotRelease', 'readyRegister', 'remoteHardware', 'ringFull']);
     expect(Object.isFrozen(BACKOFF)).toBe(true);
     for (const [name, p] of Object.entries(BACKOFF)) {
       expect(Object.isFrozen(p), name).toBe(true);

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CoreBudget } from '../../dist/protocol/core-budget.js';
+import { CoreBudget, CoreDemand } from '../../dist/protocol/core-budget.js';
 import { Backoff, BACKOFF, IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN } from '../../dist/protocol/backoff.js';
 
 const budgetBuffer = (threads: number): SharedArrayBuffer => new SharedArrayBuffer(CoreBudget.bytes(threads));
@@ -113,6 +113,26 @@ describe('CoreBudget', () => {
     expect([a.awakeCount(), a.allowsSpin(), b.allowsSpin()]).toEqual([2, false, false]);
     b.parked();
     expect([a.awakeCount(), a.allowsSpin()]).toEqual([1, true]);
+  });
+
+  it('forbids spinning while a worker waits for a core, and the main thread sees that wait', () => {
+    const sab = budgetBuffer(3);
+    const demand = new CoreDemand(sab);
+    const idle = new CoreBudget(sab, 0, 2);
+    const holder = new CoreBudget(sab, 1, 2);
+    const waiter = new CoreBudget(sab, 2, 2);
+    holder.parked();
+    waiter.parked();
+    expect([idle.allowsSpin(), demand.crowded()]).toEqual([true, false]);
+    // Announced and parked (not awake): the idle worker would spin on the CPU the waiter is
+    // about to be handed, so it parks instead.
+    const seq = waiter.prepareSleep();
+    expect([idle.awakeCount(), idle.allowsSpin(), demand.crowded()]).toEqual([1, false, true]);
+    waiter.cancelSleep();
+    expect([idle.allowsSpin(), demand.crowded()]).toEqual([true, false]);
+    expect(seq).toBe(waiter.prepareSleep());
+    waiter.cancelSleep();
+    expect(() => new CoreDemand(new SharedArrayBuffer(8))).toThrow(/EINVAL: core budget: a buffer of 8 bytes holds no budget/);
   });
 
   it('rejects a slot, cap or size it cannot honour, naming the value', () => {

@@ -9,14 +9,16 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DoorbellListener } from '../../dist/protocol/doorbell-listener.js';
+import { BACKOFF } from '../../dist/protocol/backoff.js';
 import { waitFor, within } from '../support/wait.js';
 
 const SEQ = 0;
 const NEWS = 1;
+const PARKED = 2;
 
 /** A doorbell word plus a news counter: ring() adds news, bumps and notifies. */
 function doorbell() {
-  const view = new Int32Array(new SharedArrayBuffer(8));
+  const view = new Int32Array(new SharedArrayBuffer(12));
   return {
     view,
     word: { view, index: SEQ },
@@ -171,5 +173,50 @@ describe('DoorbellListener', () => {
     Atomics.add(db.view, NEWS, 9);
     await waitFor(() => sum(taken) === 9, 'the news found after a park timed out');
     expect(l.parks).toBeGreaterThanOrEqual(1);
+  });
+
+  it('while news is expected it polls BACKOFF.completionPoll.spins empty passes, one macrotask apart, then parks', async () => {
+    const db = doorbell();
+    const taken: number[] = [];
+    let expecting = true;
+    let timerRan = false;
+    const l = listen(db.word, db.taker(taken), { expecting: () => expecting, parkedIndex: PARKED });
+    setTimeout(() => (timerRan = true), 0);
+    l.start();
+    expect(l.parks).toBe(0);
+    await waitFor(() => l.parks === 1, 'the park after the polls');
+    expect(l.polls).toBe(BACKOFF.completionPoll.spins);
+    expect(l.passes).toBe(BACKOFF.completionPoll.spins + 1);
+    expect(timerRan).toBe(true); // the polls were macrotasks: timers ran between them
+    // News during the polls is taken by the next poll; a busy pass restarts the count.
+    db.ring(5);
+    await waitFor(() => sum(taken) === 5 && l.parks === 2, 'the news, then the next park');
+    expect(l.polls).toBe(2 * BACKOFF.completionPoll.spins);
+    // Nothing expected: an empty pass parks at once.
+    expecting = false;
+    db.ring(1);
+    await waitFor(() => sum(taken) === 6 && l.parks === 3, 'the news, then a park without polls');
+    expect(l.polls).toBe(2 * BACKOFF.completionPoll.spins);
+  });
+
+  it('raises the parked flag only while parked, so a ringer can skip its notify when it is down', async () => {
+    const db = doorbell();
+    const taken: number[] = [];
+    const flagInPass: number[] = [];
+    const take = db.taker(taken);
+    const l = listen(db.word, () => {
+      flagInPass.push(Atomics.load(db.view, PARKED));
+      return take();
+    }, { parkedIndex: PARKED });
+    l.start();
+    expect(l.parks).toBe(1);
+    expect(Atomics.load(db.view, PARKED)).toBe(1);
+    db.ring(2);
+    await waitFor(() => sum(taken) === 2 && l.parks === 2, 'the news, then the next park');
+    expect(Atomics.load(db.view, PARKED)).toBe(1);
+    // Every pass ran with the flag down.
+    expect(flagInPass.every((f) => f === 0)).toBe(true);
+    await l.stop();
+    expect(Atomics.load(db.view, PARKED)).toBe(0);
   });
 });

@@ -227,4 +227,21 @@ describe('fault log and interrupt sequence', () => {
     expect(f.irqSeq('read', 2)).toBe(1);
     expect(f.irqSeq('write', 3)).toBe(0);
   });
+
+  it('without waiters to wake (an engine stepped in the ringing thread) it counts but calls no notify', () => {
+    const f = MmioRegisterFile.create('unroll', { writeChannels: 8, readChannels: 8 });
+    const notified: number[] = [];
+    f.crossProcessNotify = (_view, index) => notified.push(index);
+    f.signalIrq('write', 2);
+    f.write32(0x010, 2); // the write doorbell: wakes the engine
+    expect(notified).toEqual([MmioRegisterFile.irqIndex('write', 2), MmioRegisterFile.ENGINE_WAKE_INDEX]);
+    const wakes = Atomics.load(f.shadowWords, MmioRegisterFile.ENGINE_WAKE_INDEX);
+    f.wakesWaiters = false;
+    f.signalIrq('write', 2);
+    f.write32(0x010, 2);
+    expect(notified).toHaveLength(2);
+    expect(f.irqSeq('write', 2)).toBe(2);
+    expect(Atomics.load(f.shadowWords, MmioRegisterFile.ENGINE_WAKE_INDEX)).toBe(wakes + 1);
+    expect(f.takeDoorbell('write', 2)).toBe(true);
+  });
 });
