@@ -1,3 +1,4 @@
+import { HrClock } from '../protocol/hr-clock.js';
 import { Observable } from 'rxjs';
 import { EpdmaError, hex } from '../device/errors.js';
 import type { ChannelActor } from '../actors/channel-actor.js';
@@ -26,18 +27,14 @@ const ERROR_HISTORY = 1024;
 const NO_PREP_OPTIONS: PrepOptions = Object.freeze({});
 
 /**
- * The pairing of performance.now() with process.hrtime.bigint(): submit times are kept as
- * numbers (performance.now() costs no allocation, hrtime.bigint() allocates a BigInt) and turned
- * into the contract's hrtime `bigint` only when a Completion is built. Both clocks are Node's
- * monotonic hrtime, so the pairing holds for the life of the process.
+ * Submit times are kept as performance.now() numbers (no allocation) and turned into the
+ * contract's hrtime `bigint` only when a Completion is built.
  */
-const ORIGIN_MS_BEFORE = performance.now();
-const ORIGIN_NS = process.hrtime.bigint();
-const ORIGIN_MS = (ORIGIN_MS_BEFORE + performance.now()) / 2;
+const clock = new HrClock();
 
 /** The process.hrtime.bigint() reading at performance.now() `ms`. */
 function hrNsAt(ms: number): bigint {
-  return ORIGIN_NS + BigInt(Math.round((ms - ORIGIN_MS) * 1e6));
+  return BigInt(clock.atNs(ms));
 }
 
 /** What a channel needs from its side. */

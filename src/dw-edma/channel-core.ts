@@ -1,3 +1,4 @@
+import { HrClock } from '../protocol/hr-clock.js';
 import { EngineFault } from '../device/engine/engine-fault.js';
 import type { CompletionRing } from '../protocol/completion-ring.js';
 import { Reason, RESULT_ABORTED, RESULT_OK, RESULT_READ_FAILED, RESULT_WRITE_FAILED } from '../protocol/completion-ring.js';
@@ -95,6 +96,8 @@ const FAULT_RESULT: Record<number, number> = {
  * queued ones are still in the ring for the restarted worker.
  */
 export class ChannelCore {
+  /** Completion times: hrtime ns without a BigInt per record. */
+  private readonly clock = new HrClock();
   readonly counters: ChannelCoreCounters = { descriptors: 0, periods: 0, aborted: 0, terminated: 0, chunks: 0, bytes: 0, gateWaits: 0 };
 
   private readonly ops: ChunkHardware;
@@ -545,7 +548,7 @@ export class ChannelCore {
   }
 
   private push(cookie: number, result: number, reason: number, faultAddr: number, residue: number, bytes: number, period = -1): void {
-    const now = process.hrtime.bigint();
+    const now = this.clock.nowNs();
     while (!this.comp.push(cookie, result, reason, faultAddr, residue, bytes, now, period)) {
       // Full: publish, so the main thread drains (asynchronously, so this ends), and park on the tail.
       this.flush();

@@ -1,3 +1,4 @@
+import { lower32, upper32 } from '../device/wordpart.js';
 import type { ParkingWord } from './backoff.js';
 import { attachRingBuffer, createRingBuffer, RING_CONTROL_BYTES, RING_HEAD, RING_PRODUCER_PARKED, RING_TAIL } from './ring-layout.js';
 
@@ -163,7 +164,7 @@ export class CompletionRing implements ParkingWord {
     faultAddr: number,
     residue: number,
     bytes: number,
-    completedNs: bigint,
+    completedNs: number,
     period = -1,
   ): boolean {
     if (((this.localHead - this.cachedTail) >>> 0) >= this.capacity) {
@@ -178,7 +179,9 @@ export class CompletionRing implements ParkingWord {
     this.f64[d + 1] = faultAddr;
     this.f64[d + 2] = residue;
     this.f64[d + 3] = bytes;
-    this.i64[d + 4] = completedNs;
+    // hrtime ns as a Number (HrClock): its two dwords, no BigInt on the producer's hot path.
+    this.u32[w + COMPLETED_NS_LOW_WORD] = lower32(completedNs);
+    this.u32[w + COMPLETED_NS_HIGH_WORD] = upper32(completedNs);
     this.u32[w + 10] = period + 1;
     this.localHead = (this.localHead + 1) >>> 0;
     return true;

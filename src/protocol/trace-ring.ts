@@ -13,9 +13,11 @@
  *   records from byte 32, RECORD_WORDS float64 each:
  *     [0] hrtime ns when the chunk started, [1] cookie, [2] bytes, [3] 1 on a descriptor's first chunk
  *
- * Times are process.hrtime ns (the clock of Completion.submittedNs), computed from the worker's
- * performance.now() and one pairing of the two clocks taken when the ring is opened.
+ * Times are process.hrtime ns (the clock of Completion.submittedNs), read through the worker's
+ * HrClock (performance.now() and one pairing of the two clocks).
  */
+import { HrClock } from './hr-clock.js';
+
 const HEADER_BYTES = 32;
 const WRITTEN = 0;
 const READ = 1;
@@ -32,38 +34,16 @@ export function createTraceRingBuffer(records = DEFAULT_TRACE_RECORDS): SharedAr
   return new SharedArrayBuffer(HEADER_BYTES + records * TRACE_RECORD_WORDS * 8);
 }
 
-/** Brackets tried when pairing performance.now() with process.hrtime. */
-const CLOCK_PAIRING_TRIES = 8;
-
 export class TraceRing {
   private readonly header: Int32Array;
   private readonly records: Float64Array;
   private readonly mask: number;
-  /** The pairing of this thread's performance.now() with process.hrtime (ns). */
-  private readonly originPerfMs: number;
-  private readonly originHrNs: number;
+  private readonly clock = new HrClock();
 
   constructor(buffer: SharedArrayBuffer) {
     this.header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.records = new Float64Array(buffer, HEADER_BYTES);
     this.mask = this.records.length / TRACE_RECORD_WORDS - 1;
-    // Pair the clocks inside the tightest of a few hrtime brackets: a thread preempted between
-    // two plain reads would shift every chunk of this ring by the preemption.
-    let bestSpan = Infinity;
-    let perfMs = 0;
-    let hrNs = 0;
-    for (let i = 0; i < CLOCK_PAIRING_TRIES; i++) {
-      const before = process.hrtime.bigint();
-      const p = performance.now();
-      const span = Number(process.hrtime.bigint() - before);
-      if (span < bestSpan) {
-        bestSpan = span;
-        perfMs = p;
-        hrNs = Number(before) + span / 2;
-      }
-    }
-    this.originPerfMs = perfMs;
-    this.originHrNs = hrNs;
   }
 
   /** Worker: a chunk of `cookie` with `bytes` was started (its doorbell rung). */
@@ -76,7 +56,7 @@ export class TraceRing {
     }
     const o = (w & this.mask) * TRACE_RECORD_WORDS;
     const r = this.records;
-    r[o] = this.originHrNs + (performance.now() - this.originPerfMs) * 1e6;
+    r[o] = this.clock.nowNs();
     r[o + 1] = cookie;
     r[o + 2] = bytes;
     r[o + 3] = first ? 1 : 0;

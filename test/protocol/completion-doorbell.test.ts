@@ -8,7 +8,7 @@ const FIXTURE = new URL('../fixtures/ring-completion-producer.mjs', import.meta.
 const STALL_DEADLINE_MS = 10_000;
 
 function publish(ring: CompletionRing, doorbell: CompletionDoorbell, cookies: number[]): void {
-  for (const c of cookies) expect(ring.push(c, 0, 0, 0, 0, c, 0n)).toBe(true);
+  for (const c of cookies) expect(ring.push(c, 0, 0, 0, 0, c, 0)).toBe(true);
   ring.publish();
   doorbell.ring();
 }

@@ -32,12 +32,12 @@ function rec(cookie: number): Rec {
     faultAddr: cookie % 4 === 0 ? 0 : 0x1_0000_0000 + cookie * 8,
     residue: (cookie * 13) % 4096,
     bytes: cookie * 4096,
-    completedNs: 1_700_000_000_000_000_000n + BigInt(cookie),
+    completedNs: 1_700_000_000_000_000n + BigInt(cookie),
   };
 }
 
 function pushRec(ring: CompletionRing, r: Rec): boolean {
-  return ring.push(r.cookie, r.result, r.reason, r.faultAddr, r.residue, r.bytes, r.completedNs);
+  return ring.push(r.cookie, r.result, r.reason, r.faultAddr, r.residue, r.bytes, Number(r.completedNs));
 }
 
 /** Drains with one visitor allocated up front, collecting what it saw. */
@@ -122,7 +122,7 @@ describe('CompletionRing', () => {
       faultAddr: 0xfff_ffff_ffff_f000,
       residue: 0xffff_ffff,
       bytes: 2 ** 40,
-      completedNs: 9_223_372_036_854_775_807n,
+      completedNs: BigInt(Number.MAX_SAFE_INTEGER), // the producer's clock is a Number: exact to 2^53 ns
     };
     pushRec(worker, r);
     worker.publish();
@@ -224,7 +224,7 @@ describe('CompletionRing', () => {
     };
     // Two laps over both slots: a period record, then a plain one in the same slot.
     for (const p of [0, 0xffff_fffe, -1, -1, 7, -1]) {
-      expect(worker.push(1, RESULT_OK, 0, 0, 0, 64, 1n, p)).toBe(true);
+      expect(worker.push(1, RESULT_OK, 0, 0, 0, 64, 1, p)).toBe(true);
       worker.publish();
       main.drain(visit);
     }
@@ -250,7 +250,7 @@ describe('CompletionRing: a producer parked on a full ring', () => {
 
   it('announces itself, samples tail, and a drain after the sample makes its sleep return at once', () => {
     const ring = CompletionRing.create(2);
-    expect(ring.push(1, 0, 0, 0, 0, 1, 0n) && ring.push(2, 0, 0, 0, 0, 2, 0n)).toBe(true);
+    expect(ring.push(1, 0, 0, 0, 0, 1, 0) && ring.push(2, 0, 0, 0, 0, 2, 0)).toBe(true);
     ring.publish();
     expect(ring.full()).toBe(true);
     const seq = ring.prepareSleep();
