@@ -123,6 +123,7 @@ export class CompletionRing implements ParkingWord {
 
   // Producer side: records written but not yet published start at the published head.
   private localHead: number;
+  private publishedHead: number;
   private cachedTail: number;
 
   static create(capacity: number = DEFAULT_COMPLETION_CAPACITY): CompletionRing {
@@ -140,6 +141,7 @@ export class CompletionRing implements ParkingWord {
     this.f64 = new Float64Array(sab, CONTROL_BYTES, capacity * F64_PER_RECORD);
     this.i64 = new BigInt64Array(sab, CONTROL_BYTES, capacity * F64_PER_RECORD);
     this.localHead = Atomics.load(this.ctl, HEAD);
+    this.publishedHead = this.localHead;
     this.cachedTail = Atomics.load(this.ctl, TAIL);
   }
 
@@ -189,11 +191,18 @@ export class CompletionRing implements ParkingWord {
 
   /** Records pushed but not yet published. */
   unpublished(): number {
-    return (this.localHead - Atomics.load(this.ctl, HEAD)) >>> 0;
+    // Only this producer writes head: its own last store is the published head.
+    return (this.localHead - this.publishedHead) >>> 0;
+  }
+
+  /** Records published and not yet drained by the consumer (re-reads its tail). */
+  undrained(): number {
+    return (this.publishedHead - Atomics.load(this.ctl, TAIL)) >>> 0;
   }
 
   /** Makes every pushed record visible to the consumer (the release store of head). */
   publish(): void {
+    this.publishedHead = this.localHead;
     Atomics.store(this.ctl, HEAD, this.localHead | 0);
   }
 

@@ -155,11 +155,25 @@ function settleWaiters(): boolean {
   return settled;
 }
 
+/**
+ * Empty polls a worker keeps its core while the main thread owes it a refill (~50-100 us): with
+ * 8 channels on 2 cores, workers ran dry ~200 times a second each, handing the core off each
+ * time, because the main thread drained ~80 us after a publish.
+ */
+const HOLD_DRY_POLLS = 1000;
+let heldDry = 0;
+
 /** Waiting for a core of the CoreBudget (the worker has work, but cap workers run). */
 const coreWait = new Backoff(BACKOFF.coreWait);
 /** The worker gave its core to a waiter: its next wait does not take it straight back. */
 let yielded = false;
-const takeCore = (): boolean => !yielded && cores!.tryRun();
+/** When the worker's turn on the core it holds ends (SLICE_MS after it took the core). */
+let turnEnd = 0;
+const takeCore = (): boolean => {
+  if (yielded || !cores!.tryRun()) return false;
+  turnEnd = performance.now() + SLICE_MS;
+  return true;
+};
 
 function loop(): void {
   seenControl = control.controlSeq();
@@ -193,7 +207,14 @@ function loop(): void {
       if (did) {
         idle.onWork();
         hardware.onWork();
+        heldDry = 0;
+      } else if (cores !== null && cores.running && heldDry < HOLD_DRY_POLLS && completions.undrained() > 0) {
+        // Out of work, but the main thread has this channel's records to drain and refills
+        // the ring from them: keep the core a while. Giving it up costs a handoff (a waiter's
+        // wake, and this worker's kick and core wait later), more than the refill takes.
+        heldDry++;
       } else if (!core.waitingForHardware) {
+        heldDry = 0;
         cores?.release();
         yielded = false;
         // A kick means work: go on without an event-loop turn (a control request shows up in
@@ -204,13 +225,17 @@ function loop(): void {
       }
     }
     if (control.controlSeq() !== seenControl) break;
-    if ((++n & 63) === 0 && performance.now() > deadline) {
-      // The slice is over: the channels waiting for a core take their turn.
-      if (cores !== null && cores.running && cores.othersWaiting()) {
+    if ((++n & 63) === 0) {
+      const now = performance.now();
+      // The turn is over: the channels waiting for a core take theirs. (It counts from when
+      // the core was taken, not from this slice: a worker that waited for the core inside this
+      // slice would otherwise give it up after 64 polls.)
+      if (cores !== null && cores.running && now > turnEnd && cores.othersWaiting()) {
         cores.yieldToWaiter();
         yielded = true;
+        break;
       }
-      break;
+      if (now > deadline) break;
     }
   }
   core.flush();
