@@ -143,7 +143,9 @@ export class MmioRegisterFile {
     const v = value | 0;
     switch (this.effect[i]) {
       case EFFECT_STORE:
-        Atomics.store(this.words, i, v);
+        // A store of the value the register holds changes nothing: skip the locked store (the
+        // driver rewrites enable, control1 and LLP with the same values on every descriptor).
+        if (Atomics.load(this.words, i) !== v) Atomics.store(this.words, i, v);
         return;
       case EFFECT_W1C:
         Atomics.and(this.words, this.target[i]! >> 2, ~v);
@@ -175,10 +177,14 @@ export class MmioRegisterFile {
    * the RMW must be atomic across threads and processes.
    */
   setBits(offset: number, bits: number): void {
-    Atomics.or(this.words, this.index(offset), bits | 0);
+    const i = this.index(offset);
+    // Bits already in place: nothing to write, and no locked RMW on a word every channel of the
+    // direction shares (interrupt routing runs at every descriptor's first chunk).
+    if ((Atomics.load(this.words, i) & bits) !== (bits | 0)) Atomics.or(this.words, i, bits | 0);
   }
   clearBits(offset: number, bits: number): void {
-    Atomics.and(this.words, this.index(offset), ~bits);
+    const i = this.index(offset);
+    if ((Atomics.load(this.words, i) & bits) !== 0) Atomics.and(this.words, i, ~bits);
   }
 
   private wakeEngine(): void {
