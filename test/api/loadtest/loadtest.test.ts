@@ -16,8 +16,8 @@ import { describeVerification, EP, expectConsistent, HOST, runLoad as runOn, use
 const testbed = useLoadTestbed();
 const runLoad = (options: LoadTestOptions) => runOn(testbed(), options);
 
-// The check that runs where the addon is built; loadtest-pure-js.test.ts runs the same suite without it.
-describeVerification(loadNativeAddon() ? 'verification (addon checkAndPoison)' : `verification (pure JS: ${nativeAddonUnavailableReason()})`, testbed);
+// With the addon where it is built; loadtest-pure-js.test.ts runs the same suite without it.
+describeVerification(loadNativeAddon() ? 'verification (with the addon)' : `verification (without the addon: ${nativeAddonUnavailableReason()})`, testbed);
 
 describe('counts and snapshots', () => {
   it('a size range: every transfer between min and max, bytes within transfers * [min, max]', async () => {
