@@ -23,8 +23,9 @@ export interface LoadTestOptions {
   progressMs?: number;
   /**
    * Fault injection for tests: called after a transfer completed, before it is verified.
-   * `window` is where in `dst` the transfer wrote, `source` where in `src` it read; `stale` is what the window held before the transfer (writing it back fakes a lost write);
-   * undefined with verify off, where the window is never prepared.
+   * `window` is where in `dst` the transfer wrote, `source` where in `src` it read; `stale` is
+   * what the window held before the transfer (writing it back fakes a lost write), undefined
+   * with verify off, where the window is never prepared.
    */
   onCompleted?: (info: { channel: string; transfer: number; src: DmaBuffer; dst: DmaBuffer; window: { offset: number; length: number }; source: { offset: number; length: number }; stale: Buffer | undefined }) => void;
 }
@@ -91,9 +92,8 @@ interface Lane {
  * rewritten for every transfer (SlotCheck). The check is memcmp on this thread, with no pool
  * round trip, no promise per transfer and no poisoning of the bytes the worker writes next.
  * With verify off the transfers are the same (the same alternating source offsets), unchecked.
- * Emits a snapshot every `progressMs` after
- * the warm-up and a final one, then completes. Unsubscribing stops issuing and releases the
- * channels.
+ * Emits a snapshot every `progressMs` after the warm-up and a final one, then completes.
+ * Unsubscribing stops issuing and releases the channels.
  */
 export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: (r: LoadTestRun) => void): Observable<LoadProgress> {
   checkObject(testbed, 'loadtest: testbed');
