@@ -9,10 +9,7 @@
 //   futexWait/futexWake(view, index, ...)  wakeups that cross processes (Atomics.notify only
 //                                          reaches waiters of the same process);
 //   copy(dst, dstOff, src, srcOff, len)    a plain memmove, kept to measure native copy against
-//                                          TypedArray.prototype.set (bench/native-copy.mjs);
-//   checkAndPoison(dst, dstOff, src, srcOff, the load test's verification of one transfer in one
-//                  expected, expectedOff,   pass: destination and source compared with the
-//                  len, poison)             expected bytes, the destination poisoned behind.
+//                                          TypedArray.prototype.set (bench/native-copy.mjs).
 //
 // Everything here is synchronous and allocation-light; argument errors are TypeError/RangeError
 // with code 'EINVAL', system-call errors are Error with the errno name as `code` (node-style:
@@ -416,59 +413,11 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// ---------------------------------------------------------------------------------------------
-// checkAndPoison: dmatest-style verification of one completed transfer, fused into one pass so
-// each destination byte crosses the cache hierarchy once. Block by block, the destination and
-// the source are compared with the expected bytes (memcmp) and, when both match, the destination
-// block is overwritten with the poison byte (memset) while it is still in L1: the next transfer's
-// destination then holds a value no copied byte can have, so a lost write shows. It stops at the
-// first block with a difference and leaves that block and the rest untouched (neither compared
-// nor poisoned), so the caller can describe every difference byte by byte from there.
-
-// Three blocks (destination, source, expected) fit in a 32 KiB L1 data cache with room to spare.
-constexpr size_t kCheckBlock = 4096;
-
-// A range [off, off + len) that must lie inside a view; RangeError EINVAL naming it otherwise.
-uint8_t* RangeIn(Napi::Env env, const ByteView& view, double off, double len, const char* name) {
-  if (off + len > static_cast<double>(view.length)) {
-    ThrowInvalid(env, std::string("checkAndPoison: ") + name + " range " + FormatNumber(off) + " + " +
-                          FormatNumber(len) + " exceeds its length " + std::to_string(view.length), true);
-  }
-  return view.data + static_cast<size_t>(off);
-}
-
-Napi::Value CheckAndPoison(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  ByteView dstView = Uint8Arg(info, 0, "checkAndPoison", "dst");
-  double dstOff = IntegerArg(info, 1, "checkAndPoison", "dstOff");
-  ByteView srcView = Uint8Arg(info, 2, "checkAndPoison", "src");
-  double srcOff = IntegerArg(info, 3, "checkAndPoison", "srcOff");
-  ByteView expectedView = Uint8Arg(info, 4, "checkAndPoison", "expected");
-  double expectedOff = IntegerArg(info, 5, "checkAndPoison", "expectedOff");
-  double lenD = IntegerArg(info, 6, "checkAndPoison", "len");
-  double poison = IntegerArg(info, 7, "checkAndPoison", "poison");
-  if (poison > 255) ThrowInvalid(env, "checkAndPoison: poison " + FormatNumber(poison) + " is not a byte", true);
-  uint8_t* dst = RangeIn(env, dstView, dstOff, lenD, "dst");
-  const uint8_t* src = RangeIn(env, srcView, srcOff, lenD, "src");
-  const uint8_t* expected = RangeIn(env, expectedView, expectedOff, lenD, "expected");
-  const size_t len = static_cast<size_t>(lenD);
-  const int fill = static_cast<int>(poison);
-  for (size_t at = 0; at < len; at += kCheckBlock) {
-    const size_t n = len - at < kCheckBlock ? len - at : kCheckBlock;
-    if (std::memcmp(dst + at, expected + at, n) != 0 || std::memcmp(src + at, expected + at, n) != 0) {
-      return Napi::Number::New(env, static_cast<double>(at));
-    }
-    std::memset(dst + at, fill, n);
-  }
-  return Napi::Number::New(env, -1);
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapShared", Napi::Function::New(env, MapShared, "mapShared"));
   exports.Set("futexWait", Napi::Function::New(env, FutexWait, "futexWait"));
   exports.Set("futexWake", Napi::Function::New(env, FutexWake, "futexWake"));
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
-  exports.Set("checkAndPoison", Napi::Function::New(env, CheckAndPoison, "checkAndPoison"));
   exports.Set("createSealed", Napi::Function::New(env, CreateSealed, "createSealed"));
   exports.Set("mapSealed", Napi::Function::New(env, MapSealed, "mapSealed"));
   exports.Set("maxMapBytes", Napi::Number::New(env, kMaxMapBytes));

@@ -6,8 +6,7 @@
  * The addon is what makes two-process mode possible: file-backed MAP_SHARED memory and futex
  * wakeups that cross processes. Without it (not built, not Linux, or EPDMA_NO_NATIVE=1)
  * everything still runs in one process: Atomics.wait/notify stand in for the futex, and
- * file-backed mapping is unavailable. It also gives the load test its one-pass check
- * (checkAndPoison); without it the load test runs the same pass as Buffer calls.
+ * file-backed mapping is unavailable.
  *
  * Call loadNativeAddon() once on the main thread at startup, before workers start, so the
  * decision (and the reason when it is "no") is made once and reported once; workers that call it
@@ -37,16 +36,6 @@ export interface NativeAddon {
   /** memmove of `len` bytes; bounds-checked. */
   copy(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, len: number): void;
   /**
-   * The load test's check of one transfer, one pass (slot-check.ts): in 4 KiB blocks,
-   * `dst[dstOff..]` and `src[srcOff..]` are compared with `expected[expectedOff..]` (memcmp) and
-   * each destination block that matched, with its source block, is then filled with `poison`
-   * (memset) while still in L1. Returns -1 when all `len` bytes matched, else the offset of the
-   * first block with a difference: from there on nothing was compared or poisoned. Throws
-   * RangeError (code 'EINVAL') naming a range that exceeds its array or a poison that is not a
-   * byte, before touching anything.
-   */
-  checkAndPoison(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, expected: Uint8Array, expectedOff: number, len: number, poison: number): number;
-  /**
    * A memfd named `name` of exactly `bytes`, sealed against shrinking, growing and further
    * sealing, mapped MAP_SHARED. `fd` stays open (the caller closes it with fs.closeSync): it is
    * what keeps /proc/<pid>/fd/<fd> openable by another process.
@@ -67,7 +56,7 @@ export const NATIVE_ADDON_PATH = fileURLToPath(
   new URL('../../build/Release/epdma_native.node', import.meta.url),
 );
 
-const EXPORTED_FUNCTIONS = ['mapShared', 'createSealed', 'mapSealed', 'futexWait', 'futexWake', 'copy', 'checkAndPoison'] as const;
+const EXPORTED_FUNCTIONS = ['mapShared', 'createSealed', 'mapSealed', 'futexWait', 'futexWake', 'copy'] as const;
 
 // undefined = not tried yet; null = tried and unavailable (see unavailableReason).
 let cachedAddon: NativeAddon | null | undefined;

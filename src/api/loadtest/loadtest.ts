@@ -3,7 +3,7 @@ import { EpdmaError, isEpdmaError } from '../../device/errors.js';
 import type { ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed } from '../types.js';
 import { LoadStatsAccumulator, type ChannelStatsAccumulator, type LoadProgress } from './load-stats.js';
 import { sourcePattern } from './dmatest-pattern.js';
-import { GUARD_BYTES, SlotCheck } from './slot-check.js';
+import { GUARD_BYTES, SLOT_PATTERN_STRIDE, SlotCheck, readOffset } from './slot-check.js';
 import { checkBoolean, checkCount, checkDuration, checkEnum, checkLength, checkObject, checkOptions, show } from '../validate.js';
 
 export interface LoadTestOptions {
@@ -23,9 +23,11 @@ export interface LoadTestOptions {
   progressMs?: number;
   /**
    * Fault injection for tests: called after a transfer completed, before it is verified.
-   * `poison` is the byte the window held before the transfer (writing it back fakes a lost write).
+   * `window` is where in `dst` the transfer wrote, `source` where in `src` it read; `stale` is
+   * what the window held before the transfer (writing it back fakes a lost write), undefined
+   * with verify off, where the window is never prepared.
    */
-  onCompleted?: (info: { channel: string; transfer: number; src: DmaBuffer; dst: DmaBuffer; window: { offset: number; length: number }; poison: number }) => void;
+  onCompleted?: (info: { channel: string; transfer: number; src: DmaBuffer; dst: DmaBuffer; window: { offset: number; length: number }; source: { offset: number; length: number }; stale: Buffer | undefined }) => void;
 }
 
 /** What a finished run can give a report besides the last progress. */
@@ -40,25 +42,24 @@ export interface LoadTestRun {
 }
 
 const MAX_REPORTS = 8;
-/** Seed of the run's source pattern (any value: the slots differ by where they start in it). */
-const PATTERN_SEED = 7919;
 /**
- * Where consecutive slots start in the run's one pattern. Odd, so two slots fewer than 32 apart
- * are displaced by a non-multiple of 32 and differ at every byte (dmatest-pattern.ts): a
- * transfer that landed in another slot's window, or read another slot's source, cannot pass.
- * Slots 32k apart still differ in about half of the 32-byte laps. One pattern for all slots
- * (max size + 33 bytes a slot) stays in cache, where a pattern per slot would be read from memory
- * at every check.
+ * Seed of the run's source pattern (any value: slots and uses differ by where they start in it,
+ * SLOT_PATTERN_STRIDE apart).
  */
-const SLOT_PATTERN_STRIDE = 33;
+const PATTERN_SEED = 7919;
 
 interface Slot {
   readonly check: SlotCheck | undefined;
   readonly src: DmaBuffer;
   readonly dst: DmaBuffer;
-  /** The slave config of this slot's transfers, made once. */
-  readonly config: { deviceAddr: number };
-  readonly local: number;
+  /**
+   * The slave config and local address of this slot's transfers, made once for each parity of
+   * its uses: one of them is the source, read from offset 0 or SLOT_PATTERN_STRIDE (readOffset).
+   */
+  readonly configs: readonly { deviceAddr: number }[];
+  readonly locals: readonly number[];
+  /** Uses of the slot before the one in flight (its parity picks the source offset). */
+  use: number;
   transfer: number;
   length: number;
 }
@@ -85,12 +86,14 @@ interface Lane {
  * It drives the channels the way a high-rate client does: completions arrive through each
  * side's `completionBatches$`, every completed slot is checked and resubmitted at once, and each
  * channel gets one issuePending per batch. With verify, each slot's source holds its own part of
- * a pattern made once and its destination window is poisoned and guarded before every transfer
- * (SlotCheck): stale data cannot pass, and checking a completed transfer and poisoning the slot
- * for the next one is one memcmp/memset pass on this thread (in the addon when it is loaded),
- * with no pool round trip and no promise per transfer. Emits a snapshot every `progressMs` after
- * the warm-up and a final one, then completes. Unsubscribing stops issuing and releases the
- * channels.
+ * a pattern made once, and the slot's uses read it alternately from two offsets whose bytes
+ * differ everywhere, so a window the DMA did not write still holds the previous use's bytes (or
+ * poison, where no recent use wrote) and fails at every byte; the guards around the window are
+ * rewritten for every transfer (SlotCheck). The check is memcmp on this thread, with no pool
+ * round trip, no promise per transfer and no poisoning of the bytes the worker writes next.
+ * With verify off the transfers are the same (the same alternating source offsets), unchecked.
+ * Emits a snapshot every `progressMs` after the warm-up and a final one, then completes.
+ * Unsubscribing stops issuing and releases the channels.
  */
 export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: (r: LoadTestRun) => void): Observable<LoadProgress> {
   checkObject(testbed, 'loadtest: testbed');
@@ -134,16 +137,26 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
           throw new EpdmaError('ENOMEM', `loadtest: ${picked.length} channels x depth ${o.depth} x ${o.maxSize} bytes (plus ${2 * GUARD_BYTES} guard bytes each) do not fit in memory: lower --depth or --size (${(err as Error).message})`);
         }
       };
-      const pattern = o.verify ? sourcePattern(PATTERN_SEED, o.maxSize + (picked.length * o.depth - 1) * SLOT_PATTERN_STRIDE) : undefined;
+      // Each slot's source: the largest transfer, read from offset 0 or SLOT_PATTERN_STRIDE.
+      const srcBytes = o.maxSize + SLOT_PATTERN_STRIDE;
+      // Slot k's part of the pattern starts at 2k strides (its two uses one stride apart).
+      const pattern = o.verify ? sourcePattern(PATTERN_SEED, srcBytes + (2 * picked.length * o.depth - 2) * SLOT_PATTERN_STRIDE) : undefined;
+      const parities = [0, 1];
       for (const [laneIndex, p] of picked.entries()) {
         const slots: Slot[] = [];
         for (let i = 0; i < o.depth; i++) {
-          const src = alloc(p.srcMem, o.maxSize);
+          const src = alloc(p.srcMem, srcBytes);
           const dst = alloc(p.dstMem, o.maxSize + 2 * GUARD_BYTES);
-          const start = (laneIndex * o.depth + i) * SLOT_PATTERN_STRIDE;
-          const check = pattern !== undefined ? new SlotCheck(src, dst, pattern.subarray(start, start + o.maxSize)) : undefined;
+          const start = 2 * (laneIndex * o.depth + i) * SLOT_PATTERN_STRIDE;
+          const check = pattern !== undefined ? new SlotCheck(src, dst, pattern.subarray(start, start + srcBytes)) : undefined;
           const dstAddr = dst.addr + GUARD_BYTES;
-          slots.push({ check, src, dst, config: { deviceAddr: p.memToDev ? dstAddr : src.addr }, local: p.memToDev ? src.addr : dstAddr, transfer: 0, length: 0 });
+          const srcAddrs = parities.map((use) => src.addr + readOffset(use));
+          slots.push({
+            check, src, dst,
+            configs: srcAddrs.map((srcAddr) => ({ deviceAddr: p.memToDev ? dstAddr : srcAddr })),
+            locals: srcAddrs.map((srcAddr) => (p.memToDev ? srcAddr : dstAddr)),
+            use: 0, transfer: 0, length: 0,
+          });
         }
         const lane: Lane = { chan: p.chan, name: p.chan.info.name, stats: acc.channel(p.chan.info.name), slots, fifo: new Int32Array(o.depth), head: 0, inFlight: 0, issued: 0, pending: false };
         lanes.push(lane);
@@ -161,13 +174,14 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
         !stopped && (o.iterations !== undefined ? lane.issued < o.iterations : performance.now() < deadline);
       const drawLength = (): number => (o.minSize === o.maxSize ? o.maxSize : o.minSize + Math.floor(Math.random() * (o.maxSize - o.minSize + 1)));
 
-      /** Submits the lane's next transfer from a slot already prepared (poisoned and guarded) for it. */
+      /** Submits the lane's next transfer from a slot already prepared (guarded, and poisoned where needed) for it. */
       const launch = (lane: Lane, slotIndex: number, length: number): void => {
         const slot = lane.slots[slotIndex]!;
         slot.transfer = ++lane.issued;
         slot.length = length;
-        lane.chan.configure(slot.config);
-        lane.chan.prepSlaveSingle(slot.local, length).submit();
+        const parity = slot.use & 1;
+        lane.chan.configure(slot.configs[parity]!);
+        lane.chan.prepSlaveSingle(slot.locals[parity]!, length).submit();
         lane.fifo[(lane.head + lane.inFlight) % lane.fifo.length] = slotIndex;
         lane.inFlight++;
         lane.pending = true;
@@ -179,7 +193,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
         lane.inFlight--;
         const slot = lane.slots[slotIndex]!;
         const again = more(lane);
-        // The check leaves the slot prepared for its next transfer (one pass over the window).
+        // The check leaves the slot prepared for its next transfer.
         const next = lane.issued + 1;
         const nextLength = again ? drawLength() : slot.length;
         if (c.result !== 'ok') {
@@ -187,15 +201,16 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
           if (errorReasons.length < MAX_REPORTS) errorReasons.push(`${lane.name} cookie ${c.cookie}: ${c.result} ${c.reason ?? ''}`.trim());
           if (again) slot.check?.prepare(next, nextLength);
         } else {
-          o.onCompleted?.({ channel: lane.name, transfer: slot.transfer, src: slot.src, dst: slot.dst, window: { offset: GUARD_BYTES, length: slot.length }, poison: SlotCheck.poisonOf(slot.transfer) });
+          o.onCompleted?.({ channel: lane.name, transfer: slot.transfer, src: slot.src, dst: slot.dst, window: { offset: GUARD_BYTES, length: slot.length }, source: { offset: readOffset(slot.use), length: slot.length }, stale: slot.check?.staleWindow(slot.use, slot.transfer, slot.length) });
           let mismatches = 0;
-          const bad = slot.check?.check(slot.transfer, slot.length, next, nextLength) ?? null;
+          const bad = slot.check?.check(slot.use, slot.transfer, slot.length, next, nextLength) ?? null;
           if (bad !== null) {
             mismatches = bad.count;
             for (const line of bad.first) if (firstMismatches.length < MAX_REPORTS) firstMismatches.push(`${lane.name} transfer ${slot.transfer}: ${line}`);
           }
           lane.stats.recordTransfer(c.bytes, c.completedNs - c.submittedNs, mismatches);
         }
+        slot.use++;
         if (again) launch(lane, slotIndex, nextLength);
       };
 

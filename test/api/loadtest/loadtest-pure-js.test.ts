@@ -1,7 +1,7 @@
 /**
- * The load test's verification without the native addon (EPDMA_NO_NATIVE=1): the pure-JS pass
- * (Buffer.compare and Buffer.fill over views made once) must catch every fault the addon's
- * checkAndPoison catches (loadtest.test.ts runs the same suite with the addon).
+ * The load test without the native addon (EPDMA_NO_NATIVE=1): the engine copies and wakes up
+ * in JS, and the verification must still pass clean runs and catch every fault it catches with
+ * the addon (loadtest.test.ts runs the same suite with it).
  */
 import './without-addon.js';
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,6 @@
 /**
- * What loadtest.test.ts (the addon's one-pass check when it is built) and
- * loadtest-pure-js.test.ts (EPDMA_NO_NATIVE=1: Buffer.compare/fill) share: the testbed, a run
- * helper, and the fault-injection suite every verification path must pass (a corrupted
+ * What loadtest.test.ts (with the native addon when it is built) and loadtest-pure-js.test.ts
+ * (EPDMA_NO_NATIVE=1: the engine's copy and wakeups in JS) share: the testbed, a run helper, and the fault-injection suite every verification path must pass (a corrupted
  * destination byte, a window the DMA never wrote, another slot's data, overwritten guards on
  * both sides, a modified source, and nothing caught with verify off).
  */
@@ -97,24 +96,33 @@ export function describeVerification(title: string, bed: () => Testbed): void {
       expect(run.firstMismatches.find((l) => l.startsWith('host/rd0 transfer 11:'))).toMatch(/guard after window/);
     });
 
-    it('catches a window the DMA never wrote (it still holds this transfer\'s poison) and says "not copied"', async () => {
-      const { final, run } = await runLoad(bed(), {
-        iterations: 12, depth: 3, size: 2048,
-        onCompleted: ({ channel, transfer, dst, window, poison }) => {
-          if (channel === 'endpoint/wr1' && transfer === 5) dst.bytes.fill(poison, window.offset + 256, window.offset + 512);
-        },
-      });
-      expect(final).toMatchObject({ transfers: 4 * 12, errors: 0, mismatches: 256 });
-      expect(final.channels.find((c) => c.name === 'endpoint/wr1')!.mismatches).toBe(256);
-      expect(run.firstMismatches).toHaveLength(8);
-      expect(run.firstMismatches[0]).toMatch(/^endpoint\/wr1 transfer 5: dstbuf\[0x100\] not copied: expected 0x[89a-f][0-9a-f], got 0x25$/);
+    it('catches a window the DMA never wrote (it still holds the previous use\'s bytes, or poison on a first use) and says "not copied"', async () => {
+      // Slot 1 of a lane of depth 3 carries transfers 2, 5, 8...: 2 is its first use, 5 its second.
+      for (const [transfer, from, to] of [[5, 256, 512], [2, 0, 100]] as const) {
+        let stale: Buffer | undefined;
+        const { final, run } = await runLoad(bed(), {
+          iterations: 12, depth: 3, size: 2048,
+          onCompleted: (info) => {
+            if (info.channel !== 'endpoint/wr1' || info.transfer !== transfer) return;
+            stale = info.stale;
+            info.dst.bytes.set(info.stale!.subarray(from, to), info.window.offset + from);
+          },
+        });
+        expect(final).toMatchObject({ transfers: 4 * 12, errors: 0, mismatches: to - from });
+        expect(final.channels.find((c) => c.name === 'endpoint/wr1')!.mismatches).toBe(to - from);
+        // A first use held this transfer's poison (0x20 | 2); a second one the first use's bytes (bit 7 set).
+        expect(stale![from]).toSatisfy((v: number) => (transfer === 2 ? v === 0x22 : v >= 0x80));
+        expect(run.firstMismatches).toHaveLength(8);
+        expect(run.firstMismatches.every((l) => l.startsWith(`endpoint/wr1 transfer ${transfer}: `) && l.includes(' not copied: '))).toBe(true);
+        expect(run.firstMismatches[0]).toMatch(new RegExp(`^endpoint/wr1 transfer ${transfer}: dstbuf\\[0x${from.toString(16)}\\] not copied: expected 0x[89a-f][0-9a-f], got 0x${stale![from]!.toString(16)}$`));
+      }
     });
 
     it('catches a source modified by the transfer, and names the source offset', async () => {
       const { final, run } = await runLoad(bed(), {
         iterations: 10, depth: 2, size: 1000,
-        onCompleted: ({ channel, transfer, src }) => {
-          if (channel === 'host/rd0' && transfer === 4) src.bytes[999] ^= 0x01;
+        onCompleted: ({ channel, transfer, src, source }) => {
+          if (channel === 'host/rd0' && transfer === 4) src.bytes[source.offset + 999] ^= 0x01;
         },
       });
       // The slot's source stays modified: its later transfers copy the wrong byte too (dmatest
