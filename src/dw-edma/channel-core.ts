@@ -1,4 +1,3 @@
-import { HrClock } from '../protocol/hr-clock.js';
 import { EngineFault } from '../device/engine/engine-fault.js';
 import type { CompletionRing } from '../protocol/completion-ring.js';
 import { Reason, RESULT_ABORTED, RESULT_OK, RESULT_READ_FAILED, RESULT_WRITE_FAILED } from '../protocol/completion-ring.js';
@@ -15,6 +14,7 @@ import { InterleavedPlan } from './interleaved.js';
 import { descriptorResidue, type DriverQuirks } from '../protocol/driver-quirks.js';
 import { lower32 } from '../device/wordpart.js';
 import type { TraceRing } from '../protocol/trace-ring.js';
+import { HrClock } from '../protocol/hr-clock.js';
 import { DEFAULT_LINK_DOWN_TIMEOUT_MS, type LinkGate } from '../protocol/channel-worker-data.js';
 import type { Direction } from '../device/direction.js';
 
@@ -23,8 +23,9 @@ import type { Direction } from '../device/direction.js';
  * The longest the DONE of a chunk started by issuePending waits for the main thread's issuing
  * code to finish (STATE_HOLD): only a main thread that blocks right after issuePending (a
  * synchronous spin on memory) ever reaches it. While held, the worker idles like on an empty
- * ring (spin slot, then its kick word) instead of spinning on the status register: the main
- * thread it waits for needs the core, and it kicks the worker when it drops the hold.
+ * ring (spins while the core budget allows, then parks on its kick word) instead of spinning
+ * on the status register: the main thread it waits for needs the core, and it kicks the
+ * worker when it drops the hold.
  */
 const HOLD_MAX_MS = 20;
 

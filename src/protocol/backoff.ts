@@ -59,9 +59,11 @@ export const BACKOFF = Object.freeze({
    * The main thread's completion pump while transfers are in flight: empty passes, one
    * macrotask apart (~2-3 us each on Node 20), before it parks on the doorbell. Waking a
    * parked main thread goes through the kernel (the worker's notify posts a task, epoll wakes
-   * an idle core): measured on this project's 2-core VM, ~5-30 us per wake, more than a 64 KiB
-   * copy. 64 passes are ~150-200 us after the last completion; with nothing in flight the
-   * pump parks at once (parkMs: the doorbell's own wake ends the park, no timeout).
+   * the thread), and the notify costs the worker V8's futex lock: measured on this project's
+   * 2-core VM, polling took 64-byte transfers from ~380 k/s to ~550-640 k/s and one channel at
+   * 64 KiB from ~10-12 to ~14-18 GB/s. 64 passes are ~150-200 us after the last completion;
+   * with nothing in flight the pump parks at once (parkMs: the doorbell's own wake ends the
+   * park, no timeout).
    */
   completionPoll: Object.freeze({ spins: 64, parkMs: Infinity, maxParkMs: Infinity }),
 } satisfies Record<string, BackoffPolicy>);

@@ -12,7 +12,8 @@ import type { ParkingWord, SpinGate } from './backoff.js';
  *
  * - a worker with work takes a core (tryRun) or parks on the handoff word (BACKOFF.coreWait,
  *   announcing itself in the waiting mask) until a running worker gives one up;
- * - a running worker gives its core up when it runs out of work, and at the end of a slice
+ * - a running worker gives its core up when it runs out of work (after a short hold while
+ *   the main thread owes it a refill), and at the end of its turn (2 ms from taking the core)
  *   when others wait (yield), so the channels take turns; giving up bumps the handoff word
  *   and wakes one waiter (Atomics.notify wakes the longest waiter first);
  * - an idle worker spins (SpinGate) only while at most `cap` workers are awake and none waits
@@ -38,6 +39,18 @@ const SHARED_WORDS = 3;
 const MAX_THREADS = 31;
 /** Longest a worker with work waits for a core before it runs regardless. */
 const STARVE_MS = 20;
+
+/** Worker slots of a budget buffer (its length says how many); EINVAL if it holds no budget. */
+function threadsOf(buffer: SharedArrayBuffer): number {
+  const threads = (buffer.byteLength >>> 2) - SHARED_WORDS;
+  if (threads < 1 || threads > MAX_THREADS) throw new EpdmaError('EINVAL', `core budget: a buffer of ${buffer.byteLength} bytes holds no budget`);
+  return threads;
+}
+
+/** The shared words (RUNNING, WAITING, HANDOFF) after the slots' flags. */
+function sharedWords(buffer: SharedArrayBuffer, threads: number): Int32Array {
+  return new Int32Array(buffer, 4 * threads, SHARED_WORDS);
+}
 
 function bitCount(v: number): number {
   let n = 0;
@@ -68,14 +81,13 @@ export class CoreBudget implements SpinGate, ParkingWord {
   }
 
   constructor(buffer: SharedArrayBuffer, slot: number, cap: number) {
-    const threads = (buffer.byteLength >>> 2) - SHARED_WORDS;
-    if (threads < 1 || threads > MAX_THREADS) throw new EpdmaError('EINVAL', `core budget: a buffer of ${buffer.byteLength} bytes holds no budget`);
+    const threads = threadsOf(buffer);
     if (!Number.isInteger(slot) || slot < 0 || slot >= threads) {
       throw new EpdmaError('EINVAL', `core budget: slot ${slot} outside 0..${threads - 1}`);
     }
     if (!Number.isInteger(cap) || cap < 1) throw new EpdmaError('EINVAL', `core budget: cap ${cap} is not a count of cores`);
     this.flags = new Int32Array(buffer, 0, threads);
-    this.shared = new Int32Array(buffer, 4 * threads, SHARED_WORDS);
+    this.shared = sharedWords(buffer, threads);
     this.slot = slot;
     this.cap = cap;
     this.bit = 1 << slot;
@@ -152,7 +164,7 @@ export class CoreBudget implements SpinGate, ParkingWord {
     return (Atomics.load(this.shared, WAITING) & ~this.bit) !== 0;
   }
 
-  /** Gives the core to a waiting worker (end of a slice); this one then waits its turn. */
+  /** Gives the core to a waiting worker (end of its turn); this one then waits for the next. */
   yieldToWaiter(): void {
     if (!this.holding) return;
     this.yields++;
@@ -191,9 +203,7 @@ export class CoreDemand {
   private readonly shared: Int32Array;
 
   constructor(buffer: SharedArrayBuffer) {
-    const threads = (buffer.byteLength >>> 2) - SHARED_WORDS;
-    if (threads < 1 || threads > MAX_THREADS) throw new EpdmaError('EINVAL', `core budget: a buffer of ${buffer.byteLength} bytes holds no budget`);
-    this.shared = new Int32Array(buffer, 4 * threads, SHARED_WORDS);
+    this.shared = sharedWords(buffer, threadsOf(buffer));
   }
 
   crowded(): boolean {

@@ -8,8 +8,9 @@
  * served without a message per transfer on the data path.
  *
  * In a testbed the workers share the cores through a CoreBudget: a worker runs only while it
- * holds one of cores - 1 cores, gives it up when it runs out of work or, at a slice end, to a
- * worker waiting for one; the main thread keeps the last core.
+ * holds one of cores - 1 cores, gives it up when it runs out of work or, at the end of its
+ * turn (SLICE_MS from taking it), to a worker waiting for one; the main thread keeps the last
+ * core.
  */
 import { workerData } from 'node:worker_threads';
 import { AddressSpace } from '../device/bus/address-space.js';
