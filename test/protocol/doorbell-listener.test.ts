@@ -199,6 +199,25 @@ describe('DoorbellListener', () => {
     expect(l.polls).toBe(2 * BACKOFF.completionPoll.spins);
   });
 
+  it('a ring that lands while a polling pass peeks runs the next pass at once, without a macrotask', async () => {
+    const db = doorbell();
+    const taken: number[] = [];
+    const take = db.taker(taken);
+    let calls = 0;
+    // The first pass finds nothing, and news lands right after it looked (as a worker's
+    // publish would, during the peek).
+    const l = listen(db.word, () => {
+      const busy = take();
+      if (++calls === 1) db.ring(3);
+      return busy;
+    }, { expecting: () => sum(taken) < 3, parkedIndex: PARKED });
+    l.start();
+    // Both passes ran inside start(): the peek saw the ring, no Immediate was waited for.
+    expect([l.passes, l.polls, taken]).toEqual([2, 1, [3]]);
+    await waitFor(() => l.parks === 1, 'the park once nothing is expected');
+    expect(sum(taken)).toBe(3);
+  });
+
   it('raises the parked flag only while parked, so a ringer can skip its notify when it is down', async () => {
     const db = doorbell();
     const taken: number[] = [];
