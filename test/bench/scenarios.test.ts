@@ -67,6 +67,28 @@ describe('runScenarios', () => {
     expect(ctx.failures).toEqual([]);
   });
 
+  it('warms all channels up for the ramp before measuring them, and says so in the entry', async () => {
+    const calls: string[] = [];
+    const hooks: EpdmaBenchHooks = {
+      copyBandwidth: async (opts) => {
+        calls.push(`${opts.channels} ${opts.size} ${opts.durationMs}`);
+        return 1;
+      },
+      latency: async () => ({ p50Us: 1, p99Us: 1 }),
+      idle: async () => 0,
+    };
+    const ctx = context(hooks);
+    Object.assign(ctx.settings, { reps: 2, warmup: true, durationMs: 20, allChannelsRampMs: 70 });
+    const entries = await runScenarios(ctx, ['copy-bandwidth']);
+    const run = (channels: number | string, size: number, first: number): string[] =>
+      [first, 20, 20].map((ms) => `${channels} ${size} ${ms}`);
+    expect(calls).toEqual([
+      ...run(1, 65536, 20), ...run('all', 65536, 70),
+      ...run(1, 1 << 20, 20), ...run('all', 1 << 20, 70),
+    ]);
+    expect(entries.map((e) => e.note)).toEqual([undefined, 'warmup 70 ms', undefined, 'warmup 70 ms']);
+  });
+
   it('records a copy limit with bandwidth entries and the reason when there are no hooks', async () => {
     const ctx = context(null, 'no hooks (not built)');
     ctx.settings.durationMs = 30;
