@@ -138,7 +138,15 @@ export class ChannelActor {
     this.client = createControlClient<ChannelWorkerControl>(worker, {
       name: this.name,
       timeoutMs: this.options.controlTimeoutMs ?? 5000,
-      wake: () => this.kick.kick(),
+      // Called once the request is posted: only then is the control counter bumped, so a
+      // worker that sees the bump finds the message on its port when it returns to its event
+      // loop. Bumped before the post, a worker could see it, return to its event loop before the
+      // message arrived, and park on its kick word before this kick: the request then waited
+      // for the park's timeout (up to a second).
+      wake: () => {
+        this.control.bumpControl();
+        this.kick.kick();
+      },
     });
     this.exited = new Promise((resolve) => {
       let reason = '';
@@ -173,7 +181,6 @@ export class ChannelActor {
     if (client === undefined || this.worker === undefined) {
       return Promise.reject(new EpdmaError('ESHUTDOWN', `${this.name}: channel worker is not running (${this.state}) for ${method}`));
     }
-    this.control.bumpControl();
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     return (client.call as any)(method, ...args);
   }

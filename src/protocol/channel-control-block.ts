@@ -30,7 +30,7 @@
 const STATE = 0;
 const CUR_COOKIE = 1; // worker: cookie of the descriptor in flight, 0 if none
 const CUR_FLAGS = 2; // worker: CURRENT_CHUNKS_LEFT when the in-flight descriptor has chunks not started
-const CONTROL_SEQ = 3; // main: bumped before every control-plane request, so the worker yields to its event loop
+const CONTROL_SEQ = 3; // main: bumped after every control-plane request is posted, so the worker yields to its event loop and finds it
 const GENERATION = 4; // main: restart count of the actor (the worker reports it in stats)
 const EXIT = 5; // main: 1 asks the worker loop to return (close)
 const TERMINATE = 6; // main sets, worker clears: TERMINATE_* pending (survives a worker crash)

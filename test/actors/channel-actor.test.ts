@@ -161,6 +161,28 @@ describe('kick/sleep race through the whole stack', () => {
   });
 });
 
+describe('control requests against a worker that spins, falls asleep or sleeps', () => {
+  it('every call is answered; a request the worker slept on would hang (its sleep lasts a minute)', async () => {
+    // Adaptive idling: the worker spins after each answer, then sleeps; only the wake that
+    // follows a posted request brings it back in time. A worker that saw the request's
+    // counter before the message reached its port, and went to sleep, would wait a minute.
+    const f = await open({ writeChannels: 1, readChannels: 1, idle: { policy: 'adaptive', sleepMs: 60_000, maxSleepMs: 60_000 } });
+    const wr = await f.request('endpoint/wr0');
+    const asleep = (): Promise<void> => waitFor(() => wr.actor.kick.isSleeping(), 'worker asleep');
+    const gaps: (() => Promise<unknown>)[] = [() => Promise.resolve(), macrotask, asleep];
+    const CALLS = 240;
+    let answered = 0;
+    for (let i = 0; i < CALLS; i++) {
+      const s = await within(wr.actor.call('stats'), `control call ${i}`);
+      expect(s.name).toBe('endpoint/wr0');
+      answered++;
+      await gaps[i % gaps.length]!();
+    }
+    expect(answered).toBe(CALLS);
+    expect((await wr.actor.call('stats')).idleTimeouts).toBe(0);
+  });
+});
+
 describe('control plane', () => {
   it.each(['unroll', 'hdma-native'] as const)('registerDump shows the channel registers after a transfer (%s)', async (format) => {
     const f = await open({ format });
