@@ -8,6 +8,9 @@ import type { ChannelKind } from './regs/channel-registers.js';
  */
 export type Direction = 'mem-to-dev' | 'dev-to-mem';
 
+/** Every Direction, for validating one that came from outside. */
+export const DIRECTIONS: readonly Direction[] = ['mem-to-dev', 'dev-to-mem'];
+
 /** The side whose dw-edma instance drives a channel: the EP's local one or the host's remote one. */
 export type ChannelSide = 'endpoint' | 'host';
 
