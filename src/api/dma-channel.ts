@@ -657,11 +657,15 @@ export class ChannelHandle implements DmaChannel {
     const d = this.inRing.at(at)!;
     const ring = this.actor.submissions;
     const ctl = this.actor.control;
-    if (!ring.isTaken(d.seq)) {
+    // The worker names a descriptor current, with its first chunk's residue, just before it
+    // consumes the ring entry: named counts as taken. (Read before the tail: named, then
+    // consumed. Counted as not taken in between, the residue went back up to the full size.)
+    const current = ctl.currentCookie();
+    if (current !== d.cookie && !ring.isTaken(d.seq)) {
       // The next descriptor of a channel that issuePending marked BUSY with its first chunk
       // started: the worker is about to take it, the kernel had started that chunk already.
       const s = ctl.state();
-      const starting = ((d.seq - ring.tail()) | 0) === 0 && ctl.currentCookie() === 0 && stateStatus(s) === CHANNEL_BUSY && (s & STATE_RUNNING) !== 0;
+      const starting = ((d.seq - ring.tail()) | 0) === 0 && current === 0 && stateStatus(s) === CHANNEL_BUSY && (s & STATE_RUNNING) !== 0;
       return descriptorResidue(this.kernel, d.bytes, starting ? d.firstChunkBytes(this.actor.llMax) : 0);
     }
     // Taken: in flight (alloc_sz - xfer_sz from the worker), or finished with its record on

@@ -120,6 +120,13 @@ const core = new ChannelCore({
 // anything runs, so the restarted worker never runs descriptors the client terminated.
 if (data.generation > 0) core.recoverAfterCrash();
 
+/**
+ * The control counter as read before the worker's last event-loop turn. The main thread bumps
+ * it after posting a request, so every request counted here was on the worker's port for that
+ * turn; one counted after it makes the loop yield again. (Read at the start of the next slice
+ * instead, it could count a request that arrived after the turn, and the worker would park on
+ * its kick word with the message unread.)
+ */
 let seenControl = control.controlSeq();
 let crashRequest: string | null = null;
 const recheck = (): boolean => core.hasWork() || control.controlSeq() !== seenControl || (engine !== null && engine.wantsStep) || control.exitRequested();
@@ -177,7 +184,6 @@ const takeCore = (): boolean => {
 };
 
 function loop(): void {
-  seenControl = control.controlSeq();
   const deadline = performance.now() + SLICE_MS;
   let n = 0;
   for (;;) {
@@ -240,6 +246,7 @@ function loop(): void {
     }
   }
   core.flush();
+  seenControl = control.controlSeq();
   setImmediate(loop);
 }
 

@@ -180,6 +180,25 @@ describe.each(['contract', 'dw-edma'] as const)('channel state machine, quirks %
     expect(ch.handle.outstanding).toBe(0);
   });
 
+  it('txStatus never goes back up while the worker takes a descriptor (named current, then consumed)', async () => {
+    const ch = new ScriptedChannel(quirks);
+    await ch.run('G');
+    const cookie = ch.prep([3, 3, 3]);
+    ch.handle.issuePending();
+    // issuePending started the first chunk (2 of 3 segments) before the worker took anything.
+    const started = 9 - 6;
+    expect(ch.handle.txStatus(cookie)).toEqual({ status: 'in-progress', residue: started });
+    // The worker's take(): current first (with the first chunk's residue), the ring entry
+    // consumed after. Between the two, txStatus must not report the full size again.
+    ch.control.setCurrent(cookie, started, true);
+    expect(ch.handle.txStatus(cookie)).toEqual({ status: 'in-progress', residue: started });
+    await ch.settle();
+    expect(ch.handle.txStatus(cookie)).toEqual({ status: 'in-progress', residue: started });
+    await ch.run('D D');
+    expect(ch.handle.txStatus(cookie)).toEqual({ status: 'complete', residue: 0 });
+    expect(brief(ch.settled)).toEqual([`${cookie}:ok:0`]);
+  });
+
   it('pause right after issuePending: never EPERM over many descriptors, each resumes to completion', async () => {
     const ch = new ScriptedChannel(quirks);
     await ch.run('G');
