@@ -9,7 +9,7 @@ import { ChannelHandle } from './dma-channel.js';
 import { HotStream } from './hot-stream.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaEngine } from './types.js';
 import { checkCount, checkEnum, checkOpen, checkOptions, checkString, show } from './validate.js';
-import { channelKindFor, DIRECTIONS, kindAbbreviation } from '../device/direction.js';
+import { CHANNEL_KINDS, channelKindFor, DIRECTIONS, kindAbbreviation } from '../device/direction.js';
 
 export type ChannelSpec = Omit<ChannelWorkerData, 'submissions' | 'completions' | 'kick' | 'control' | 'generation' | 'doorbell'>;
 
@@ -119,7 +119,7 @@ export class DmaDevice implements DmaEngine {
     const f = checkOptions(filter, `${this.side}: requestChannel: filter`);
     const what = `${this.side}: requestChannel: filter.`;
     if (f.direction !== undefined) checkEnum(f.direction, `${what}direction`, DIRECTIONS);
-    if (f.kind !== undefined) checkEnum(f.kind, `${what}kind`, ['read', 'write']);
+    if (f.kind !== undefined) checkEnum(f.kind, `${what}kind`, CHANNEL_KINDS);
     if (f.hwChannel !== undefined) checkCount(f.hwChannel, `${what}hwChannel`, 0, 7);
     if (f.name !== undefined) checkString(f.name, `${what}name`);
     const match = (h: ChannelHandle): boolean =>

@@ -57,13 +57,13 @@ export const BACKOFF = Object.freeze({
   coreWait: Object.freeze({ spins: 0, parkMs: 2, maxParkMs: 2 }),
   /**
    * The main thread's completion pump while transfers are in flight: empty passes, each a
-   * peek at the doorbell (~5 us) and a macrotask (~2-3 us on Node 20) apart, before it parks. Waking a
-   * parked main thread goes through the kernel (the worker's notify posts a task, epoll wakes
-   * the thread), and the notify costs the worker V8's futex lock: measured on this project's
-   * 2-core VM, polling took 64-byte transfers from ~380 k/s to ~550-640 k/s and one channel at
-   * 64 KiB from ~10-12 to ~14-18 GB/s. 64 passes are ~0.5 ms after the last completion;
-   * with nothing in flight the pump parks at once (parkMs: the doorbell's own wake ends the
-   * park, no timeout).
+   * peek at the doorbell (~5 us) and a macrotask (~2-3 us on Node 20) apart, before it
+   * parks. Waking a parked main thread goes through the kernel (the worker's notify posts a
+   * task, epoll wakes the thread), and the notify costs the worker V8's futex lock: measured
+   * on this project's 2-core VM, polling took 64-byte transfers from ~380 k/s to ~550-640 k/s
+   * and one channel at 64 KiB from ~10-12 to ~14-18 GB/s. 64 passes are ~0.5 ms after the
+   * last completion; with nothing in flight the pump parks at once (parkMs: the doorbell's
+   * own wake ends the park, no timeout).
    */
   completionPoll: Object.freeze({ spins: 64, parkMs: Infinity, maxParkMs: Infinity }),
 } satisfies Record<string, BackoffPolicy>);

@@ -87,6 +87,7 @@ const rows = (): Row[] => {
     ['requestChannel(null)', () => bed.host.dma.requestChannel(null as never), 'EINVAL', 'null'],
     ['requestChannel("x")', () => bed.host.dma.requestChannel('x' as never), 'EINVAL', "'x'"],
     ['requestChannel direction "up"', () => bed.host.dma.requestChannel({ direction: 'up' as never }), 'EINVAL', "'up'"],
+    ['requestChannel kind "both"', () => bed.host.dma.requestChannel({ kind: 'both' as never }), 'EINVAL', "'both'"],
     ['requestChannel hwChannel -1', () => bed.host.dma.requestChannel({ hwChannel: -1 }), 'EINVAL', '-1'],
     ['crashChannel(null)', () => bed.faults.crashChannel(null as never), 'EINVAL', 'null'],
     ['crashChannel(5)', () => bed.faults.crashChannel(5 as never), 'EINVAL', '5'],
