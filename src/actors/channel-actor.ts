@@ -3,6 +3,7 @@ import { EpdmaError } from '../device/errors.js';
 import { ChannelControlBlock } from '../protocol/channel-control-block.js';
 import type { ChannelWorkerControl, ChannelWorkerData } from '../protocol/channel-worker-data.js';
 import { CompletionRing } from '../protocol/completion-ring.js';
+import { CoreWaiters } from '../protocol/core-budget.js';
 import { KickWord } from '../protocol/kick-word.js';
 import { llMax } from '../device/ll/ll-codec.js';
 import { SubmissionRing } from '../protocol/submission-ring.js';
@@ -32,6 +33,8 @@ export class ChannelActor {
   readonly completions: CompletionRing;
   readonly kick: KickWord;
   readonly control: ChannelControlBlock;
+  /** The testbed's core budget's waiters: a worker waiting for a core parks there, not on its kick word. */
+  private readonly coreWaiters: CoreWaiters | null;
   private readonly options: ChannelActorOptions;
   private worker: Worker | undefined;
   private client: ControlClient<ChannelWorkerControl> | undefined;
@@ -63,6 +66,13 @@ export class ChannelActor {
     this.completions = CompletionRing.create(this.submissions.capacity * 2);
     this.kick = KickWord.create();
     this.control = ChannelControlBlock.create();
+    this.coreWaiters = options.spec.coreBudget === undefined ? null : new CoreWaiters(options.spec.coreBudget.buffer);
+  }
+
+  /** Wakes the worker wherever it parks (idle on its kick word, or waiting for a core) to read its control block. */
+  private rouse(): void {
+    this.kick.kick();
+    this.coreWaiters?.rouse();
   }
 
   get state(): ChannelActorState {
@@ -145,7 +155,7 @@ export class ChannelActor {
       // for the park's timeout (up to a second).
       wake: () => {
         this.control.bumpControl();
-        this.kick.kick();
+        this.rouse();
       },
     });
     this.exited = new Promise((resolve) => {
@@ -205,7 +215,7 @@ export class ChannelActor {
     const w = this.worker;
     if (w !== undefined) {
       this.control.requestExit();
-      this.kick.kick();
+      this.rouse();
       await w.terminate();
     }
     await this.exited;

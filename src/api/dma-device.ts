@@ -4,7 +4,6 @@ import { ChannelActor } from '../actors/channel-actor.js';
 import { Supervisor, type SupervisorEventType } from '../actors/supervisor.js';
 import type { ChannelWorkerData } from '../protocol/channel-worker-data.js';
 import { CompletionDoorbell, CompletionPump } from '../protocol/completion-doorbell.js';
-import { CoreDemand } from '../protocol/core-budget.js';
 import { ChannelHandle } from './dma-channel.js';
 import { HotStream } from './hot-stream.js';
 import type { ChannelFilter, ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaEngine } from './types.js';
@@ -64,8 +63,6 @@ export class DmaDevice implements DmaEngine {
   private readonly crashing = new Map<string, Promise<void>>();
   private flushQueued = false;
   private closed = false;
-  /** The channels' core budget, if they share one: the pump polls only while nobody waits for a core. */
-  private demand: CoreDemand | undefined;
 
   constructor(options: DmaDeviceOptions) {
     this.side = options.side;
@@ -77,7 +74,7 @@ export class DmaDevice implements DmaEngine {
       onPassEnd: () => {
         if (--this.passDepth === 0) this.flushBatch();
       },
-      expecting: () => this.inFlight() && this.demand?.crowded() !== true,
+      expecting: () => this.inFlight(),
     });
   }
 
@@ -87,7 +84,6 @@ export class DmaDevice implements DmaEngine {
 
   /** Starts a channel actor and registers its handle (testbed assembly). */
   async addChannel(info: ChannelInfo, spec: ChannelSpec): Promise<ChannelHandle> {
-    if (spec.coreBudget !== undefined) this.demand ??= new CoreDemand(spec.coreBudget.buffer);
     const actor = new ChannelActor({
       spec: { ...spec, doorbell: this.doorbell.buffer },
       onCrash: (a, reason) => this.supervisor.crashed(a, reason),

@@ -52,9 +52,13 @@ export const BACKOFF = Object.freeze({
   engineResetAck: Object.freeze({ spins: 0, parkMs: 20, maxParkMs: 160 }),
   /**
    * A channel worker with work but no core of the CoreBudget, parked on its handoff word until
-   * a running worker gives its core up. The timeout lets the worker serve its event loop.
+   * a running worker gives its core up (or a control request rouses the waiters). The timeout
+   * is the budget's starvation bound: a park that times out ends in a run past the cap. Parks
+   * of 2 ms woke each of 7 waiting workers ~500 times a second for nothing, and every such
+   * wake took a CPU from the copying worker or the main thread: 8 channels at 64 KiB moved
+   * ~0.6x of one channel then, ~0.8x with 20 ms (same runs, main thread polling).
    */
-  coreWait: Object.freeze({ spins: 0, parkMs: 2, maxParkMs: 2 }),
+  coreWait: Object.freeze({ spins: 0, parkMs: 20, maxParkMs: 20 }),
   /**
    * The main thread's completion pump while transfers are in flight: empty passes, each a
    * peek at the doorbell (~5 us) and a macrotask (~2-3 us on Node 20) apart, before it
@@ -63,7 +67,10 @@ export const BACKOFF = Object.freeze({
    * on this project's 2-core VM, polling took 64-byte transfers from ~380 k/s to ~550-640 k/s
    * and one channel at 64 KiB from ~10-12 to ~14-18 GB/s. 64 passes are ~0.5 ms after the
    * last completion; with nothing in flight the pump parks at once (parkMs: the doorbell's
-   * own wake ends the park, no timeout).
+   * own wake ends the park, no timeout). It polls while channel workers wait for a core too:
+   * the CoreBudget leaves the main thread its core, and a parked main thread woke too late to
+   * refill the running worker's ring (8 channels at 64 KiB: ~0.6x of one channel parked,
+   * ~0.75-0.85x polling, same runs).
    */
   completionPoll: Object.freeze({ spins: 64, parkMs: Infinity, maxParkMs: Infinity }),
 } satisfies Record<string, BackoffPolicy>);

@@ -8,24 +8,26 @@ import type { ParkingWord, SpinGate } from './backoff.js';
  * the rings run dry, and a worker that spins meanwhile takes a core from one that copies.
  * Measured on this project's 2-core machine: 8 channels at 64 KiB moved less than one.
  *
- * So at most `cap` workers (cores - 1: the main thread keeps a core) run at once:
+ * So at most `cap` workers (cores - 1: the main thread keeps a core, and its completion pump
+ * polls on it while transfers are in flight) run at once:
  *
  * - a worker with work takes a core (tryRun) or parks on the handoff word (BACKOFF.coreWait,
  *   announcing itself in the waiting mask) until a running worker gives one up;
- * - a running worker gives its core up when it runs out of work (after a short hold while
- *   the main thread owes it a refill), and at the end of its turn (2 ms from taking the core)
- *   when others wait (yield), so the channels take turns; giving up bumps the handoff word
- *   and wakes one waiter (Atomics.notify wakes the longest waiter first);
+ * - a running worker gives its core up at the end of its turn (2 ms from taking it) when
+ *   others wait (yield), so the channels take turns, and when it runs out of work (after a
+ *   short hold while the main thread owes it a refill). Run dry while others wait, it queues
+ *   for the next turn like a worker with work: the refill lands in its ring meanwhile, and
+ *   nobody has to wake it from its idle park only to find no core free. Giving up bumps the
+ *   handoff word and wakes one waiter (Atomics.notify wakes the longest waiter first);
  * - an idle worker spins (SpinGate) only while at most `cap` workers are awake and none waits
  *   for a core: a worker that just gave its core to a waiter would otherwise spin on the CPU
  *   the waiter needs (the waiter counts as awake only once it runs); measured with 8 channels
- *   on 2 cores, woken workers then sat ~250 us in the run queue per handoff;
- * - the main thread's completion pump polls only while no worker waits for a core (`crowded`):
- *   a polling main thread keeps its CPU busy, so every handoff would preempt it or the worker.
+ *   on 2 cores, woken workers then sat ~250 us in the run queue per handoff.
  *
  * The budget is a performance policy, never a gate on correctness: a worker that waited
- * STARVE_MS for a core runs anyway (a crashed holder, a yield nobody took), and every park
- * has a timeout so control requests are served.
+ * STARVE_MS for a core runs anyway (a yield nobody took), a worker restarted in a crashed
+ * holder's slot wakes the waiters, a control request wakes them all (CoreWaiters.rouse), and
+ * every park has a timeout.
  *
  * Layout (Int32 words): one awake flag per worker slot (written only by its worker), then
  * RUNNING and WAITING (bit per slot, changed with atomic or/and) and HANDOFF (a counter).
@@ -37,7 +39,7 @@ const HANDOFF = 2;
 const SHARED_WORDS = 3;
 /** Slots are bits of one Int32 word. */
 const MAX_THREADS = 31;
-/** Longest a worker with work waits for a core before it runs regardless. */
+/** Longest a worker with work waits for a core before it runs regardless (BACKOFF.coreWait parks as long). */
 const STARVE_MS = 20;
 
 /** Worker slots of a budget buffer (its length says how many); EINVAL if it holds no budget. */
@@ -50,6 +52,12 @@ function threadsOf(buffer: SharedArrayBuffer): number {
 /** The shared words (RUNNING, WAITING, HANDOFF) after the slots' flags. */
 function sharedWords(buffer: SharedArrayBuffer, threads: number): Int32Array {
   return new Int32Array(buffer, 4 * threads, SHARED_WORDS);
+}
+
+/** Bumps the handoff word and wakes `count` waiters: the longest waiting first. */
+function handOff(shared: Int32Array, count = 1): void {
+  Atomics.add(shared, HANDOFF, 1);
+  Atomics.notify(shared, HANDOFF, count);
 }
 
 function bitCount(v: number): number {
@@ -91,9 +99,11 @@ export class CoreBudget implements SpinGate, ParkingWord {
     this.slot = slot;
     this.cap = cap;
     this.bit = 1 << slot;
-    // Whatever a crashed predecessor held or announced is released.
-    Atomics.and(this.shared, RUNNING, ~this.bit);
+    // Whatever a crashed predecessor held or announced is released; if it held a core, the
+    // workers waiting for one learn it now, not at their park's timeout.
+    const held = Atomics.and(this.shared, RUNNING, ~this.bit) & this.bit;
     Atomics.and(this.shared, WAITING, ~this.bit);
+    if (held !== 0 && Atomics.load(this.shared, WAITING) !== 0) handOff(this.shared);
     this.awake();
   }
 
@@ -156,7 +166,7 @@ export class CoreBudget implements SpinGate, ParkingWord {
     if (!this.holding) return;
     this.holding = false;
     Atomics.and(this.shared, RUNNING, ~this.bit);
-    if (Atomics.load(this.shared, WAITING) !== 0) this.handOff();
+    if (Atomics.load(this.shared, WAITING) !== 0) handOff(this.shared);
   }
 
   /** True if another worker waits for a core. */
@@ -169,11 +179,6 @@ export class CoreBudget implements SpinGate, ParkingWord {
     if (!this.holding) return;
     this.yields++;
     this.release();
-  }
-
-  private handOff(): void {
-    Atomics.add(this.shared, HANDOFF, 1);
-    Atomics.notify(this.shared, HANDOFF, 1);
   }
 
   // ---- ParkingWord: waiting for a core (with BACKOFF.coreWait) ----
@@ -198,15 +203,22 @@ export class CoreBudget implements SpinGate, ParkingWord {
   }
 }
 
-/** The main thread's read-only look at a budget: whether a worker waits for a core. */
-export class CoreDemand {
+/**
+ * The main thread's handle on a budget's waiters. A worker waiting for a core parks on the
+ * handoff word, not on its kick word, so a control request (or an exit) posted to it would
+ * wait for a turn: the control client rouses them all, each re-checks its control counter,
+ * and those with nothing to answer park again. Control requests are rare; transfers never
+ * rouse.
+ */
+export class CoreWaiters {
   private readonly shared: Int32Array;
 
   constructor(buffer: SharedArrayBuffer) {
     this.shared = sharedWords(buffer, threadsOf(buffer));
   }
 
-  crowded(): boolean {
-    return Atomics.load(this.shared, WAITING) !== 0;
+  rouse(): void {
+    // The bump makes a waiter that sampled the word but is not asleep yet return at once.
+    handOff(this.shared, Infinity);
   }
 }

@@ -177,9 +177,19 @@ const coreWait = new Backoff(BACKOFF.coreWait);
 let yielded = false;
 /** When the worker's turn on the core it holds ends (SLICE_MS after it took the core). */
 let turnEnd = 0;
+/**
+ * The worker ran dry and gave its core up while others waited: it waits for a turn like a
+ * worker with work (see CoreBudget). The main thread refills its ring meanwhile, and its kick
+ * then finds no worker asleep to wake only to wait for a core.
+ */
+let queued = false;
+/** This turn moved something; a turn taken in the queue that finds the ring still empty parks on the kick word. */
+let workedThisTurn = false;
 const takeCore = (): boolean => {
   if (yielded || !cores!.tryRun()) return false;
   turnEnd = performance.now() + SLICE_MS;
+  queued = false;
+  workedThisTurn = false;
   return true;
 };
 
@@ -194,7 +204,7 @@ function loop(): void {
       settleWaiters();
       return;
     }
-    if (cores !== null && !cores.running && (core.hasWork() || (engine !== null && engine.wantsStep)) && !takeCore()) {
+    if (cores !== null && !cores.running && (queued || core.hasWork() || (engine !== null && engine.wantsStep)) && !takeCore()) {
       const r = coreWait.idle(cores, takeCore);
       yielded = false;
       if (r === IDLE_TIMED_OUT) break;
@@ -212,6 +222,7 @@ function loop(): void {
       if (unpublished > 0 && (!did || unpublished >= PUBLISH_BATCH || unpublished >= submissions.available())) core.flush();
       if (waiters.length > 0 && settleWaiters()) break;
       if (did) {
+        workedThisTurn = true;
         idle.onWork();
         hardware.onWork();
         heldDry = 0;
@@ -222,11 +233,18 @@ function loop(): void {
         heldDry++;
       } else if (!core.waitingForHardware) {
         heldDry = 0;
-        cores?.release();
-        yielded = false;
-        // A kick means work: go on without an event-loop turn (a control request shows up in
-        // controlSeq below). After a timeout, yield so the worker's event loop runs.
-        if (idle.onIdle(kick, recheck) === IDLE_TIMED_OUT) break;
+        if (cores !== null && cores.running && workedThisTurn && cores.othersWaiting()) {
+          // The waiter this wakes takes the core; this worker queues behind it.
+          cores.release();
+          queued = true;
+          yielded = true;
+        } else {
+          cores?.release();
+          yielded = false;
+          // A kick means work: go on without an event-loop turn (a control request shows up in
+          // controlSeq below). After a timeout, yield so the worker's event loop runs.
+          if (idle.onIdle(kick, recheck) === IDLE_TIMED_OUT) break;
+        }
       } else if (crossProcess) {
         hardware.idle(irqWord, statusRaised);
       }

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CoreBudget, CoreDemand } from '../../dist/protocol/core-budget.js';
+import { CoreBudget, CoreWaiters } from '../../dist/protocol/core-budget.js';
 import { Backoff, BACKOFF, IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN } from '../../dist/protocol/backoff.js';
 
 const budgetBuffer = (threads: number): SharedArrayBuffer => new SharedArrayBuffer(CoreBudget.bytes(threads));
@@ -92,17 +92,45 @@ describe('CoreBudget', () => {
     expect([holder.yields, waiter.waits, waiter.tryRun()]).toEqual([1, 1, true]);
   });
 
-  it('a restarted worker clears what its crashed predecessor held and announced', () => {
+  it('a restarted worker clears what its crashed predecessor held and announced, and wakes the waiters', () => {
     const sab = budgetBuffer(3);
     const crashed = new CoreBudget(sab, 0, 1);
     crashed.tryRun();
     crashed.prepareSleep();
     const other = new CoreBudget(sab, 1, 1);
     expect(other.tryRun()).toBe(false);
+    const seq = other.prepareSleep();
     const restarted = new CoreBudget(sab, 0, 1);
+    // The waiter's sample is stale: its park returns at once instead of at the timeout.
+    expect(other.sleep(seq, 60_000)).toBe('not-equal');
     expect(other.othersWaiting()).toBe(false);
     expect(other.tryRun()).toBe(true);
     expect(restarted.awakeCount()).toBe(2);
+  });
+
+  it('a worker starting in a slot that held no core hands nothing off', () => {
+    const sab = budgetBuffer(3);
+    const holder = new CoreBudget(sab, 1, 1);
+    holder.tryRun();
+    const waiter = new CoreBudget(sab, 2, 1);
+    const seq = waiter.prepareSleep();
+    new CoreBudget(sab, 0, 1);
+    expect(waiter.prepareSleep()).toBe(seq);
+    expect(holder.running).toBe(true);
+  });
+
+  it('CoreWaiters.rouse wakes every waiter, each from its own sample', () => {
+    const sab = budgetBuffer(3);
+    const holder = new CoreBudget(sab, 0, 1);
+    const [a, b] = [1, 2].map((slot) => new CoreBudget(sab, slot, 1));
+    holder.tryRun();
+    const seqA = a!.prepareSleep();
+    const seqB = b!.prepareSleep();
+    new CoreWaiters(sab).rouse();
+    expect([a!.sleep(seqA, 60_000), b!.sleep(seqB, 60_000)]).toEqual(['not-equal', 'not-equal']);
+    // Roused, not handed a core: the holder still holds it.
+    expect([a!.tryRun(), b!.tryRun(), holder.running]).toEqual([false, false, true]);
+    expect(() => new CoreWaiters(new SharedArrayBuffer(8))).toThrow(/EINVAL: core budget: a buffer of 8 bytes holds no budget/);
   });
 
   it('counts the workers awake for the spin gate, one word each', () => {
@@ -115,24 +143,22 @@ describe('CoreBudget', () => {
     expect([a.awakeCount(), a.allowsSpin()]).toEqual([1, true]);
   });
 
-  it('forbids spinning while a worker waits for a core, and the main thread sees that wait', () => {
+  it('forbids spinning while a worker waits for a core', () => {
     const sab = budgetBuffer(3);
-    const demand = new CoreDemand(sab);
     const idle = new CoreBudget(sab, 0, 2);
     const holder = new CoreBudget(sab, 1, 2);
     const waiter = new CoreBudget(sab, 2, 2);
     holder.parked();
     waiter.parked();
-    expect([idle.allowsSpin(), demand.crowded()]).toEqual([true, false]);
+    expect(idle.allowsSpin()).toBe(true);
     // Announced and parked (not awake): the idle worker would spin on the CPU the waiter is
     // about to be handed, so it parks instead.
     const seq = waiter.prepareSleep();
-    expect([idle.awakeCount(), idle.allowsSpin(), demand.crowded()]).toEqual([1, false, true]);
+    expect([idle.awakeCount(), idle.allowsSpin(), idle.othersWaiting()]).toEqual([1, false, true]);
     waiter.cancelSleep();
-    expect([idle.allowsSpin(), demand.crowded()]).toEqual([true, false]);
+    expect([idle.allowsSpin(), idle.othersWaiting()]).toEqual([true, false]);
     expect(seq).toBe(waiter.prepareSleep());
     waiter.cancelSleep();
-    expect(() => new CoreDemand(new SharedArrayBuffer(8))).toThrow(/EINVAL: core budget: a buffer of 8 bytes holds no budget/);
   });
 
   it('rejects a slot, cap or size it cannot honour, naming the value', () => {
@@ -199,5 +225,40 @@ describe('CoreBudget across threads', () => {
     if (overruns === 0) expect(Atomics.load(stats, 1)).toBeLessThanOrEqual(CAP);
     expect(Atomics.load(stats, 1)).toBeGreaterThanOrEqual(1);
     expect(Atomics.load(stats, 0)).toBe(0);
+  });
+
+  it('a rouse wakes every worker parked for a core, long before its park would time out', async () => {
+    const sab = budgetBuffer(3);
+    const observer = new CoreBudget(sab, 0, 1);
+    observer.tryRun();
+    const source = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.budgetUrl).then(({ CoreBudget }) => import(workerData.backoffUrl).then(({ Backoff }) => {
+        const budget = new CoreBudget(workerData.sab, workerData.slot, 1);
+        // A park that only a wake can end within the test's time.
+        const wait = new Backoff({ spins: 0, parkMs: 600000, maxParkMs: 600000 });
+        parentPort.postMessage(wait.idle(budget, () => budget.tryRun()));
+      }));
+    `;
+    const outcomes = [1, 2].map((slot) => new Promise<number>((resolve, reject) => {
+      const w = new Worker(source, {
+        eval: true,
+        workerData: {
+          sab, slot,
+          budgetUrl: new URL('../../dist/protocol/core-budget.js', import.meta.url).href,
+          backoffUrl: new URL('../../dist/protocol/backoff.js', import.meta.url).href,
+        },
+      });
+      workers.push(w);
+      w.once('message', resolve);
+      w.once('error', reject);
+    }));
+    // Both announced their wait (the WAITING mask after the three slot flags and RUNNING) and
+    // are parked, or about to be: the rouse's bump covers that.
+    const words = new Int32Array(sab);
+    await expect.poll(() => [Atomics.load(words, 4), observer.awakeCount()], { timeout: 20_000 }).toEqual([0b110, 1]);
+    new CoreWaiters(sab).rouse();
+    expect(await Promise.all(outcomes)).toEqual([IDLE_WOKEN, IDLE_WOKEN]);
+    expect(observer.running).toBe(true);
   });
 });
