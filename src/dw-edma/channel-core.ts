@@ -1,4 +1,5 @@
 import { EngineFault } from '../device/engine/engine-fault.js';
+import { doubleCounter } from '../device/double-counter.js';
 import type { CompletionRing } from '../protocol/completion-ring.js';
 import { Reason, RESULT_ABORTED, RESULT_OK, RESULT_READ_FAILED, RESULT_WRITE_FAILED } from '../protocol/completion-ring.js';
 import { DESC_INTERLEAVED, DESC_SG, type SubmissionRing } from '../protocol/submission-ring.js';
@@ -99,7 +100,7 @@ const FAULT_RESULT: Record<number, number> = {
 export class ChannelCore {
   /** Completion times: hrtime ns without a BigInt per record. */
   private readonly clock = new HrClock();
-  readonly counters: ChannelCoreCounters = { descriptors: 0, periods: 0, aborted: 0, terminated: 0, chunks: 0, bytes: 0, gateWaits: 0 };
+  readonly counters: ChannelCoreCounters = doubleCounter({ descriptors: 0, periods: 0, aborted: 0, terminated: 0, chunks: 0, bytes: 0, gateWaits: 0 }, 'bytes');
 
   private readonly ops: ChunkHardware;
   private readonly memToDev: boolean;

@@ -1,4 +1,5 @@
 import { EpdmaError, hex } from '../errors.js';
+import { doubleCounter } from '../double-counter.js';
 import { RESOLVE_CROSSES_END, RESOLVE_UNMAPPED, type AddressSpace } from '../bus/address-space.js';
 import type { MemoryRegion } from '../bus/memory-region.js';
 import { channelRegisters, type ChannelKind, type ChannelRegisterSet } from '../regs/channel-registers.js';
@@ -73,7 +74,7 @@ export class ChannelEngine {
   readonly kind: ChannelKind;
   readonly ch: number;
   readonly regs: ChannelRegisterSet;
-  readonly counters: EngineCounters = { chunks: 0, elements: 0, bytes: 0, aborts: 0, localInterrupts: 0, remoteInterrupts: 0 };
+  readonly counters: EngineCounters = doubleCounter({ chunks: 0, elements: 0, bytes: 0, aborts: 0, localInterrupts: 0, remoteInterrupts: 0 }, 'bytes');
 
   private readonly file: MmioRegisterFile;
   /** What differs per layout (status, cycle state, interrupt gates, IMWr/MSI), chosen once. */
