@@ -69,8 +69,8 @@ export const BACKOFF = Object.freeze({
    * last completion; with nothing in flight the pump parks at once (parkMs: the doorbell's
    * own wake ends the park, no timeout). It polls while channel workers wait for a core too:
    * the CoreBudget leaves the main thread its core, and a parked main thread woke too late to
-   * refill the running worker's ring (8 channels at 64 KiB: ~0.6x of one channel parked,
-   * ~0.75-0.85x polling, same runs).
+   * refill the running worker's ring (8 channels at 64 KiB, interleaved runs: ~0.6x of one
+   * channel parked, ~0.85x polling, both with 50 ms core waits).
    */
   completionPoll: Object.freeze({ spins: 64, parkMs: Infinity, maxParkMs: Infinity }),
 } satisfies Record<string, BackoffPolicy>);
