@@ -53,12 +53,14 @@ export const BACKOFF = Object.freeze({
   /**
    * A channel worker with work but no core of the CoreBudget, parked on its handoff word until
    * a running worker gives its core up (or a control request rouses the waiters). The timeout
-   * is the budget's starvation bound: a park that times out ends in a run past the cap. Parks
-   * of 2 ms woke each of 7 waiting workers ~500 times a second for nothing, and every such
-   * wake took a CPU from the copying worker or the main thread: 8 channels at 64 KiB moved
-   * ~0.6x of one channel then, ~0.8x with 20 ms (same runs, main thread polling).
+   * is the budget's starvation bound, a turn of every slot (CoreBudget.waitPolicy sets it; the
+   * value here is the default testbed's: 8 slots of 5 ms turns): a park that times out ends in
+   * a run past the cap. Parks of 2 ms woke each of 7 waiting workers ~500 times a second for
+   * nothing, and every such wake took a CPU from the copying worker or the main thread: 8
+   * channels at 64 KiB moved ~0.6x of one channel then, ~0.8x with 20 ms (same runs, main
+   * thread polling).
    */
-  coreWait: Object.freeze({ spins: 0, parkMs: 20, maxParkMs: 20 }),
+  coreWait: Object.freeze({ spins: 0, parkMs: 40, maxParkMs: 40 }),
   /**
    * The main thread's completion pump while transfers are in flight: empty passes, each a
    * peek at the doorbell (~5 us) and a macrotask (~2-3 us on Node 20) apart, before it

@@ -125,7 +125,7 @@ export interface ChannelWorkerStats {
   readonly idleTimeouts: number;
   /** Idle spins cut short because the CoreBudget had no core for a spinner. */
   readonly crowdedParks: number;
-  /** CoreBudget: parks waiting for a core, cores given to a waiter at a slice end, runs past the cap after STARVE_MS. */
+  /** CoreBudget: parks waiting for a core, cores given to a waiter at a turn end, runs past the cap after starveMs. */
   readonly coreWaits: number;
   readonly coreYields: number;
   readonly coreOverruns: number;

@@ -1,5 +1,6 @@
 import { EpdmaError } from '../device/errors.js';
-import type { ParkingWord, SpinGate } from './backoff.js';
+import { BACKOFF } from './backoff.js';
+import type { BackoffPolicy, ParkingWord, SpinGate } from './backoff.js';
 
 /**
  * How the channel workers of one testbed share the cores with each other and with the main
@@ -11,9 +12,9 @@ import type { ParkingWord, SpinGate } from './backoff.js';
  * So at most `cap` workers (cores - 1: the main thread keeps a core, and its completion pump
  * polls on it while transfers are in flight) run at once:
  *
- * - a worker with work takes a core (tryRun) or parks on the handoff word (BACKOFF.coreWait,
+ * - a worker with work takes a core (tryRun) or parks on the handoff word (waitPolicy,
  *   announcing itself in the waiting mask) until a running worker gives one up;
- * - a running worker gives its core up at the end of its turn (2 ms from taking it) when
+ * - a running worker gives its core up at the end of its turn (TURN_MS from taking it) when
  *   others wait (yield), so the channels take turns, and when it runs out of work (after a
  *   short hold while the main thread owes it a refill). Run dry while others wait, it queues
  *   for the next turn like a worker with work: the refill lands in its ring meanwhile, and
@@ -25,7 +26,7 @@ import type { ParkingWord, SpinGate } from './backoff.js';
  *   on 2 cores, woken workers then sat ~250 us in the run queue per handoff.
  *
  * The budget is a performance policy, never a gate on correctness: a worker that waited
- * STARVE_MS for a core runs anyway (a yield nobody took), a worker restarted in a crashed
+ * starveMs for a core runs anyway (a yield nobody took), a worker restarted in a crashed
  * holder's slot wakes the waiters, a control request wakes them all (CoreWaiters.rouse), and
  * every park has a timeout.
  *
@@ -39,8 +40,16 @@ const HANDOFF = 2;
 const SHARED_WORDS = 3;
 /** Slots are bits of one Int32 word. */
 const MAX_THREADS = 31;
-/** Longest a worker with work waits for a core before it runs regardless (BACKOFF.coreWait parks as long). */
-const STARVE_MS = 20;
+/**
+ * A worker's turn on a core while others wait for one. Every handoff costs a futex wake and
+ * the woken worker's way back onto a CPU: here ~50-200 us for most, up to milliseconds for a
+ * few (measured from release to the waiter's tryRun with 8 channels on this project's 2-core
+ * VM), time in which nobody copies. Interleaved runs of 8 channels at 64 KiB (three 1 s runs
+ * each, several rounds, medians): 2 ms turns moved ~8.6-9.5 GB/s with ~560 handoffs a second,
+ * 4-6 ms turns ~10.2-10.6 GB/s with ~390, 10 ms ~10.3 GB/s. A saturated channel among n
+ * waits (n - 1) turns for its next one: 35 ms with 8, where 2 ms turns made it 14 ms.
+ */
+export const TURN_MS = 5;
 
 /** Worker slots of a budget buffer (its length says how many); EINVAL if it holds no budget. */
 function threadsOf(buffer: SharedArrayBuffer): number {
@@ -69,6 +78,13 @@ function bitCount(v: number): number {
 export class CoreBudget implements SpinGate, ParkingWord {
   readonly slot: number;
   readonly cap: number;
+  /**
+   * Longest a worker with work waits for a core before it runs regardless: a turn of every
+   * slot (the others' turns, and one of slack for handoffs and holds).
+   */
+  readonly starveMs: number;
+  /** How a worker waits for a core: parked until a handoff, at most starveMs at a time. */
+  readonly waitPolicy: BackoffPolicy;
   /** Times this worker parked for a core, gave one up to a waiter, and ran past the budget. */
   waits = 0;
   yields = 0;
@@ -98,6 +114,8 @@ export class CoreBudget implements SpinGate, ParkingWord {
     this.shared = sharedWords(buffer, threads);
     this.slot = slot;
     this.cap = cap;
+    this.starveMs = threads * TURN_MS;
+    this.waitPolicy = Object.freeze({ ...BACKOFF.coreWait, parkMs: this.starveMs, maxParkMs: this.starveMs });
     this.bit = 1 << slot;
     // Whatever a crashed predecessor held or announced is released; if it held a core, the
     // workers waiting for one learn it now, not at their park's timeout.
@@ -138,7 +156,7 @@ export class CoreBudget implements SpinGate, ParkingWord {
   }
 
   /**
-   * Takes a core if fewer than `cap` are taken, or if this worker has waited STARVE_MS for
+   * Takes a core if fewer than `cap` are taken, or if this worker has waited starveMs for
    * one. True if it holds a core now.
    */
   tryRun(): boolean {
@@ -158,7 +176,7 @@ export class CoreBudget implements SpinGate, ParkingWord {
   private starved(): boolean {
     const now = performance.now();
     if (this.waitingSince < 0) this.waitingSince = now;
-    return now - this.waitingSince >= STARVE_MS;
+    return now - this.waitingSince >= this.starveMs;
   }
 
   /** Gives the core up (out of work); wakes a waiter if there is one. */
@@ -181,7 +199,7 @@ export class CoreBudget implements SpinGate, ParkingWord {
     this.release();
   }
 
-  // ---- ParkingWord: waiting for a core (with BACKOFF.coreWait) ----
+  // ---- ParkingWord: waiting for a core (with waitPolicy) ----
 
   /** Announces the wait (a release from now on wakes a waiter) and samples the handoff count. */
   prepareSleep(): number {

@@ -9,7 +9,7 @@
  *
  * In a testbed the workers share the cores through a CoreBudget: a worker runs only while it
  * holds one of cores - 1 cores, gives it up when it runs out of work or, at the end of its
- * turn (SLICE_MS from taking it), to a worker waiting for one; the main thread keeps the last
+ * turn (TURN_MS from taking it), to a worker waiting for one; the main thread keeps the last
  * core.
  */
 import { workerData } from 'node:worker_threads';
@@ -29,7 +29,7 @@ import { createChannelOps } from '../dw-edma/create-channel-ops.js';
 import { CompletionDoorbell } from '../protocol/completion-doorbell.js';
 import { CompletionRing } from '../protocol/completion-ring.js';
 import { Backoff, BACKOFF, SequenceWord } from '../protocol/backoff.js';
-import { CoreBudget } from '../protocol/core-budget.js';
+import { CoreBudget, TURN_MS } from '../protocol/core-budget.js';
 import { IDLE_TIMED_OUT, IdleBackoff, KickWord } from '../protocol/kick-word.js';
 import { SubmissionRing } from '../protocol/submission-ring.js';
 import { TraceRing } from '../protocol/trace-ring.js';
@@ -172,10 +172,10 @@ const HOLD_DRY_POLLS = 1000;
 let heldDry = 0;
 
 /** Waiting for a core of the CoreBudget (the worker has work, but cap workers run). */
-const coreWait = new Backoff(BACKOFF.coreWait);
+const coreWait = new Backoff(cores?.waitPolicy ?? BACKOFF.coreWait);
 /** The worker gave its core to a waiter: its next wait does not take it straight back. */
 let yielded = false;
-/** When the worker's turn on the core it holds ends (SLICE_MS after it took the core). */
+/** When the worker's turn on the core it holds ends (TURN_MS after it took the core). */
 let turnEnd = 0;
 /**
  * The worker ran dry and gave its core up while others waited: it waits for a turn like a
@@ -187,7 +187,7 @@ let queued = false;
 let workedThisTurn = false;
 const takeCore = (): boolean => {
   if (yielded || !cores!.tryRun()) return false;
-  turnEnd = performance.now() + SLICE_MS;
+  turnEnd = performance.now() + TURN_MS;
   queued = false;
   workedThisTurn = false;
   return true;

@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CoreBudget, CoreWaiters } from '../../dist/protocol/core-budget.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CoreBudget, CoreWaiters, TURN_MS } from '../../dist/protocol/core-budget.js';
 import { Backoff, BACKOFF, IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN } from '../../dist/protocol/backoff.js';
 
 const budgetBuffer = (threads: number): SharedArrayBuffer => new SharedArrayBuffer(CoreBudget.bytes(threads));
@@ -24,6 +24,33 @@ describe('CoreBudget', () => {
     expect([a!.running, c!.tryRun()]).toEqual([false, true]);
     expect(a!.tryRun()).toBe(false);
     expect(a!.overruns + b!.overruns + c!.overruns).toBe(0);
+  });
+
+  it('a waiter runs past the cap only after a turn of every slot: starveMs, its park timeout', () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const sab = budgetBuffer(8);
+      const holder = new CoreBudget(sab, 0, 1);
+      const waiter = new CoreBudget(sab, 7, 1);
+      expect(waiter.starveMs).toBe(8 * TURN_MS);
+      expect(waiter.waitPolicy).toEqual({ spins: 0, parkMs: 8 * TURN_MS, maxParkMs: 8 * TURN_MS });
+      expect(new CoreBudget(budgetBuffer(3), 2, 1).starveMs).toBe(3 * TURN_MS);
+      expect(holder.tryRun()).toBe(true);
+      // The wait counts from the first refusal.
+      expect(waiter.tryRun()).toBe(false);
+      vi.advanceTimersByTime(8 * TURN_MS - 1);
+      expect(waiter.tryRun()).toBe(false);
+      vi.advanceTimersByTime(1);
+      expect([waiter.tryRun(), waiter.overruns, holder.running]).toEqual([true, 1, true]);
+      // Released and refused again, it waits a whole bound anew.
+      waiter.release();
+      expect(waiter.tryRun()).toBe(false);
+      vi.advanceTimersByTime(8 * TURN_MS - 1);
+      expect(waiter.tryRun()).toBe(false);
+      expect(waiter.overruns).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a release wakes a waiter only when one announced itself: the handoff count says so', () => {
@@ -221,7 +248,7 @@ describe('CoreBudget across threads', () => {
     const results = await Promise.all(done);
     for (let i = 0; i < THREADS; i++) expect(Atomics.load(stats, 2 + i)).toBe(TURNS);
     const overruns = results.reduce((n, r) => n + r.overruns, 0);
-    // Only a worker starved for STARVE_MS may exceed the cap; without one, the cap held.
+    // Only a worker starved for starveMs may exceed the cap; without one, the cap held.
     if (overruns === 0) expect(Atomics.load(stats, 1)).toBeLessThanOrEqual(CAP);
     expect(Atomics.load(stats, 1)).toBeGreaterThanOrEqual(1);
     expect(Atomics.load(stats, 0)).toBe(0);
