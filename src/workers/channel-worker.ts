@@ -172,7 +172,7 @@ const HOLD_DRY_POLLS = 1000;
 let heldDry = 0;
 
 /** Waiting for a core of the CoreBudget (the worker has work, but cap workers run). */
-const coreWait = new Backoff(cores?.waitPolicy ?? BACKOFF.coreWait);
+const coreWait = cores === null ? null : new Backoff(cores.waitPolicy);
 /** The worker gave its core to a waiter: its next wait does not take it straight back. */
 let yielded = false;
 /** When the worker's turn on the core it holds ends (TURN_MS after it took the core). */
@@ -205,7 +205,7 @@ function loop(): void {
       return;
     }
     if (cores !== null && !cores.running && (queued || core.hasWork() || (engine !== null && engine.wantsStep)) && !takeCore()) {
-      const r = coreWait.idle(cores, takeCore);
+      const r = coreWait!.idle(cores, takeCore);
       yielded = false;
       if (r === IDLE_TIMED_OUT) break;
     } else {
