@@ -252,7 +252,8 @@ export class ChannelCore {
   /** One step of the channel. True if it did something (or must look again at once). */
   poll(): boolean {
     if (this.chunkRunning) return this.pollChunk();
-    const pending = this.ctl.terminatePending();
+    const s = this.ctl.state();
+    const pending = this.ctl.terminatePending(); // after the state: see chunkDone
     if (pending !== TERMINATE_NONE) {
       // Nothing on the hardware: the terminate takes effect now.
       this.haltIdle();
@@ -260,7 +261,6 @@ export class ChannelCore {
       return true;
     }
     // IDLE and PAUSED channels wait for the main thread (issuePending, resume).
-    const s = this.ctl.state();
     if (stateStatus(s) !== CHANNEL_BUSY) return false;
     if (this.cookie === 0) return this.startNextDescriptor(s);
     if (this.moreBursts()) {
@@ -373,13 +373,17 @@ export class ChannelCore {
   /** dw_edma_done_interrupt: act on the request, then the next chunk or descriptor. */
   private chunkDone(): void {
     for (;;) {
+      // The pending word after the state: the contract's terminateAsync stores it before it
+      // requests the STOP, so a STOP seen in `s` comes with its word. Read the other way round,
+      // a terminate landing between the reads looked like a bare STOP (dw-edma's: NOERROR, with
+      // a callback).
+      const s = this.ctl.state();
       const pending = this.ctl.terminatePending();
       if (pending !== TERMINATE_NONE) {
         this.haltIdle();
         this.finishTerminate(pending);
         return;
       }
-      const s = this.ctl.state();
       const request = stateRequest(s);
       if (request === REQUEST_STOP) {
         // dw-edma: the STOP completes the descriptor with the result virt-dma set at prep

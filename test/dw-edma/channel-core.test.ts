@@ -215,3 +215,42 @@ describe.each(['contract', 'dw-edma'] as const)('channel state machine, quirks %
     expect(ch.startKinds()).toBe('FN'.repeat(50));
   });
 });
+
+describe('a terminate racing the worker at a chunk boundary (contract)', () => {
+  // The main thread's terminateAsync stores the terminate word, then requests the STOP; the
+  // worker reads both words at every chunk DONE. Here the terminate lands right after the k-th
+  // read of either word (by anyone) while the worker handles the first chunk's DONE: whatever
+  // k, the half-done descriptor ends terminated, without a callback, never as a bare STOP's
+  // NOERROR completion.
+  it('lands after any read of the state or terminate word: terminated, no callback', async () => {
+    let positions = 0;
+    for (let k = 1; ; k++) {
+      const ch = new ScriptedChannel('contract');
+      await ch.run('G P(4) I');
+      const ctl = ch.control;
+      const state = ctl.state.bind(ctl);
+      const terminatePending = ctl.terminatePending.bind(ctl);
+      let reads = 0;
+      let landed = false;
+      const afterRead = <T>(value: T): T => {
+        if (!landed && ++reads === k) {
+          landed = true;
+          ch.handle.terminateAsync();
+        }
+        return value;
+      };
+      ctl.state = () => (landed ? state() : afterRead(state()));
+      ctl.terminatePending = () => (landed ? terminatePending() : afterRead(terminatePending()));
+      await ch.run('D');
+      if (!landed) break;
+      positions++;
+      // Landed after the second chunk started: it takes effect at that chunk's DONE.
+      if (ch.hw.running) await ch.run('D');
+      expect(ch.callbacks, `terminate after read ${k}`).toEqual([]);
+      expect(ch.settled.map((c) => [c.result, c.reason]), `terminate after read ${k}`).toEqual([['aborted', 'terminated']]);
+      expect(ch.errors()).toEqual([]);
+    }
+    // The DONE's handling reads the words several times (hold check, request, terminate word).
+    expect(positions).toBeGreaterThanOrEqual(3);
+  });
+});

@@ -214,29 +214,39 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
         if (again) launch(lane, slotIndex, nextLength);
       };
 
+      /** The testbed closed (or the endpoint died) under the run: it ends with what it measured, it does not fail. */
+      const shutDown = (err: unknown): void => {
+        if (!isEpdmaError(err, 'ESHUTDOWN')) throw err;
+        stopped = true;
+        runInfo.shutdown ??= err.text;
+      };
+
       const onBatch = (batch: readonly Completion[]): void => {
-        try {
-          for (let i = 0; i < batch.length; i++) {
-            const c = batch[i]!;
-            const lane = byChannel.get(c.channel);
-            if (lane !== undefined && lane.inFlight > 0) complete(lane, c);
+        // A shutdown fails what was in flight in the same batch as the last good completions:
+        // a relaunch refused for one completion must not skip counting the rest.
+        for (let i = 0; i < batch.length; i++) {
+          const c = batch[i]!;
+          const lane = byChannel.get(c.channel);
+          if (lane === undefined || lane.inFlight === 0) continue;
+          try {
+            complete(lane, c);
+          } catch (err) {
+            shutDown(err);
           }
-          let busy = false;
-          for (const lane of lanes) {
-            if (lane.pending) {
-              lane.pending = false;
-              lane.chan.issuePending();
-            }
-            if (lane.inFlight > 0) busy = true;
-          }
-          if (!busy) finish?.();
-        } catch (err) {
-          // The testbed closed under the run: it ends with what it measured, it does not fail.
-          if (!isEpdmaError(err, 'ESHUTDOWN')) throw err;
-          stopped = true;
-          runInfo.shutdown ??= err.text;
-          finish?.();
         }
+        let busy = false;
+        for (const lane of lanes) {
+          if (lane.pending && !stopped) {
+            lane.pending = false;
+            try {
+              lane.chan.issuePending();
+            } catch (err) {
+              shutDown(err);
+            }
+          }
+          if (lane.inFlight > 0) busy = true;
+        }
+        if (!busy || stopped) finish?.();
       };
 
       const done = new Promise<void>((resolve, reject) => {
