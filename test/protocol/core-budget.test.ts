@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CoreBudget, CoreWaiters, TURN_MS } from '../../dist/protocol/core-budget.js';
-import { Backoff, BACKOFF, IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN } from '../../dist/protocol/backoff.js';
+import { Backoff, IDLE_RECHECK_FOUND_WORK, IDLE_WOKEN } from '../../dist/protocol/backoff.js';
 
 const budgetBuffer = (threads: number): SharedArrayBuffer => new SharedArrayBuffer(CoreBudget.bytes(threads));
 
@@ -97,11 +97,11 @@ describe('CoreBudget', () => {
     );
   });
 
-  it('waits through BACKOFF.coreWait: takes a free core in the re-check, and is woken by a yield', () => {
+  it('waits through its waitPolicy (as the channel worker does): takes a free core in the re-check, and is woken by a yield', () => {
     const sab = budgetBuffer(2);
     const holder = new CoreBudget(sab, 0, 1);
     const waiter = new CoreBudget(sab, 1, 1);
-    const wait = new Backoff(BACKOFF.coreWait);
+    const wait = new Backoff(waiter.waitPolicy);
     const take = (): boolean => waiter.tryRun();
     expect(wait.idle(waiter, take)).toBe(IDLE_RECHECK_FOUND_WORK);
     waiter.release();
@@ -212,11 +212,11 @@ describe('CoreBudget across threads', () => {
     const stats = new Int32Array(new SharedArrayBuffer(4 * (2 + THREADS)));
     const source = `
       const { workerData, parentPort } = require('node:worker_threads');
-      import(workerData.budgetUrl).then(({ CoreBudget }) => import(workerData.backoffUrl).then(({ Backoff, BACKOFF }) => {
+      import(workerData.budgetUrl).then(({ CoreBudget }) => import(workerData.backoffUrl).then(({ Backoff }) => {
         const { sab, slot, cap, stats, turns } = workerData;
         const s = new Int32Array(stats);
         const budget = new CoreBudget(sab, slot, cap);
-        const wait = new Backoff(BACKOFF.coreWait);
+        const wait = new Backoff(budget.waitPolicy);
         const take = () => budget.tryRun();
         for (let t = 0; t < turns; t++) {
           while (!budget.tryRun()) wait.idle(budget, take);
