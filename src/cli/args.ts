@@ -28,9 +28,10 @@ export function parseSizeRange(text: string): [min: number, max: number] {
   return [min, max];
 }
 
-const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** A bare number is seconds, as fio reads `runtime` and `ramp_time`: `--duration 3` once ran 3 ms. */
+const DURATION_UNITS: Record<string, number> = { '': 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** `1500` (ms), `500ms`, `10s`, `1.5s`, `2m`, `1h` -> milliseconds (rounded). */
+/** `1.5` (s), `500ms`, `10s`, `1.5s`, `2m`, `1h` -> milliseconds (rounded). */
 export function parseDuration(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*$/i.exec(text);
   const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!) : NaN;

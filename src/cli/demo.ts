@@ -56,8 +56,7 @@ export async function runDemo(args: string[]): Promise<number> {
   }
   // Seconds as a plain number (3, 0.5) or a duration (500ms, 2s).
   const secondsText = parsed.values.seconds;
-  const seconds = secondsText === undefined ? (process.env['CI'] ? 1 : 3)
-    : optionValue('--seconds', () => parseDuration(/^\s*\d+(\.\d+)?\s*$/.test(secondsText) ? `${secondsText}s` : secondsText)) / 1000;
+  const seconds = secondsText === undefined ? (process.env['CI'] ? 1 : 3) : optionValue('--seconds', () => parseDuration(secondsText)) / 1000;
   if (!(seconds > 0)) throw new UsageError(`--seconds ${JSON.stringify(secondsText)} moves nothing`);
   const trace = parsed.values.trace;
   if (trace !== undefined) await checkOutputFile('--trace', trace);

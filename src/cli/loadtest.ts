@@ -37,7 +37,7 @@ endpoint process started with 'epdma endpoint --shm DIR'), verifies every byte d
   --size S          bytes per transfer: 64k, or a random size in a range: 4k-1m (default 64k)
   --depth N         transfers in flight per channel, 1..1024 (default 16, lowered to fit
                     memory for big sizes, which is said on stderr)
-  --duration D      how long to measure: 500ms, 10s, 2m (default 5s); or
+  --duration D      how long to measure: 500ms, 10s, 2m, a bare 10 is seconds (default 5s); or
   --iterations N    transfers per channel
   --warmup D        run this long before measuring, excluded from the rates (default: a tenth
                     of the duration, at most 1s; 0 with --iterations)

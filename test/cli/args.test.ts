@@ -48,8 +48,9 @@ describe('parseSizeRange', () => {
 });
 
 describe('parseDuration', () => {
-  it('reads ms, s, m, h and bare milliseconds', () => {
-    expect(parseDuration('1500')).toBe(1500);
+  it('reads ms, s, m, h and bare seconds (fio runtime)', () => {
+    expect(parseDuration('3')).toBe(3000);
+    expect(parseDuration('0.25')).toBe(250);
     expect(parseDuration('500ms')).toBe(500);
     expect(parseDuration('10s')).toBe(10_000);
     expect(parseDuration('1.5S')).toBe(1500);

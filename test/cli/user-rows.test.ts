@@ -237,8 +237,8 @@ describe('issue 15, row by row', { timeout: 90_000 }, () => {
     expect(r.stderr).toMatch(/ 2 ch {2}20 xfers .* done\n/);
   }, 70_000);
 
-  it('11: a duration run warms up first and says how long', async () => {
-    const r = await runCli(['loadtest', '--side', 'endpoint', '--channels', '1', '--duration', '600ms', '--warmup', '200ms', '--size', '4k', '--depth', '2', '--json'], 60_000);
+  it('11: a duration run warms up first and says how long (bare numbers are seconds, as in fio)', async () => {
+    const r = await runCli(['loadtest', '--side', 'endpoint', '--channels', '1', '--duration', '0.6', '--warmup', '0.2', '--size', '4k', '--depth', '2', '--json'], 60_000);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as LoadReport;
     expect(report.warmupMs).toBe(200);
