@@ -39,8 +39,9 @@ endpoint process started with 'epdma endpoint --shm DIR'), verifies every byte d
                     memory for big sizes, which is said on stderr)
   --duration D      how long to measure: 500ms, 10s, 2m, a bare 10 is seconds (default 5s); or
   --iterations N    transfers per channel
-  --warmup D        run this long before measuring, excluded from the rates (default: a tenth
-                    of the duration, at most 1s; 0 with --iterations)
+  --warmup D        run this long before measuring, excluded from the rates (default: until
+                    the rate is steady, as fio's steadystate=bw:10% over four 250ms windows; at
+                    least a tenth of the duration, at most twice it and 10s; said on stderr)
   --no-verify       skip filling and checking the data
   --json            print the report as JSON on stdout (settings, startedAt, warmupMs, machine,
                     versions, totals, per channel; 'interrupted' when it did not finish)
@@ -96,7 +97,8 @@ interface Plan {
   depth: number | undefined;
   iterations: number | undefined;
   durationMs: number | undefined;
-  warmupMs: number;
+  /** A fixed warm-up; undefined: until the rate is steady (or none with --iterations). */
+  warmupMs: number | undefined;
   verify: boolean;
   thresholds: Threshold[];
   json: boolean;
@@ -126,8 +128,7 @@ async function readOptions(argv: string[]): Promise<Plan | null> {
   const durationMs = iterations !== undefined ? undefined : optionValue('--duration', () => parseDuration(v.duration ?? '5s'));
   if (durationMs !== undefined && durationMs < 1) throw new UsageError(`--duration ${JSON.stringify(v.duration)} measures nothing`);
   if (v.warmup !== undefined && iterations !== undefined) throw new UsageError(`--warmup ${v.warmup}: only with --duration (--iterations counts every transfer)`);
-  const warmupMs = v.warmup !== undefined ? optionValue('--warmup', () => parseDuration(v.warmup!))
-    : durationMs === undefined ? 0 : Math.min(1000, Math.round(durationMs / 10));
+  const warmupMs = v.warmup !== undefined ? optionValue('--warmup', () => parseDuration(v.warmup!)) : undefined;
   const thresholds = (v.threshold ?? []).map((expr) => optionValue('--threshold', () => parseThreshold(expr)));
   if (v.trace !== undefined && v.attach !== undefined) {
     throw new UsageError('--trace records the in-process testbed; with --attach the channels run in the endpoint process');
@@ -237,7 +238,7 @@ async function runPlan(plan: Plan, signals: SignalLatch): Promise<number> {
     size: plan.size[0] === plan.size[1] ? plan.size[0] : plan.size,
     depth: memory.depth,
     verify: plan.verify,
-    ...(plan.iterations !== undefined ? { iterations: plan.iterations } : { durationMs: plan.durationMs!, warmupMs: plan.warmupMs }),
+    ...(plan.iterations !== undefined ? { iterations: plan.iterations } : { durationMs: plan.durationMs!, ...(plan.warmupMs !== undefined ? { warmupMs: plan.warmupMs } : {}) }),
   };
   const settings: LoadReportSettings = {
     side: plan.side,
@@ -359,11 +360,16 @@ async function report(plan: Plan, settings: LoadReportSettings, startedAt: Date,
   const p999Us = run?.accumulator.percentileUs(99.9) ?? final.maxUs;
   const thresholds = plan.thresholds.length > 0 ? evaluateThresholds(plan.thresholds, { ...final, p999Us }) : undefined;
   const loadReport: LoadReport = buildLoadReport(final, {
-    settings, startedAt, warmupMs: plan.iterations !== undefined ? 0 : plan.warmupMs, epdmaVersion: epdmaVersion(),
+    settings, startedAt, warmupMs: run?.warmupMs ?? 0, epdmaVersion: epdmaVersion(),
     ...(interrupted !== undefined ? { interrupted } : {}),
     ...(thresholds !== undefined ? { thresholds } : {}),
   });
 
+  if (run?.warmupSettled !== undefined && run.warmupMs > 0) {
+    note(`warm-up ${(run.warmupMs / 1000).toFixed(2)} s, excluded from the rates: ${run.warmupSettled
+      ? 'the rate settled (four 250 ms windows within 10% of their mean)'
+      : 'the rate had not settled by the longest warm-up; measured anyway'}`);
+  }
   if (interrupted !== undefined) note(`${interrupted.reason}: partial results after ${(final.elapsedMs / 1000).toFixed(1)} s`);
   if (plan.json) process.stdout.write(`${JSON.stringify(loadReport, null, 2)}\n`);
   else {

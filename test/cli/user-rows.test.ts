@@ -85,6 +85,9 @@ describe('issue 15, row by row', { timeout: 90_000 }, () => {
     expect(report.mismatches).toBe(0);
     expect(report.elapsedMs).toBeLessThan(30_000);
     expect(p.stderr).toMatch(/^epdma loadtest: interrupted by SIGINT: partial results after [\d.]+ s$/m);
+    // The default warm-up ran until the rate settled (or its longest) and says which.
+    expect(p.stderr).toMatch(/^epdma loadtest: warm-up [\d.]+ s, excluded from the rates: the rate (settled|had not settled)/m);
+    expect(report.warmupMs).toBeGreaterThan(0);
     const page = readFileSync(html, 'utf8');
     expect(page).toContain('INTERRUPTED (interrupted by SIGINT): partial results');
   }, 160_000);
@@ -97,7 +100,7 @@ describe('issue 15, row by row', { timeout: 90_000 }, () => {
     delete env['EPDMA_NO_NATIVE'];
     // --no-verify: every slot is always waiting on a transfer (no fill step between), so the
     // endpoint's death always finds transfers in flight to abort.
-    const p = start(['loadtest', '--attach', shm, '--duration', '60s', '--size', '64k', '--depth', '4', '--no-verify', '--json'], env);
+    const p = start(['loadtest', '--attach', shm, '--duration', '60s', '--warmup', '1s', '--size', '64k', '--depth', '4', '--no-verify', '--json'], env);
     await untilTransfers(p);
     ep.proc.kill('SIGKILL');
     expect(await p.exited).toBe(1);

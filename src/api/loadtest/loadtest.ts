@@ -4,6 +4,7 @@ import type { ChannelInfo, Completion, DmaBuffer, DmaChannel, DmaMemory, Testbed
 import { LoadStatsAccumulator, type ChannelStatsAccumulator, type LoadProgress } from './load-stats.js';
 import { sourcePattern } from './dmatest-pattern.js';
 import { GUARD_BYTES, SLOT_PATTERN_STRIDE, SlotCheck, readOffset } from './slot-check.js';
+import { SteadyState } from './steady-state.js';
 import { checkBoolean, checkCount, checkDuration, checkEnum, checkLength, checkObject, checkOptions, show } from '../validate.js';
 
 export interface LoadTestOptions {
@@ -15,8 +16,11 @@ export interface LoadTestOptions {
   iterations?: number;
   verify?: boolean;
   /**
-   * Ramp-up excluded from the rates (fio's ramp_time), run before `durationMs`. Default: a tenth
-   * of the duration, at most 1 s; 0 with `iterations`.
+   * Ramp-up excluded from the rates (fio's ramp_time), run before `durationMs`. Default: until
+   * the rate is steady (fio's steadystate: STEADY_WINDOWS windows of STEADY_WINDOW_MS within
+   * STEADY_TOLERANCE of their mean), at least a tenth of the duration (at most 1 s), at most
+   * twice the duration (at least 1 s, at most 10 s); 0 with `iterations`. LoadTestRun says how
+   * long it was and whether the rate settled.
    */
   warmupMs?: number;
   /** Progress snapshot period (default 250 ms). */
@@ -35,13 +39,21 @@ export interface LoadTestRun {
   readonly accumulator: LoadStatsAccumulator;
   readonly firstMismatches: string[];
   readonly errorReasons: string[];
-  /** The warm-up that was excluded from the rates. */
-  readonly warmupMs: number;
+  /** The warm-up that was excluded from the rates (ms; final once the measured part started). */
+  warmupMs: number;
+  /** A default warm-up: whether the rate settled (false: it ended at its longest). Undefined for a fixed one. */
+  warmupSettled: boolean | undefined;
   /** Set when the run ended early because the testbed shut down under it (why). */
   shutdown: string | undefined;
 }
 
 const MAX_REPORTS = 8;
+/** The default warm-up's steady-state test: 4 windows of 250 ms (fio's ss_dur 1 s), each within 10% of their mean. */
+const STEADY_WINDOW_MS = 250;
+const STEADY_WINDOWS = 4;
+const STEADY_TOLERANCE = 0.1;
+/** The default warm-up's longest: twice the duration, within [1 s, 10 s]. */
+const STEADY_MAX_MS = 10_000;
 /**
  * Seed of the run's source pattern (any value: slots and uses differ by where they start in it,
  * SLOT_PATTERN_STRIDE apart).
@@ -105,6 +117,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
     const subscriptions: Subscription[] = [];
     let timer: NodeJS.Timeout | undefined;
     let warmupTimer: NodeJS.Timeout | undefined;
+    let steadyTimer: NodeJS.Timeout | undefined;
     const allocated: { mem: DmaMemory; buf: DmaBuffer }[] = [];
     const firstMismatches: string[] = [];
     const errorReasons: string[] = [];
@@ -115,6 +128,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       stopped = true;
       if (timer !== undefined) clearInterval(timer);
       if (warmupTimer !== undefined) clearTimeout(warmupTimer);
+      if (steadyTimer !== undefined) clearInterval(steadyTimer);
       for (const s of subscriptions.splice(0)) s.unsubscribe();
       await Promise.allSettled(lanes.map((l) => l.chan.release()));
       for (const a of allocated.splice(0)) {
@@ -125,7 +139,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
     (async () => {
       const picked = await pickChannels(testbed, o.side, o.channels);
       const acc = new LoadStatsAccumulator(picked.map((p) => p.chan.info.name));
-      const runInfo: LoadTestRun = { accumulator: acc, firstMismatches, errorReasons, warmupMs: o.warmupMs, shutdown: undefined };
+      const runInfo: LoadTestRun = { accumulator: acc, firstMismatches, errorReasons, warmupMs: 0, warmupSettled: undefined, shutdown: undefined };
       run?.(runInfo);
       const alloc = (mem: DmaMemory, bytes: number): DmaBuffer => {
         try {
@@ -164,9 +178,10 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       }
 
       const started = performance.now();
-      let measureStart = o.warmupMs > 0 ? Infinity : started;
+      const warm = o.warmup.maxMs > 0;
+      let measureStart = warm ? Infinity : started;
       // Duration mode: the measured part runs durationMs from the end of the warm-up.
-      let deadline = o.iterations === undefined && o.warmupMs === 0 ? started + o.durationMs : Infinity;
+      let deadline = o.iterations === undefined && !warm ? started + o.durationMs : Infinity;
       const elapsed = (): number => Math.max(0, performance.now() - measureStart);
 
       /** Whether the lane gets another transfer (not stopped, iterations or time left). */
@@ -271,18 +286,38 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
         }));
       }
       const endWarmup = (): void => {
+        if (steadyTimer !== undefined) clearInterval(steadyTimer);
+        if (measureStart !== Infinity || stopped) return;
         // fio's ramp_time: what ran so far does not count. The timeline starts at 0 bytes.
         for (const lane of lanes) {
           lane.stats.reset();
           lane.stats.sample(0);
         }
         measureStart = performance.now();
+        runInfo.warmupMs = o.warmup.steady ? Math.round(measureStart - started) : o.warmup.minMs;
         if (o.iterations === undefined) deadline = measureStart + o.durationMs;
       };
-      if (o.warmupMs === 0) for (const lane of lanes) lane.stats.sample(0);
-      if (o.warmupMs > 0) {
-        warmupTimer = setTimeout(endWarmup, o.warmupMs);
+      if (!warm) for (const lane of lanes) lane.stats.sample(0);
+      else if (!o.warmup.steady) {
+        warmupTimer = setTimeout(endWarmup, o.warmup.minMs);
         warmupTimer.unref();
+      } else {
+        // Each window's rate from the bytes moved in it (the timer's own lateness included).
+        const steady = new SteadyState(STEADY_WINDOWS, STEADY_TOLERANCE);
+        let windowStart = started;
+        let windowBytes = 0;
+        runInfo.warmupSettled = false;
+        steadyTimer = setInterval(() => {
+          const now = performance.now();
+          let bytes = 0;
+          for (const lane of lanes) bytes += lane.stats.bytes;
+          const settled = steady.add(((bytes - windowBytes) * 1000) / Math.max(1, now - windowStart));
+          windowStart = now;
+          windowBytes = bytes;
+          if (settled) runInfo.warmupSettled = true;
+          if ((settled && now - started >= o.warmup.minMs) || now - started >= o.warmup.maxMs) endWarmup();
+        }, STEADY_WINDOW_MS);
+        steadyTimer.unref();
       }
       timer = setInterval(() => {
         if (measureStart !== Infinity) subscriber.next(acc.snapshot(elapsed(), false));
@@ -298,7 +333,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       }
       onBatch([]);
       await done;
-      if (measureStart === Infinity) measureStart = started; // the run ended inside the warm-up
+      if (measureStart === Infinity) measureStart = started; // the run ended inside the warm-up: nothing was excluded
       const final = acc.snapshot(elapsed(), true);
       await cleanup();
       if (!subscriber.closed) {
@@ -325,7 +360,8 @@ interface Normalized {
   durationMs: number;
   iterations: number | undefined;
   verify: boolean;
-  warmupMs: number;
+  /** Fixed (minMs === maxMs, not steady), until the rate is steady within [minMs, maxMs], or none (maxMs 0). */
+  warmup: { readonly minMs: number; readonly maxMs: number; readonly steady: boolean };
   progressMs: number;
   onCompleted: LoadTestOptions['onCompleted'];
 }
@@ -349,10 +385,15 @@ function normalize(options: LoadTestOptions): Normalized {
   // Below 10 ms the snapshots would only load the main thread the run is measuring.
   const progressMs = checkDuration(opts.progressMs ?? 250, 'loadtest: progressMs');
   if (progressMs < 10) throw new EpdmaError('EINVAL', `loadtest: progressMs ${progressMs} is below 10 ms`);
-  const warmupMs = opts.warmupMs === undefined ? (iterations !== undefined ? 0 : Math.min(1000, Math.floor(durationMs / 10)))
-    : opts.warmupMs === 0 ? 0 : checkDuration(opts.warmupMs, 'loadtest: warmupMs');
+  if (iterations !== undefined && opts.warmupMs !== undefined && opts.warmupMs !== 0) {
+    throw new EpdmaError('EINVAL', `loadtest: warmupMs ${show(opts.warmupMs)} only with durationMs (iterations counts every transfer)`);
+  }
+  const fixedMs = opts.warmupMs === undefined ? undefined : opts.warmupMs === 0 ? 0 : checkDuration(opts.warmupMs, 'loadtest: warmupMs');
+  const warmup = iterations !== undefined ? { minMs: 0, maxMs: 0, steady: false }
+    : fixedMs !== undefined ? { minMs: fixedMs, maxMs: fixedMs, steady: false }
+      : { minMs: Math.min(1000, Math.floor(durationMs / 10)), maxMs: Math.min(STEADY_MAX_MS, Math.max(1000, 2 * durationMs)), steady: true };
   if (opts.onCompleted !== undefined && typeof opts.onCompleted !== 'function') throw new EpdmaError('EINVAL', `loadtest: onCompleted ${show(opts.onCompleted)} is not a function`);
-  return { side, channels, minSize, maxSize, depth, durationMs, iterations, verify, warmupMs, progressMs, onCompleted: opts.onCompleted };
+  return { side, channels, minSize, maxSize, depth, durationMs, iterations, verify, warmup, progressMs, onCompleted: opts.onCompleted };
 }
 
 /** A channel chosen for the run and where its sources and destinations live. */

@@ -57,6 +57,26 @@ describe('counts and snapshots', () => {
   });
 });
 
+describe('warm-up', () => {
+  it('by default it lasts until the rate is steady, at least a tenth of the duration, and says whether it settled', async () => {
+    const { run, final } = await runLoad({ durationMs: 300, depth: 2, size: 2048 });
+    expect(typeof run.warmupSettled).toBe('boolean');
+    // Four 250 ms windows, or the longest warm-up (twice 300 ms, at least 1 s): both end at ~1 s.
+    expect(run.warmupMs).toBeGreaterThanOrEqual(30);
+    expect(final.elapsedMs).toBeGreaterThanOrEqual(300);
+    expect(final.transfers).toBeGreaterThan(0);
+  });
+
+  it('a fixed warm-up is reported as asked; none with warmupMs 0 or with iterations', async () => {
+    const fixed = await runLoad({ durationMs: 100, warmupMs: 100, depth: 2, size: 1024 });
+    expect(fixed.run).toMatchObject({ warmupMs: 100, warmupSettled: undefined });
+    const none = await runLoad({ durationMs: 100, warmupMs: 0, depth: 2, size: 1024 });
+    expect(none.run).toMatchObject({ warmupMs: 0, warmupSettled: undefined });
+    const counted = await runLoad({ iterations: 3, depth: 2, size: 1024 });
+    expect(counted.run).toMatchObject({ warmupMs: 0, warmupSettled: undefined });
+  });
+});
+
 describe('side and channels', () => {
   it("side 'host' uses only the host's channels; side 'endpoint' with channels 1 uses one", async () => {
     const host = await runLoad({ side: 'host', iterations: 12, depth: 2, size: 1024 });
@@ -76,7 +96,7 @@ describe('side and channels', () => {
       await ch.release();
     }
     let seen = 0;
-    const sub = loadTest(testbed(), { durationMs: 20_000, progressMs: 10, depth: 2, size: 1024 }).subscribe({ next: () => seen++ });
+    const sub = loadTest(testbed(), { durationMs: 20_000, warmupMs: 0, progressMs: 10, depth: 2, size: 1024 }).subscribe({ next: () => seen++ });
     await waitFor(() => seen > 0, 'a first snapshot');
     sub.unsubscribe();
     // Cleanup is asynchronous (terminate and release): request each channel until it is free
@@ -109,6 +129,7 @@ describe('side and channels', () => {
     expectEpdma(() => loadTest(testbed(), { iterations: 0 }), 'EINVAL', 'iterations 0');
     expectEpdma(() => loadTest(testbed(), { channels: 0 }), 'EINVAL', 'channels 0');
     expectEpdma(() => loadTest(testbed(), { iterations: 5, durationMs: 100 }), 'EINVAL', 'durationMs', 'iterations');
+    expectEpdma(() => loadTest(testbed(), { iterations: 5, warmupMs: 100 }), 'EINVAL', 'warmupMs 100', 'iterations');
     await expectRejects(lastValueFrom(loadTest(testbed(), { side: 'host', channels: 3, iterations: 1 })), 'EINVAL', '3 channels', 'host');
   });
 });
