@@ -8,7 +8,7 @@
 import { resolveTestbedOptions } from '../api/testbed-options.js';
 import { createTestbed } from '../api/testbed.js';
 import { driverQuirks } from '../api/testbed-options.js';
-import { loadTest, type LoadTestOptions, type LoadTestRun } from '../api/loadtest/loadtest.js';
+import { loadTest, STEADY_WARMUP_RULE, type LoadTestOptions, type LoadTestRun } from '../api/loadtest/loadtest.js';
 import { writeHtmlReport } from '../api/loadtest/html-report.js';
 import { buildLoadReport, type LoadReport, type LoadReportSettings } from '../api/loadtest/load-report.js';
 import { formatProgressLine, formatResultTable } from '../api/loadtest/text-report.js';
@@ -367,7 +367,7 @@ async function report(plan: Plan, settings: LoadReportSettings, startedAt: Date,
 
   if (run?.warmupSettled !== undefined && run.warmupMs > 0) {
     note(`warm-up ${(run.warmupMs / 1000).toFixed(2)} s, excluded from the rates: ${run.warmupSettled
-      ? 'the rate settled (four 250 ms windows within 10% of their mean)'
+      ? `the rate settled (${STEADY_WARMUP_RULE})`
       : 'the rate had not settled by the longest warm-up; measured anyway'}`);
   }
   if (interrupted !== undefined) note(`${interrupted.reason}: partial results after ${(final.elapsedMs / 1000).toFixed(1)} s`);

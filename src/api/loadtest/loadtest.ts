@@ -54,6 +54,8 @@ const STEADY_WINDOWS = 4;
 const STEADY_TOLERANCE = 0.1;
 /** The default warm-up's longest: twice the duration, within [1 s, 10 s]. */
 const STEADY_MAX_MS = 10_000;
+/** The default warm-up's rule in words, for reports. */
+export const STEADY_WARMUP_RULE = `${STEADY_WINDOWS} windows of ${STEADY_WINDOW_MS} ms within ${STEADY_TOLERANCE * 100}% of their mean`;
 /**
  * Seed of the run's source pattern (any value: slots and uses differ by where they start in it,
  * SLOT_PATTERN_STRIDE apart).
@@ -287,7 +289,7 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
       }
       const endWarmup = (): void => {
         if (steadyTimer !== undefined) clearInterval(steadyTimer);
-        if (measureStart !== Infinity || stopped) return;
+        if (stopped) return;
         // fio's ramp_time: what ran so far does not count. The timeline starts at 0 bytes.
         for (const lane of lanes) {
           lane.stats.reset();
