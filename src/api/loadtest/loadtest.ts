@@ -316,8 +316,11 @@ export function loadTest(testbed: Testbed, options: LoadTestOptions = {}, run?: 
           const settled = steady.add(((bytes - windowBytes) * 1000) / Math.max(1, now - windowStart));
           windowStart = now;
           windowBytes = bytes;
-          if (settled) runInfo.warmupSettled = true;
-          if ((settled && now - started >= o.warmup.minMs) || now - started >= o.warmup.maxMs) endWarmup();
+          if ((settled && now - started >= o.warmup.minMs) || now - started >= o.warmup.maxMs) {
+            // Whether the rate was steady when the warm-up ended, not at some window before.
+            runInfo.warmupSettled = settled;
+            endWarmup();
+          }
         }, STEADY_WINDOW_MS);
         steadyTimer.unref();
       }
