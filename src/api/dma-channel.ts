@@ -766,7 +766,11 @@ export class ChannelHandle implements DmaChannel {
     });
   }
 
-  /** Completes what never reached the worker (submitted, or issued and held back) without a callback. */
+  /**
+   * Completes what never reached the worker (submitted, or issued and held back) without a
+   * callback, oldest cookie first: everything held back was issued before anything still only
+   * submitted, and each `done` settles in that order.
+   */
   private settleHeldBack(reason: number): void {
     this.failPending(this.overflow, reason, undefined, true);
     this.failPending(this.submitted, reason, undefined, true);
